@@ -1,0 +1,70 @@
+"""Torch modules for the composite kinds in the op catalog (imported only when building)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def norm_layer(norm: str, channels: int, ndim: int) -> nn.Module:
+    """The norm module for ``[build].norm``; ``nn.Identity`` for ``none``."""
+    if norm == "batch":
+        return getattr(nn, f"BatchNorm{ndim}d")(channels)
+    if norm == "instance":
+        return getattr(nn, f"InstanceNorm{ndim}d")(channels)
+    if norm == "group":
+        return nn.GroupNorm(_groups_for(channels), channels)
+    return nn.Identity()
+
+
+def _groups_for(channels: int) -> int:
+    """Largest of 32, 16, ... 1 dividing ``channels`` (GroupNorm's usual 32 groups where it fits)."""
+    for groups in (32, 16, 8, 4, 2, 1):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+class ResidualBlock(nn.Module):
+    """conv → norm → ReLU → conv → norm, added to the input (CycleGAN's ResnetBlock shape)."""
+
+    def __init__(self, ndim: int, channels: int, norm: str = "none", bias: bool = True, **conv: Any) -> None:
+        super().__init__()
+        conv_cls = getattr(nn, f"Conv{ndim}d")
+        self.body = nn.Sequential(
+            conv_cls(channels, channels, bias=bias, **conv),
+            norm_layer(norm, channels, ndim),
+            nn.ReLU(inplace=True),
+            conv_cls(channels, channels, bias=bias, **conv),
+            norm_layer(norm, channels, ndim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ConvLSTM(nn.Module):
+    """A ConvLSTM cell unrolled over time: (B, T, C_in, H, W) → (B, T, C_h, H, W).
+
+    The four gates come from one conv over the concatenated input and hidden
+    state, C_in + C_h → 4·C_h (Shi et al. 2015, without peepholes).
+    """
+
+    def __init__(self, in_channels: int, hidden: int, bias: bool = True, **conv: Any) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, bias=bias, **conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, steps, _, height, width = x.shape
+        h = x.new_zeros(batch, self.hidden, height, width)
+        c = torch.zeros_like(h)
+        outputs = []
+        for t in range(steps):
+            i, f, o, g = self.gates(torch.cat([x[:, t], h], dim=1)).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1)

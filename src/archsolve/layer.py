@@ -1,0 +1,124 @@
+"""One concrete layer of a design: the value that owns every number about it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+from .ops import OpKind, ParamCount, kind
+from .recipe import AXIS_FIELDS, AxisRecipe
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer kind with its per-axis recipes and the shapes it maps between.
+
+    Shapes are ``(C, *spatial)`` for one sample.  Build through :meth:`make`,
+    which asks the op catalog for the output shape and refuses what torch would.
+    """
+
+    op: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    axes: tuple[AxisRecipe, ...]
+    groups: int = 1
+    bias: bool = True
+    mode: str = "nearest"
+    norm: str = "none"
+
+    @classmethod
+    def make(
+        cls,
+        op: str,
+        in_shape: Sequence[int],
+        axes: Sequence[AxisRecipe],
+        out_channels: int | None = None,
+        **options: Any,
+    ) -> Layer:
+        """The layer ``op`` applied to ``in_shape``; InputError when torch would reject it."""
+        k = kind(op)
+        in_shape = tuple(int(v) for v in in_shape)
+        axes = tuple(axes)
+        ndim = len(in_shape) - 1
+        if len(axes) != ndim:
+            raise InputError(f"{op}: {len(axes)} axis recipes for a {ndim}D input")
+        reason = k.layer_compatible(axes, ndim)
+        if reason:
+            raise InputError(reason)
+        spatial = []
+        for axis, (n, r) in enumerate(zip(in_shape[1:], axes, strict=True)):
+            out = k.out_size(r, n, ndim)
+            if out is None:
+                raise InputError(f"{op}: torch rejects {_recipe_text(k, r)} on axis {axis} of size {n}")
+            spatial.append(out)
+        channels = k.channels_out(in_shape[0], out_channels, axes, options.get("groups", 1))
+        return cls(op, in_shape, (channels, *spatial), axes, **options)
+
+    @property
+    def kind(self) -> OpKind:
+        return kind(self.op)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.axes)
+
+    @property
+    def params(self) -> ParamCount:
+        return self.kind.params(self)
+
+    @property
+    def macs(self) -> int:
+        return self.kind.macs(self)
+
+    @property
+    def checkerboard(self) -> bool:
+        return any(self.kind.checkerboard(a) for a in self.axes)
+
+    @property
+    def gaps(self) -> bool:
+        return any(self.kind.gaps(a, n) for a, n in zip(self.axes, self.in_shape[1:], strict=True))
+
+    def recipe(self) -> dict[str, Any]:
+        """The kind's own fields, each an int when equal on every axis, else a list (PyTorch's convention)."""
+        per_axis = [self.kind.describe(a) for a in self.axes]
+        out: dict[str, Any] = {}
+        for name in per_axis[0]:
+            values = [d[name] for d in per_axis]
+            out[name] = values[0] if len(set(values)) == 1 else values
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (design.md contract): op, shapes, recipe fields, params."""
+        return {
+            "op": self.op,
+            "in_shape": list(self.in_shape),
+            "out_shape": list(self.out_shape),
+            **self.recipe(),
+            **({"groups": self.groups} if self.groups != 1 else {}),
+            **({"mode": self.mode} if self.op == "upsample" else {}),
+            "params": self.params.total,
+        }
+
+    def build(self) -> torch.nn.Module:
+        return self.kind.build(self)
+
+
+def _recipe_text(k: OpKind, r: AxisRecipe) -> str:
+    return " ".join(f"{name}={value}" for name, value in k.describe(r).items()) or "the identity recipe"
+
+
+def axis_recipe_from(values: dict[str, Any], axis: int) -> AxisRecipe:
+    """Inverse of :meth:`Layer.recipe` for one axis: ints or per-axis lists back to an AxisRecipe."""
+    picked: dict[str, Any] = {}
+    aliases = {"scale": "stride", "factor": "stride"}
+    for name, value in values.items():
+        field = aliases.get(name, name)
+        if field not in (*AXIS_FIELDS, "ceil_mode", "pad_extra"):
+            continue
+        picked[field] = value[axis] if isinstance(value, list) else value
+    return AxisRecipe(**picked)

@@ -1,0 +1,831 @@
+"""The op catalog: the only code that knows a layer kind's arithmetic.
+
+One class per kind holds, in one place, its per-axis output-size rule, the
+rules PyTorch enforces at run time, its Z3 encoding of the size relation, its
+parameter and MAC counts and its torch builder.  Solver, counter, builder and
+CLI all ask this module; nothing else repeats a formula.
+
+Torch and z3 are imported inside the methods that need them, so that listing
+recipes (``archsolve explore``) stays light.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import InputError, unknown
+from .recipe import AXIS_FIELDS, AxisRecipe, Ranges
+
+if TYPE_CHECKING:
+    import torch
+    import z3
+
+    from .layer import Layer
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters as Keras counts them: trainable weights and non-trainable state (BN running stats)."""
+
+    trainable: int = 0
+    non_trainable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __add__(self, other: ParamCount) -> ParamCount:
+        return ParamCount(self.trainable + other.trainable, self.non_trainable + other.non_trainable)
+
+
+@dataclass(frozen=True)
+class Z3Axis:
+    """Z3 integer variables for one axis of one layer (fields as in :class:`AxisRecipe`)."""
+
+    kernel: Any
+    stride: Any
+    padding: Any
+    output_padding: Any
+    dilation: Any
+    ceil_mode: Any  # z3 Bool
+
+    @classmethod
+    def fresh(cls, prefix: str) -> Z3Axis:
+        import z3
+
+        ints = {name: z3.Int(f"{prefix}.{name}") for name in AXIS_FIELDS}
+        return cls(ceil_mode=z3.Bool(f"{prefix}.ceil_mode"), **ints)
+
+    def bounds(self, ranges: Ranges, kind: OpKind) -> list[Any]:
+        """Range constraints for the fields ``kind`` searches; the others are pinned to their defaults."""
+        import z3
+
+        default = AxisRecipe()
+        out: list[Any] = []
+        for name in AXIS_FIELDS:
+            var = getattr(self, name)
+            if name in kind.search_fields:
+                low, high = getattr(ranges, name)
+                out += [var >= low, var <= high]
+            else:
+                out.append(var == getattr(default, name))
+        if "ceil_mode" not in kind.search_fields:
+            out.append(z3.Not(self.ceil_mode))
+        return out
+
+    def value(self, model: Any) -> AxisRecipe:
+        import z3
+
+        ints = {name: model.eval(getattr(self, name), model_completion=True).as_long() for name in AXIS_FIELDS}
+        ceil = z3.is_true(model.eval(self.ceil_mode, model_completion=True))
+        return AxisRecipe(ceil_mode=ceil, **ints)
+
+
+def _nd(name: str, ndim: int) -> Any:
+    """``torch.nn`` class ``{name}{ndim}d`` (Conv2d, MaxPool3d, ...)."""
+    from torch import nn
+
+    return getattr(nn, f"{name}{ndim}d")
+
+
+def _per_axis(values: Sequence[int]) -> int | tuple[int, ...]:
+    """PyTorch's convention: one int when every axis agrees, else a tuple."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def _reach_mask(count: int, step: int, offsets: Sequence[int]) -> int:
+    """Bitmask of ``o * step + off`` for ``o < count`` and every offset (negative bits dropped)."""
+    base = 0
+    for o in range(count):
+        base |= 1 << (o * step + 64)
+    mask = 0
+    for off in offsets:
+        shift = off + 64
+        mask |= base << shift if shift >= 0 else base >> -shift
+    return mask >> 128
+
+
+def _covers(mask: int, size: int) -> bool:
+    full = (1 << size) - 1
+    return mask & full == full
+
+
+class OpKind(ABC):
+    """One layer kind. Subclasses fill in the arithmetic; the base supplies enumeration."""
+
+    name: ClassVar[str]
+    #: AxisRecipe fields searched for this kind (others stay at their defaults).
+    search_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields reported for a recipe of this kind (explore, JSON, summary).
+    report_fields: ClassVar[tuple[str, ...]] = ()
+    #: Numbers of spatial axes torch supports for this kind.
+    ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    #: Whether out channels always equal in channels.
+    keeps_channels: ClassVar[bool] = False
+    #: Whether the layer holds convolution weights (so a bias and a following norm make sense).
+    has_weights: ClassVar[bool] = False
+
+    # --- size arithmetic -------------------------------------------------------------------
+    @abstractmethod
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        """Output size on one axis, or None where PyTorch rejects the layer."""
+
+    def canonical(self, r: AxisRecipe) -> AxisRecipe:
+        """Collapse fields that do not change the layer (k=1 at any dilation is one layer)."""
+        return r.with_(dilation=1) if r.kernel == 1 else r
+
+    def candidates(self, ranges: Ranges) -> Iterator[AxisRecipe]:
+        """Every field combination within ``ranges`` for this kind, before validity checks."""
+        names = self.search_fields
+        for values in product(*(_field_values(ranges, name) for name in names)):
+            yield AxisRecipe(**dict(zip(names, values, strict=True)))
+
+    def recipes(self, n: int, ranges: Ranges, ndim: int = 2) -> tuple[tuple[AxisRecipe, int], ...]:
+        """Every distinct valid recipe from input size ``n``, with its output size, in stable order."""
+        return _recipes(self, n, ranges, ndim)
+
+    def solve(self, n_in: int, n_out: int, ranges: Ranges, ndim: int = 2) -> tuple[AxisRecipe, ...]:
+        """Every distinct valid recipe mapping ``n_in`` to ``n_out``."""
+        return tuple(r for r, out in self.recipes(n_in, ranges, ndim) if out == n_out)
+
+    def gaps(self, r: AxisRecipe, n: int) -> bool:
+        """Input pixels never read (conv, pool) or output pixels never written (transposed conv)."""
+        return False
+
+    def checkerboard(self, r: AxisRecipe) -> bool:
+        """Uneven kernel overlap (Odena et al. 2016): transposed conv whose kernel is not divisible by stride."""
+        return False
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        """(growth in input pixels at the current jump, stride) for receptive-field arithmetic; None if undefined."""
+        return None
+
+    def layer_compatible(self, axes: Sequence[AxisRecipe], ndim: int) -> str | None:
+        """Why one torch layer cannot carry these per-axis recipes, or None when it can."""
+        if ndim not in self.ndims:
+            return f"{self.name} supports {'/'.join(f'{d}D' for d in self.ndims)} inputs, not {ndim}D"
+        return None
+
+    # --- channels, parameters, MACs ----------------------------------------------------------
+    def channels_out(self, c_in: int, c_out: int | None, axes: Sequence[AxisRecipe], groups: int = 1) -> int:
+        """Output channels (``c_out`` is the requested count for kinds that choose it); raises InputError."""
+        if self.keeps_channels:
+            if c_out not in (None, c_in):
+                raise InputError(f"{self.name} keeps the channel count: {c_in} in, {c_out} asked")
+            return c_in
+        if c_out is None:
+            raise InputError(f"{self.name} needs an output channel count")
+        return c_out
+
+    def channels_before(self, c_out: int, axes: Sequence[AxisRecipe]) -> int | None:
+        """In channels this kind needs to give ``c_out`` (None when the kind's own weights choose)."""
+        return c_out if self.keeps_channels else None
+
+    def params(self, layer: Layer) -> ParamCount:
+        return ParamCount()
+
+    def macs(self, layer: Layer) -> int:
+        """Multiply-accumulates for one sample, as torch's FlopCounterMode counts them (FLOPs / 2)."""
+        return 0
+
+    # --- Z3 and torch ------------------------------------------------------------------------
+    @abstractmethod
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        """Z3 formula over ``v`` that holds exactly when the layer is valid and maps ``n_in`` to ``n_out``."""
+
+    @abstractmethod
+    def build(self, layer: Layer) -> torch.nn.Module:
+        """The torch module for ``layer``."""
+
+    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
+        return {name: getattr(r, name) for name in self.report_fields}
+
+
+def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
+    if name == "ceil_mode":
+        return ranges.ceil_mode
+    return ranges.span(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _recipes(kind: OpKind, n: int, ranges: Ranges, ndim: int) -> tuple[tuple[AxisRecipe, int], ...]:
+    found: dict[AxisRecipe, int] = {}
+    for raw in kind.candidates(ranges):
+        r = _apply_padding_word(kind, raw, n, ranges.padding_word)
+        if r is None:
+            continue
+        key = kind.canonical(r)
+        if key in found:
+            continue
+        out = kind.out_size(r, n, ndim)
+        if out is not None:
+            found[key] = out
+    # Keep the first valid representative of each layer (the smallest dilation torch accepts).
+    return tuple(sorted(((_representative(kind, key, n, ndim, ranges), out) for key, out in found.items())))
+
+
+def _representative(kind: OpKind, key: AxisRecipe, n: int, ndim: int, ranges: Ranges) -> AxisRecipe:
+    if kind.out_size(key, n, ndim) is not None:
+        return key
+    for d in ranges.span("dilation"):
+        alt = key.with_(dilation=d)
+        if kind.out_size(alt, n, ndim) is not None:
+            return alt
+    return key
+
+
+def _apply_padding_word(kind: OpKind, r: AxisRecipe, n: int, word: str | None) -> AxisRecipe | None:
+    if word is None or "padding" not in kind.search_fields:
+        return r
+    return kind.keras_padding(r, n, word) if isinstance(kind, PaddedKind) else r
+
+
+# ------------------------------------------------------------------------------------------------
+# Convolutions
+# ------------------------------------------------------------------------------------------------
+
+
+class PaddedKind(OpKind):
+    """Kinds that take Keras/TensorFlow padding words (``same``/``valid``)."""
+
+    @abstractmethod
+    def keras_padding(self, r: AxisRecipe, n: int, word: str) -> AxisRecipe | None:
+        """``r`` with padding fields set to reproduce TF's ``same``/``valid``; None if torch cannot."""
+
+
+class Conv(PaddedKind):
+    """``nn.ConvNd``: ``out = floor((in + 2p - d(k-1) - 1) / s) + 1``."""
+
+    name = "conv"
+    search_fields = ("kernel", "stride", "padding", "dilation")
+    report_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
+    has_weights = True
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        padded = n + 2 * r.padding + r.pad_extra
+        if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or padded < r.span:
+            return None
+        return (padded - r.span) // r.stride + 1
+
+    def keras_padding(self, r: AxisRecipe, n: int, word: str) -> AxisRecipe | None:
+        if word == "valid":
+            return r.with_(padding=0, pad_extra=0)
+        out = -(-n // r.stride)
+        total = max((out - 1) * r.stride + r.span - n, 0)
+        return r.with_(padding=total // 2, pad_extra=total % 2)
+
+    def gaps(self, r: AxisRecipe, n: int) -> bool:
+        out = self.out_size(r, n)
+        if out is None:
+            return False
+        offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
+        return not _covers(_reach_mask(out, r.stride, offsets), n)
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        return r.span - 1, r.stride
+
+    def weight_count(self, layer: Layer) -> int:
+        c_in, c_out = layer.in_shape[0], layer.out_shape[0]
+        return math.prod(a.kernel for a in layer.axes) * c_in * c_out // layer.groups
+
+    def channels_out(self, c_in: int, c_out: int | None, axes: Sequence[AxisRecipe], groups: int = 1) -> int:
+        c = super().channels_out(c_in, c_out, axes, groups)
+        if groups < 1 or c_in % groups or c % groups:
+            raise InputError(f"{self.name}: groups={groups} must divide in channels {c_in} and out channels {c}")
+        return c
+
+    def params(self, layer: Layer) -> ParamCount:
+        return ParamCount(self.weight_count(layer) + (layer.out_shape[0] if layer.bias else 0))
+
+    def macs(self, layer: Layer) -> int:
+        return self.weight_count(layer) * math.prod(layer.out_shape[1:])
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        room = n_in + 2 * v.padding - v.dilation * (v.kernel - 1) - 1
+        return z3.And(room >= 0, v.stride * (n_out - 1) <= room, room < v.stride * n_out)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from torch import nn
+
+        ndim = len(layer.axes)
+        conv = _nd("Conv", ndim)(
+            layer.in_shape[0],
+            layer.out_shape[0],
+            kernel_size=_per_axis([a.kernel for a in layer.axes]),
+            stride=_per_axis([a.stride for a in layer.axes]),
+            padding=_per_axis([a.padding for a in layer.axes]),
+            dilation=_per_axis([a.dilation for a in layer.axes]),
+            groups=layer.groups,
+            bias=layer.bias,
+        )
+        extra = _trailing_pad(layer.axes)
+        return nn.Sequential(_nd("ConstantPad", ndim)(extra, 0.0), conv) if any(extra) else conv
+
+
+def _trailing_pad(axes: Sequence[AxisRecipe]) -> tuple[int, ...]:
+    """``F.pad`` order (last axis first, before/after pairs) for the Keras trailing zero."""
+    pads: list[int] = []
+    for a in reversed(axes):
+        pads += [0, a.pad_extra]
+    return tuple(pads)
+
+
+class ConvTranspose(Conv):
+    """``nn.ConvTransposeNd``: ``out = (in-1)s - 2p + d(k-1) + op + 1`` with ``op < max(s, d)``."""
+
+    name = "conv_transpose"
+    search_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
+
+    def canonical(self, r: AxisRecipe) -> AxisRecipe:
+        # k=1 at any dilation is one layer; the representative is the smallest dilation torch accepts.
+        return r.with_(dilation=1) if r.kernel == 1 else r
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or r.padding < 0:
+            return None
+        if not 0 <= r.output_padding < max(r.stride, r.dilation):
+            return None
+        out = (n - 1) * r.stride - 2 * r.padding + r.dilation * (r.kernel - 1) + r.output_padding + 1
+        return out if out >= 1 else None
+
+    def keras_padding(self, r: AxisRecipe, n: int, word: str) -> AxisRecipe | None:
+        # TF: same -> in*s; valid -> in*s + max(span - s, 0).  Solve 2p - op = span - s (same)
+        # or p = 0 (valid) with 0 <= op < max(s, d).
+        excess = r.span - r.stride
+        if word == "valid":
+            padding, op = 0, max(-excess, 0)
+        else:
+            padding = max(excess, 0) // 2 + max(excess, 0) % 2
+            op = 2 * padding - excess
+        fixed = r.with_(padding=padding, output_padding=op)
+        return fixed if op < max(r.stride, r.dilation) else None
+
+    def gaps(self, r: AxisRecipe, n: int) -> bool:
+        out = self.out_size(r, n)
+        if out is None:
+            return False
+        offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
+        return not _covers(_reach_mask(n, r.stride, offsets), out)
+
+    def checkerboard(self, r: AxisRecipe) -> bool:
+        return r.kernel % r.stride != 0
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        return None
+
+    def macs(self, layer: Layer) -> int:
+        # Every input position meets every kernel tap once: C_in * C_out/g * k^n per input position.
+        return self.weight_count(layer) * math.prod(layer.in_shape[1:])
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        size = (n_in - 1) * v.stride - 2 * v.padding + v.dilation * (v.kernel - 1) + v.output_padding + 1
+        return z3.And(
+            size == n_out,
+            v.output_padding >= 0,
+            z3.Or(v.output_padding < v.stride, v.output_padding < v.dilation),
+        )
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        return _nd("ConvTranspose", len(layer.axes))(
+            layer.in_shape[0],
+            layer.out_shape[0],
+            kernel_size=_per_axis([a.kernel for a in layer.axes]),
+            stride=_per_axis([a.stride for a in layer.axes]),
+            padding=_per_axis([a.padding for a in layer.axes]),
+            output_padding=_per_axis([a.output_padding for a in layer.axes]),
+            dilation=_per_axis([a.dilation for a in layer.axes]),
+            groups=layer.groups,
+            bias=layer.bias,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Pooling
+# ------------------------------------------------------------------------------------------------
+
+
+class Pool(PaddedKind):
+    """Max/avg pooling: the conv rule with ``ceil_mode`` and torch's padding checks."""
+
+    keeps_channels = True
+    report_fields = ("kernel", "stride", "padding", "output_padding", "dilation", "ceil_mode")
+
+    def max_padding(self, r: AxisRecipe) -> int:
+        """Torch's "pad should be at most half of ... kernel size" bound for the installed version.
+
+        torch >= 2.x checks the undilated kernel (``k // 2``) for every dimension; the
+        contract test builds real layers to prove the installed torch agrees.
+        """
+        return r.kernel // 2
+
+    def window_count(self, r: AxisRecipe, n: int) -> int:
+        room = n + 2 * r.padding - r.span
+        if r.ceil_mode:
+            out = -(-room // r.stride) + 1
+            # The last window must start inside the input or the left padding.
+            if (out - 1) * r.stride >= n + r.padding:
+                out -= 1
+            return out
+        return room // r.stride + 1
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or not 0 <= r.padding <= self.max_padding(r):
+            return None
+        out = self.window_count(r, n)
+        return out if out >= 1 else None
+
+    def keras_padding(self, r: AxisRecipe, n: int, word: str) -> AxisRecipe | None:
+        if r.ceil_mode:
+            return None  # the word decides ceil_mode; keep one representative
+        if word == "valid":
+            return r.with_(padding=0)
+        want = -(-n // r.stride)
+        total = max((want - 1) * r.stride + r.span - n, 0)
+        for fixed in (r.with_(padding=total // 2), r.with_(padding=total // 2, ceil_mode=True)):
+            if self.out_size(fixed, n) == want:
+                return fixed
+        return None
+
+    def gaps(self, r: AxisRecipe, n: int) -> bool:
+        out = self.out_size(r, n)
+        if out is None:
+            return False
+        offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
+        return not _covers(_reach_mask(out, r.stride, offsets), n)
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        return r.span - 1, r.stride
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        room = n_in + 2 * v.padding - v.dilation * (v.kernel - 1) - 1
+        floor_ok = z3.And(v.stride * (n_out - 1) <= room, room < v.stride * n_out)
+        # ceil: out = ceil(room/s) + 1, minus one when the last window starts past input + left pad.
+        ceil_raw = z3.And(v.stride * (n_out - 2) < room, room <= v.stride * (n_out - 1))
+        ceil_keep = z3.And(ceil_raw, v.stride * (n_out - 1) < n_in + v.padding)
+        ceil_drop = z3.And(
+            v.stride * (n_out - 1) < room,
+            room <= v.stride * n_out,
+            v.stride * n_out >= n_in + v.padding,
+        )
+        return z3.And(
+            n_out >= 1,
+            v.padding >= 0,
+            2 * v.padding <= v.kernel,
+            z3.If(v.ceil_mode, z3.Or(ceil_keep, ceil_drop), floor_ok),
+        )
+
+    def layer_compatible(self, axes: Sequence[AxisRecipe], ndim: int) -> str | None:
+        if len({a.ceil_mode for a in axes}) > 1:
+            return f"{self.name}: ceil_mode is one flag for every axis"
+        return super().layer_compatible(axes, ndim)
+
+
+class MaxPool(Pool):
+    name = "max_pool"
+    search_fields = ("kernel", "stride", "padding", "dilation", "ceil_mode")
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        return _nd("MaxPool", len(layer.axes))(
+            kernel_size=_per_axis([a.kernel for a in layer.axes]),
+            stride=_per_axis([a.stride for a in layer.axes]),
+            padding=_per_axis([a.padding for a in layer.axes]),
+            dilation=_per_axis([a.dilation for a in layer.axes]),
+            ceil_mode=layer.axes[0].ceil_mode,
+        )
+
+
+class AvgPool(Pool):
+    name = "avg_pool"
+    search_fields = ("kernel", "stride", "padding", "ceil_mode")
+    report_fields = ("kernel", "stride", "padding", "output_padding", "dilation", "ceil_mode")
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        if r.dilation != 1:
+            return None
+        if ndim == 3 and n < r.kernel:
+            return None  # avg_pool3d: "input image smaller than kernel size", padding not counted
+        return super().out_size(r, n, ndim)
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        extra = [v.kernel <= n_in] if ndim == 3 else []
+        return z3.And(v.dilation == 1, super().z3_relation(v, n_in, n_out, ndim), *extra)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        return _nd("AvgPool", len(layer.axes))(
+            kernel_size=_per_axis([a.kernel for a in layer.axes]),
+            stride=_per_axis([a.stride for a in layer.axes]),
+            padding=_per_axis([a.padding for a in layer.axes]),
+            ceil_mode=layer.axes[0].ceil_mode,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Resampling without weights
+# ------------------------------------------------------------------------------------------------
+
+
+class Upsample(OpKind):
+    """``nn.Upsample`` with an integer scale per axis (``stride`` holds the scale): ``out = in * scale``."""
+
+    name = "upsample"
+    search_fields = ("stride",)
+    report_fields = ("stride",)
+    keeps_channels = True
+    MODES: ClassVar[dict[str, dict[int, str]]] = {
+        "nearest": {1: "nearest", 2: "nearest", 3: "nearest"},
+        "bilinear": {1: "linear", 2: "bilinear", 3: "trilinear"},
+    }
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        return n * r.stride if r.stride >= 1 else None
+
+    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
+        return {"scale": r.stride}
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        return z3.And(v.stride >= 1, n_in * v.stride == n_out)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from torch import nn
+
+        if layer.mode not in self.MODES:
+            raise InputError(unknown("upsample mode", layer.mode, self.MODES))
+        scale = tuple(float(a.stride) for a in layer.axes)
+        return nn.Upsample(scale_factor=scale, mode=self.MODES[layer.mode][len(layer.axes)])
+
+
+class PixelShuffle(OpKind):
+    """``nn.PixelShuffle(r)`` on 2D inputs: C·r² channels to C, each axis ×r (``stride`` holds r)."""
+
+    name = "pixel_shuffle"
+    search_fields = ("stride",)
+    report_fields = ("stride",)
+    ndims = (2,)
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        return n * r.stride if r.stride >= 1 else None
+
+    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
+        return {"factor": r.stride}
+
+    def factor(self, axes: Sequence[AxisRecipe]) -> int:
+        return axes[0].stride
+
+    def layer_compatible(self, axes: Sequence[AxisRecipe], ndim: int) -> str | None:
+        if len({a.stride for a in axes}) > 1:
+            return f"{self.name}: one factor for both axes"
+        return super().layer_compatible(axes, ndim)
+
+    def channels_out(self, c_in: int, c_out: int | None, axes: Sequence[AxisRecipe], groups: int = 1) -> int:
+        square = self.factor(axes) ** len(axes)
+        if c_in % square:
+            raise InputError(f"{self.name}: in channels {c_in} must be divisible by factor² = {square}")
+        got = c_in // square
+        if c_out not in (None, got):
+            raise InputError(f"{self.name}: {c_in} channels in gives {got} out, not {c_out}")
+        return got
+
+    def channels_before(self, c_out: int, axes: Sequence[AxisRecipe]) -> int | None:
+        return c_out * self.factor(axes) ** len(axes)
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        return z3.And(v.stride >= 1, n_in * v.stride == n_out)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.PixelShuffle(self.factor(layer.axes))
+
+
+class PixelUnshuffle(PixelShuffle):
+    """``nn.PixelUnshuffle(r)``: C channels to C·r², each axis ÷r (must divide)."""
+
+    name = "pixel_unshuffle"
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        return n // r.stride if r.stride >= 1 and n % r.stride == 0 else None
+
+    def channels_out(self, c_in: int, c_out: int | None, axes: Sequence[AxisRecipe], groups: int = 1) -> int:
+        got = c_in * self.factor(axes) ** len(axes)
+        if c_out not in (None, got):
+            raise InputError(f"{self.name}: {c_in} channels in gives {got} out, not {c_out}")
+        return got
+
+    def channels_before(self, c_out: int, axes: Sequence[AxisRecipe]) -> int | None:
+        square = self.factor(axes) ** len(axes)
+        return c_out // square if c_out % square == 0 else None
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        return z3.And(v.stride >= 1, n_out * v.stride == n_in)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.PixelUnshuffle(self.factor(layer.axes))
+
+
+# ------------------------------------------------------------------------------------------------
+# Shape-keeping blocks
+# ------------------------------------------------------------------------------------------------
+
+
+class BatchNorm(OpKind):
+    """``nn.BatchNormNd``: 2C trainable (γ, β) and 2C non-trainable (running mean, var), as Keras counts."""
+
+    name = "batch_norm"
+    keeps_channels = True
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        return n if r == AxisRecipe() else None
+
+    def params(self, layer: Layer) -> ParamCount:
+        c = layer.in_shape[0]
+        return ParamCount(2 * c, 2 * c)
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        return z3.BoolVal(n_in == n_out)
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        return _nd("BatchNorm", len(layer.axes))(layer.in_shape[0])
+
+
+class InstanceNorm(BatchNorm):
+    """``nn.InstanceNormNd`` with torch's defaults (no affine weights, no running stats): no parameters."""
+
+    name = "instance_norm"
+
+    def params(self, layer: Layer) -> ParamCount:
+        return ParamCount()
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        return _nd("InstanceNorm", len(layer.axes))(layer.in_shape[0])
+
+
+class GroupNorm(BatchNorm):
+    """``nn.GroupNorm`` (32 groups where they divide C, else the largest power of two that does): 2C weights."""
+
+    name = "group_norm"
+
+    def params(self, layer: Layer) -> ParamCount:
+        return ParamCount(2 * layer.in_shape[0])
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from .blocks import norm_layer
+
+        return norm_layer("group", layer.in_shape[0], len(layer.axes))
+
+
+class SameConvBlock(OpKind):
+    """Blocks built from stride-1 convs whose output must keep the input size (they add or recur)."""
+
+    search_fields = ("kernel", "dilation", "padding")
+    report_fields = ("kernel", "padding", "dilation")
+    has_weights = True
+
+    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
+        if r.stride != 1:
+            return None
+        return n if CONV.out_size(r, n, ndim) == n else None
+
+    def canonical(self, r: AxisRecipe) -> AxisRecipe:
+        return CONV.canonical(r)
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        return r.span - 1, 1
+
+    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
+        import z3
+
+        return z3.And(n_in == n_out, v.stride == 1, CONV.z3_relation(v, n_in, n_in, ndim))
+
+    @staticmethod
+    def conv_args(layer: Layer) -> dict[str, Any]:
+        return {
+            "kernel_size": _per_axis([a.kernel for a in layer.axes]),
+            "padding": _per_axis([a.padding for a in layer.axes]),
+            "dilation": _per_axis([a.dilation for a in layer.axes]),
+        }
+
+
+class ResidualBlock(SameConvBlock):
+    """CycleGAN/ACGAN residual block: conv → norm → ReLU → conv → norm, plus the input."""
+
+    name = "residual_block"
+    keeps_channels = True
+
+    def params(self, layer: Layer) -> ParamCount:
+        c = layer.in_shape[0]
+        conv = math.prod(a.kernel for a in layer.axes) * c * c + (c if layer.bias else 0)
+        return ParamCount(2 * conv) + _norm_params(layer.norm, c, twice=True)
+
+    def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
+        return 2 * (r.span - 1), 1
+
+    def macs(self, layer: Layer) -> int:
+        c = layer.in_shape[0]
+        return 2 * math.prod(a.kernel for a in layer.axes) * c * c * math.prod(layer.out_shape[1:])
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from .blocks import ResidualBlock as Block
+
+        return Block(len(layer.axes), layer.in_shape[0], norm=layer.norm, bias=layer.bias, **self.conv_args(layer))
+
+
+class ConvLSTM(SameConvBlock):
+    """ConvLSTM cell run over time: the four gates are one conv from C_in + C_h to 4·C_h."""
+
+    name = "conv_lstm"
+    ndims = (2,)
+
+    def params(self, layer: Layer) -> ParamCount:
+        c_in, hidden = layer.in_shape[0], layer.out_shape[0]
+        taps = math.prod(a.kernel for a in layer.axes)
+        return ParamCount(taps * (c_in + hidden) * 4 * hidden + (4 * hidden if layer.bias else 0))
+
+    def macs(self, layer: Layer) -> int:
+        c_in, hidden = layer.in_shape[0], layer.out_shape[0]
+        taps = math.prod(a.kernel for a in layer.axes)
+        return taps * (c_in + hidden) * 4 * hidden * math.prod(layer.out_shape[1:])
+
+    def build(self, layer: Layer) -> torch.nn.Module:
+        from .blocks import ConvLSTM as Cell
+
+        return Cell(layer.in_shape[0], layer.out_shape[0], bias=layer.bias, **self.conv_args(layer))
+
+
+#: ``[build].norm`` words and the catalog kind each one inserts after a weighted layer.
+NORM_KINDS = {"batch": "batch_norm", "instance": "instance_norm", "group": "group_norm", "none": None}
+
+
+def _norm_params(norm: str, channels: int, twice: bool = False) -> ParamCount:
+    """Parameters of the norm layer(s) of kind ``norm`` (a ``[build].norm`` word) over ``channels``."""
+    name = NORM_KINDS[norm]
+    if name is None:
+        return ParamCount()
+    one = KINDS[name].params(_NormProbe(channels))  # type: ignore[arg-type]
+    return one + one if twice else one
+
+
+@dataclass(frozen=True)
+class _NormProbe:
+    """The one field a norm kind reads to count its parameters."""
+
+    channels: int
+
+    @property
+    def in_shape(self) -> tuple[int]:
+        return (self.channels,)
+
+
+CONV = Conv()
+
+#: Every kind, by name, in the order recipes are listed.
+KINDS: dict[str, OpKind] = {
+    kind.name: kind
+    for kind in (
+        CONV,
+        ConvTranspose(),
+        MaxPool(),
+        AvgPool(),
+        Upsample(),
+        PixelShuffle(),
+        PixelUnshuffle(),
+        BatchNorm(),
+        InstanceNorm(),
+        GroupNorm(),
+        ResidualBlock(),
+        ConvLSTM(),
+    )
+}
+
+KIND_ORDER = {name: i for i, name in enumerate(KINDS)}
+
+
+def kind(name: str) -> OpKind:
+    """The catalog entry for ``name``; InputError naming the nearest kind otherwise."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise InputError(unknown("op kind", name, KINDS)) from None
