@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 #: The integer fields of :class:`AxisRecipe`, in the order recipes are sorted and printed.
 AXIS_FIELDS = ("kernel", "stride", "padding", "output_padding", "dilation")
@@ -10,14 +11,17 @@ AXIS_FIELDS = ("kernel", "stride", "padding", "output_padding", "dilation")
 PADDING_WORDS = ("same", "valid")
 
 
-@dataclass(frozen=True, order=True)
-class AxisRecipe:
+class AxisRecipe(NamedTuple):
     """The integers that fix one layer's size arithmetic along one spatial axis.
 
     Kinds read the fields they need: pools read ``ceil_mode``; upsample and
     pixel (un)shuffle read ``stride`` as their scale factor. ``pad_extra`` is
     one more zero on the trailing side, which Keras/TensorFlow ``same`` padding
     needs when the total padding is odd (torch pads symmetrically).
+
+    An immutable named tuple rather than a dataclass: solving builds hundreds of
+    thousands of them, and tuple construction, hashing and ordering are several
+    times cheaper.
     """
 
     kernel: int = 1
@@ -34,7 +38,7 @@ class AxisRecipe:
         return self.dilation * (self.kernel - 1) + 1
 
     def with_(self, **changes: int | bool) -> AxisRecipe:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return self._replace(**changes)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Ranges:
     dilation: tuple[int, int] = (1, 1)
     ceil_mode: tuple[bool, ...] = (False, True)
     padding_word: str | None = None
+    #: Scale factors for upsample and pixel (un)shuffle (they keep theirs in ``AxisRecipe.stride``).
+    scale: tuple[int, int] = (1, 4)
 
     def span(self, name: str) -> range:
         low, high = getattr(self, name)

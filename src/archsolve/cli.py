@@ -1,0 +1,200 @@
+"""The command line: the only place that prints or exits.
+
+Library errors (:mod:`archsolve.errors`) become one clear message on stderr
+and their exit code; click's own usage errors exit 2 as well.  Heavy modules
+(torch, optuna, z3) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .errors import ArchsolveError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn an :class:`ArchsolveError` into its message and exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ArchsolveError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archsolve")
+def main() -> None:
+    """Find every layer recipe that produces the tensor sizes you want, and the fastest one."""
+
+
+def _echo_json(data: object) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2))
+
+
+@main.command()
+@click.argument("problem_file", metavar="PROBLEM.toml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--no-rank", is_flag=True, help="Count and list valid designs without measuring them.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many designs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see design.md) instead of tables.")
+@click.option("--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=str), help="Save the winner's design (.toml or .json).")
+@click.option("--storage", help="Optuna storage URL shared by several workers (postgresql://…, mysql://…, journal file).")
+@click.option("--study", help="Optuna study name (default: the problem's name).")
+@click.option("--trials", type=click.IntRange(min=1), help="Designs to measure (default [rank].trials).")
+@click.option("--device", help="auto, cpu, cuda or cuda:N (default [rank].device).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=str), help="Where the study and results go.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Solver time limit in seconds.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable).")
+@reports_errors
+def solve(
+    problem_file: str,
+    no_rank: bool,
+    top: int,
+    as_json: bool,
+    emit: str | None,
+    save: str | None,
+    storage: str | None,
+    study: str | None,
+    trials: int | None,
+    device: str | None,
+    results_dir: str | None,
+    time_limit: float | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Count every design that hits the sizes of PROBLEM.toml, list the best, rank them by measured speed."""
+    from . import problem as problem_mod
+    from . import report
+    from . import solver as solver_mod
+
+    rank_overrides = [
+        f"rank.{key}={value!r}" if isinstance(value, str) else f"rank.{key}={value}"
+        for key, value in (("storage", storage), ("study", study), ("trials", trials), ("device", device),
+                           ("results_dir", results_dir))
+        if value is not None
+    ]
+    problem = problem_mod.load(problem_file, [*overrides, *(o.replace("'", '"') for o in rank_overrides)])
+    solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
+    throughputs: list[float | None] | None = None
+    winner = 0
+    if not no_rank:
+        throughputs, winner = _rank(problem, solution, as_json)
+    if as_json:
+        _echo_json(report.solution_json(solution, throughputs, winner))
+    else:
+        click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
+        click.echo(f"best {len(solution.candidates)} by {problem.objective}:")
+        click.echo(report.table(("#", "params", "MACs", "recipe"), report.solution_rows(solution), right=(0, 1, 2)))
+    design = solution.candidates[winner].design
+    if emit:
+        from .emit import emit_source
+
+        _write(emit, emit_source(design))
+        if not as_json:
+            click.echo(f"wrote {emit}")
+    if save:
+        from .saved import save_design
+
+        save_design(design, save)
+        if not as_json:
+            click.echo(f"wrote {save}")
+
+
+def _write(path: str, text: str) -> None:
+    from pathlib import Path
+
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from .errors import InputError
+
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
+
+
+def _rank(problem: object, solution: object, as_json: bool) -> tuple[list[float | None], int]:
+    raise NotImplementedError
+
+
+def _design_for(path: str) -> Any:
+    """A saved design (``.toml``/``.json`` with ``[[steps]]``), or a problem file's best design by its objective."""
+    import tomllib
+    from pathlib import Path
+
+    from .saved import load_design, looks_like_problem
+
+    if Path(path).suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = {}  # load_design reports it
+        if looks_like_problem(data):
+            from . import problem as problem_mod
+            from . import solver as solver_mod
+
+            return solver_mod.solve(problem_mod.load(path), top=1).candidates[0].design
+    return load_design(path)
+
+
+@main.command("build")
+@click.argument("design_file", metavar="DESIGN", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Write the PyTorch source here (default: print it).")
+@click.option("--class-name", help="Name of the generated nn.Module subclass (default: from the design's name).")
+@click.option("--no-check", is_flag=True, help="Skip the meta-device cross-check of shapes and counts against torch.")
+@reports_errors
+def build_cmd(design_file: str, output: str | None, class_name: str | None, no_check: bool) -> None:
+    """Write standalone PyTorch source (imports torch only) for a saved DESIGN (.toml or .json)."""
+    from .emit import class_name as default_class_name
+    from .emit import emit_source
+    from .summary import cross_check
+
+    design = _design_for(design_file)
+    if not no_check:
+        cross_check(design)
+    source = emit_source(design, class_name)
+    if output is None:
+        click.echo(source, nl=False)
+        return
+    _write(output, source)
+    params = design.params
+    click.echo(
+        f"wrote {output}: class {class_name or default_class_name(design)}, "
+        f"{list(design.in_shape)} → {list(design.out_shape)}, "
+        f"{params.trainable:,} trainable + {params.non_trainable:,} non-trainable parameters"
+    )
+
+
+@main.command("summary")
+@click.argument("design_file", metavar="DESIGN|PROBLEM", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--no-check", is_flag=True, help="Skip the meta-device cross-check of shapes and counts against torch.")
+@reports_errors
+def summary_cmd(design_file: str, no_check: bool) -> None:
+    """Keras-style table for a saved design (or a problem's best design): shapes, parameters, MACs.
+
+    Every number comes from the op catalog and is checked against the module
+    built on torch's meta device (no memory, no weights) unless --no-check.
+    """
+    from .summary import cross_check, render_summary, summary_table
+
+    design = _design_for(design_file)
+    rows = summary_table(design)
+    if not no_check:
+        cross_check(design, rows)
+    click.echo(render_summary(design, rows))

@@ -1,0 +1,159 @@
+"""Why a problem has no solution: the step or the constraints that conflict, and what would work.
+
+Local failures (a step no recipe can do) are found by walking the trajectory;
+global ones (budgets, receptive field, same_recipe) by a Z3 unsat core over
+the solver's named constraints.  Suggestions come from the op catalog: the
+nearest sizes the ranges reach, and the smallest widening of one range that
+makes the step possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .errors import InfeasibleError, SolverTimeout
+from .recipe import Ranges
+
+if TYPE_CHECKING:
+    from .problem import Problem
+    from .solver import Choice, Solver, State
+
+WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
+
+
+def explain(problem: Problem, solver: Solver) -> InfeasibleError:
+    from .solver import _allowed, initial_state
+
+    frontier: set[State] = {initial_state(problem)}
+    for index in range(problem.n_steps):
+        every: list[Choice] = [c for s in sorted(frontier) for c in solver.tables.choices(index, s)]
+        allowed = [c for c in every if _allowed(c, problem)]
+        if not every:
+            return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", _no_recipe(problem, index, frontier))
+        if not allowed:
+            return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
+        frontier = {c.target for c in allowed}
+    if not solver.layers or any(not step for step in solver.layers):
+        return InfeasibleError(
+            "no design: the free sizes never lead to the last size",
+            [f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; wanted {problem.sizes[-1]}"],
+        )
+    return _global(problem, solver)
+
+
+def _no_recipe(problem: Problem, index: int, frontier: set[State]) -> list[str]:
+    from .solver import _chains
+
+    ops, ranges, spec = problem.steps[index], problem.ranges[index], problem.sizes[index + 1]
+    lines = []
+    for size, _, _ in sorted(frontier)[:3]:
+        reach = [{chain[1][-1] for chain in _chains(ops, ranges, n, problem.ndim)} for n in size]
+        if spec.fixed is not None:
+            near = [_nearest(r, want) for r, want in zip(reach, spec.fixed, strict=True)]
+            lines.append(
+                f"from {'x'.join(map(str, size))} the ranges reach no {spec}; nearest reachable: "
+                + " / ".join(f"axis {a}: {', '.join(map(str, n)) or 'none'}" for a, n in enumerate(near))
+            )
+            widened = _widen(problem, index, size)
+            if widened:
+                lines.append(f"it becomes possible with {widened}")
+        else:
+            lines.append(f"from {'x'.join(map(str, size))} no size within {spec} is reachable")
+    return lines
+
+
+def _nearest(reach: set[int], want: int, count: int = 2) -> list[int]:
+    below = sorted((n for n in reach if n < want), reverse=True)[:count]
+    above = sorted(n for n in reach if n > want)[:count]
+    return sorted(below + above)
+
+
+def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
+    """The smallest single-range change (by how far it moves) that lets the step reach its target."""
+    from .solver import _chains
+
+    ops, ranges, spec = problem.steps[index], problem.ranges[index], problem.sizes[index + 1]
+    assert spec.fixed is not None
+    best: tuple[int, str] | None = None
+    for name, limit in WIDEN.items():
+        low, high = getattr(ranges, name)
+        for extra in range(1, limit + 1):
+            trial: Ranges = replace(ranges, **{name: (low, high + extra)})
+            if ranges.padding_word is not None and name == "padding":
+                break
+            outs = [{c[1][-1] for c in _chains(ops, trial, n, problem.ndim)} for n in size]
+            if all(want in reach for want, reach in zip(spec.fixed, outs, strict=True)):
+                if best is None or extra < best[0]:
+                    best = (extra, f"search.{name} = [{low}, {high + extra}]")
+                break
+    return best[1] if best else None
+
+
+def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
+    rules = problem.constraints
+    lines = [f"{len(every)} recipe(s) reach the size, but:"]
+    gaps = sum(c.gaps for c in every)
+    checker = sum(c.checkerboard for c in every)
+    if rules.no_gaps and gaps:
+        lines.append(f"{gaps} leave pixels unread or unwritten (constraints.no_gaps = true)")
+    if rules.no_checkerboard and checker:
+        lines.append(f"{checker} have kernels not divisible by their stride (constraints.no_checkerboard = true)")
+    sample = every[0].key
+    lines.append(f"for example {sample}")
+    return lines
+
+
+def _global(problem: Problem, solver: Solver) -> InfeasibleError:
+    import z3
+
+    from .solver import _groups, constraints, selectors
+
+    groups = [_groups(step) for step in solver.layers]
+    named, _, _ = constraints(problem, groups, selectors(groups))
+    s = z3.Solver()
+    s.set("timeout", max(int(solver.remaining() * 1000), 1))
+    labels = {}
+    for i, (name, formula) in enumerate(named.items()):
+        flag = z3.Bool(f"c{i}")
+        labels[str(flag)] = name
+        s.assert_and_track(formula, flag)
+    result = s.check()
+    if result == z3.unknown:
+        raise SolverTimeout(f"no answer within the time limit of {problem.time_limit:g} s (explaining)")
+    core = sorted(labels[str(flag)] for flag in s.unsat_core()) if result == z3.unsat else []
+    lines = [f"conflicting: {', '.join(core)}"] if core else []
+    lines += _bounds(problem, solver, groups)
+    return InfeasibleError("no design satisfies every constraint", lines)
+
+
+def _bounds(problem: Problem, solver: Solver, groups: list) -> list[str]:  # type: ignore[type-arg]
+    """The best each budget can be on its own, so the user knows how far to relax it."""
+    from dataclasses import replace as dc_replace
+
+    from .solver import Solver
+
+    rules = problem.constraints
+    lines = []
+    free = dc_replace(problem, constraints=dc_replace(rules, max_params=None, max_macs=None, receptive_field=None))
+    try:
+        layers = Solver(free, solver.remaining())._reachable()
+    except SolverTimeout:
+        return lines
+    if any(not step for step in layers):
+        return lines
+    min_params = sum(min(c.params for c in step) for step in layers)
+    min_macs = sum(min(c.macs for c in step) for step in layers)
+    if rules.max_params is not None and min_params > rules.max_params:
+        lines.append(f"the smallest design has {min_params:,} params (max_params = {rules.max_params:,})")
+    if rules.max_macs is not None and min_macs > rules.max_macs:
+        lines.append(f"the cheapest design has {min_macs:,} MACs (max_macs = {rules.max_macs:,})")
+    if rules.max_params is not None and rules.max_macs is not None and not lines:
+        lines.append("each budget alone can be met, but not both at once")
+    return lines
+
+
+def _sizes_text(sizes: set[tuple[int, ...]]) -> str:
+    shown = sorted(sizes)[:8]
+    text = ", ".join("x".join(map(str, s)) for s in shown)
+    return text + (", ..." if len(sizes) > 8 else "") if shown else "none"

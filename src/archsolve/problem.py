@@ -1,0 +1,560 @@
+"""Problem files (TOML) → frozen, checked values.
+
+Every error in a file is gathered before anything is raised, each naming the
+file, the key, the value and what was expected, with the nearest valid key for
+typos.  Nothing here imports torch or z3.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions
+from .errors import InputError, Issue, nearest
+from .ops import KINDS, NORM_KINDS, Upsample
+from .recipe import PADDING_WORDS, Ranges
+
+FREE = "?"
+DEFAULT_SIZE_RANGE = (1, 1024)
+DEFAULT_CHANNEL_RANGE = (1, 1024)
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """One entry of ``sizes``: fixed per axis, or free within bounds (``"?"``)."""
+
+    fixed: tuple[int, ...] | None
+    low: int = 1
+    high: int = DEFAULT_SIZE_RANGE[1]
+
+    @property
+    def free(self) -> bool:
+        return self.fixed is None
+
+    def allows(self, size: Sequence[int]) -> bool:
+        if self.fixed is not None:
+            return tuple(size) == self.fixed
+        return all(self.low <= n <= self.high for n in size)
+
+    def __str__(self) -> str:
+        return "x".join(map(str, self.fixed)) if self.fixed is not None else f"?[{self.low}..{self.high}]"
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """``[constraints]``: budgets and design rules that apply to the whole trajectory."""
+
+    max_params: int | None = None
+    max_macs: int | None = None
+    receptive_field: tuple[int, int] | None = None
+    no_checkerboard: bool = False
+    no_gaps: bool = True
+    same_recipe: bool = False
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    """``[rank]``: how candidates are measured and searched (used by ``archsolve solve`` without --no-rank)."""
+
+    trials: int = 20
+    batch_size: int = 16
+    device: str = "auto"
+    dtype: str = "float32"
+    mode: str = "inference"
+    warmup: int = 3
+    repeats: int = 10
+    channels_last: bool = False
+    time_steps: int = 4
+    storage: str | None = None
+    study: str | None = None
+    results_dir: str = "results"
+    pareto: bool = False
+    seed: int | None = None
+    candidates: int = 200
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A checked problem: trajectory, allowed kinds per step, ranges, constraints, objective."""
+
+    name: str
+    sizes: tuple[SizeSpec, ...]
+    channels: tuple[int | None, ...]
+    steps: tuple[tuple[str, ...], ...]
+    ranges: tuple[Ranges, ...]
+    ndim: int = 2
+    description: str = ""
+    channel_range: tuple[int, int] = DEFAULT_CHANNEL_RANGE
+    multiple_of: int = 1
+    groups: int = 1
+    per_axis: bool = False
+    constraints: Constraints = field(default_factory=Constraints)
+    objective: str = "params"
+    time_limit: float = 30.0
+    sequence: bool = False
+    rank: RankOptions = field(default_factory=RankOptions)
+    build: BuildOptions = field(default_factory=BuildOptions)
+    source: str = "<problem>"
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    def channel_options(self, index: int) -> tuple[int, ...]:
+        """Channel counts allowed at boundary ``index``."""
+        fixed = self.channels[index]
+        if fixed is not None:
+            return (fixed,)
+        low, high = self.channel_range
+        start = -(-low // self.multiple_of) * self.multiple_of
+        return tuple(range(start, high + 1, self.multiple_of))
+
+    def step_label(self, index: int) -> str:
+        return f"step {index + 1} ({'+'.join(self.steps[index])} {self.sizes[index]} → {self.sizes[index + 1]})"
+
+    def with_ranges(self, index: int, ranges: Ranges) -> Problem:
+        new = list(self.ranges)
+        new[index] = ranges
+        return replace(self, ranges=tuple(new))
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------------
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "sizes",
+    "channels",
+    "ops",
+    "dims",
+    "sequence",
+    "search",
+    "constraints",
+    "objective",
+    "rank",
+    "build",
+)
+SEARCH_RANGE_KEYS = ("kernel", "stride", "padding", "output_padding", "dilation", "scale")
+SEARCH_KEYS = (*SEARCH_RANGE_KEYS, "ceil_mode", "channels", "multiple_of", "size", "per_axis", "groups",
+               "time_limit", "step")
+CONSTRAINT_KEYS = tuple(Constraints.__dataclass_fields__)
+OBJECTIVES = ("params", "macs")
+BUILD_KEYS = tuple(BuildOptions.__dataclass_fields__)
+RANK_KEYS = tuple(RankOptions.__dataclass_fields__)
+DEFAULT_RANGES = Ranges()
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
+    """Read and check a problem file; ``overrides`` are ``dotted.key=TOML value`` strings (``--set``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Issue(str(path), "no such file")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+    return loads(text, source=str(path), overrides=overrides, default_name=path.stem)
+
+
+def loads(text: str, source: str = "<problem>", overrides: Sequence[str] = (), default_name: str = "problem") -> Problem:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(Issue(source, f"not valid TOML: {exc}")) from exc
+    data = apply_overrides(data, overrides, source)
+    return from_dict(data, source=source, default_name=default_name)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str) -> dict[str, Any]:
+    """``search.kernel=[4, 4]`` style overrides, values parsed as TOML."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(Issue("--set", f"{item!r}: expected KEY=VALUE, e.g. search.kernel=[1, 4]"))
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()  # a bare word: treat as a string
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InputError(Issue("--set", f"{key}: {part!r} is not a table"))
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+class _Checker:
+    """Collects every issue in one file; readers return a usable default after recording a problem."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.issues: list[Issue] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.issues.append(Issue(f"{self.source}: {key}" if key else self.source, message))
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.add(key, f"expected a table [{key}], got {_show(value)}")
+            return {}
+        return value
+
+    def keys(self, data: Mapping[str, Any], allowed: Sequence[str], prefix: str = "") -> None:
+        for key in data:
+            if key not in allowed:
+                hint = nearest(key, allowed)
+                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
+                self.add(f"{prefix}{key}", f"unknown key; {tail}")
+
+    def integer(self, value: Any, key: str, low: int | None = None, high: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(key, f"expected an integer, got {_show(value)}")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            self.add(key, f"expected an integer {bound}, got {value}")
+            return None
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.add(key, f"expected true or false, got {_show(value)}")
+            return None
+        return value
+
+    def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
+        if not isinstance(value, str) or value not in options:
+            hint = nearest(value, options) if isinstance(value, str) else None
+            tail = f"; did you mean {hint!r}?" if hint else ""
+            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {_show(value)}{tail}")
+            return None
+        return value
+
+    def span(self, value: Any, key: str, low: int) -> tuple[int, int] | None:
+        """An inclusive range: an int (pinned) or ``[low, high]``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value, value]
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        ):
+            self.add(key, f"expected an integer or an inclusive range [low, high], got {_show(value)}")
+            return None
+        a, b = value
+        if a < low or b < a:
+            self.add(key, f"expected {low} <= low <= high, got [{a}, {b}]")
+            return None
+        return a, b
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: str = "problem") -> Problem:
+    """Check a parsed problem table; raise one InputError listing every issue."""
+    check = _Checker(source)
+    check.keys(data, TOP_KEYS)
+
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        check.add("name", f"expected a non-empty string, got {_show(name)}")
+        name = default_name
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        check.add("description", f"expected a string, got {_show(description)}")
+        description = ""
+
+    ndim_given = data.get("dims")
+    ndim = check.integer(ndim_given, "dims", 1, 3) if ndim_given is not None else None
+    search = check.table(data, "search")
+    check.keys(search, SEARCH_KEYS, "search.")
+    size_range = check.span(search.get("size", list(DEFAULT_SIZE_RANGE)), "search.size", 1) or DEFAULT_SIZE_RANGE
+    sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range)
+    n_steps = max(len(sizes) - 1, 0)
+
+    channel_range = check.span(search.get("channels", list(DEFAULT_CHANNEL_RANGE)), "search.channels", 1)
+    multiple_of = check.integer(search.get("multiple_of", 1), "search.multiple_of", 1) or 1
+    channels = _channels(check, data.get("channels"), len(sizes), channel_range, multiple_of)
+    steps = _ops(check, data.get("ops"), n_steps, ndim)
+    base = _ranges(check, search, "search.", DEFAULT_RANGES)
+    ranges = _step_ranges(check, search.get("step", {}), base, n_steps)
+    per_axis = check.boolean(search.get("per_axis", False), "search.per_axis")
+    groups = check.integer(search.get("groups", 1), "search.groups", 1) or 1
+    time_limit = search.get("time_limit", 30.0)
+    if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or time_limit <= 0:
+        check.add("search.time_limit", f"expected a positive number of seconds, got {_show(time_limit)}")
+        time_limit = 30.0
+
+    constraints = _constraints(check, check.table(data, "constraints"))
+    objective_table = check.table(data, "objective")
+    check.keys(objective_table, ("minimize",), "objective.")
+    objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
+    rank = _rank(check, check.table(data, "rank"))
+    build = _build(check, check.table(data, "build"))
+    sequence = check.boolean(data.get("sequence", False), "sequence")
+
+    if check.issues:
+        raise InputError(check.issues)
+    return Problem(
+        name=name,
+        description=description,
+        sizes=tuple(sizes),
+        channels=tuple(channels),
+        steps=tuple(steps),
+        ranges=tuple(ranges),
+        ndim=ndim or 2,
+        channel_range=channel_range or DEFAULT_CHANNEL_RANGE,
+        multiple_of=multiple_of,
+        groups=groups,
+        per_axis=bool(per_axis),
+        constraints=constraints,
+        objective=objective or "params",
+        time_limit=float(time_limit),
+        sequence=bool(sequence),
+        rank=rank,
+        build=build,
+        source=source,
+    )
+
+
+def _sizes(
+    check: _Checker, value: Any, ndim: int | None, size_range: tuple[int, int]
+) -> tuple[list[SizeSpec], int | None]:
+    if value is None:
+        check.add("sizes", "missing; expected the spatial size trajectory, e.g. sizes = [1, 4, 8, 16]")
+        return [], ndim
+    if not isinstance(value, list) or len(value) < 2:
+        check.add("sizes", f"expected a list of at least two sizes, got {_show(value)}")
+        return [], ndim
+    lengths = {len(v) for v in value if isinstance(v, list)}
+    if ndim is None:
+        ndim = lengths.pop() if len(lengths) == 1 else 2
+    specs: list[SizeSpec] = []
+    for i, entry in enumerate(value):
+        key = f"sizes[{i}]"
+        if entry == FREE:
+            if i in (0, len(value) - 1):
+                check.add(key, "the first and last sizes must be given; '?' is for intermediate sizes")
+            specs.append(SizeSpec(None, *size_range))
+        elif isinstance(entry, dict):
+            check.keys(entry, ("min", "max"), f"{key}.")
+            low = check.integer(entry.get("min", size_range[0]), f"{key}.min", 1)
+            high = check.integer(entry.get("max", size_range[1]), f"{key}.max", 1)
+            if low is not None and high is not None and low > high:
+                check.add(key, f"expected min <= max, got min={low}, max={high}")
+            specs.append(SizeSpec(None, low or 1, high or size_range[1]))
+        elif isinstance(entry, list):
+            if len(entry) != ndim:
+                check.add(key, f"expected {ndim} per-axis sizes, got {_show(entry)}")
+            ints = [check.integer(v, key, 1) for v in entry]
+            specs.append(SizeSpec(tuple(v or 1 for v in ints)))
+        else:
+            n = check.integer(entry, key, 1)
+            if isinstance(entry, str):
+                check.issues[-1] = Issue(check.issues[-1].where, f"expected a positive integer, [h, w] or '?', got {_show(entry)}")
+            specs.append(SizeSpec((n or 1,) * ndim))
+    return specs, ndim
+
+
+def _channels(
+    check: _Checker, value: Any, count: int, channel_range: tuple[int, int] | None, multiple_of: int
+) -> list[int | None]:
+    if value is None:
+        return [1] * count
+    if not isinstance(value, list) or len(value) != count:
+        check.add("channels", f"expected a list of {count} channel counts (one per size), got {_show(value)}")
+        return [1] * count
+    out: list[int | None] = []
+    for i, entry in enumerate(value):
+        if entry == FREE:
+            if i == 0:
+                check.add("channels[0]", "the input channel count must be given")
+            out.append(None)
+        else:
+            out.append(check.integer(entry, f"channels[{i}]", 1) or 1)
+    if None in out and channel_range is not None:
+        low, high = channel_range
+        if -(-low // multiple_of) * multiple_of > high:
+            check.add("search.channels", f"no multiple of {multiple_of} in [{low}, {high}]")
+    return out
+
+
+def _ops(check: _Checker, value: Any, n_steps: int, ndim: int | None) -> list[tuple[str, ...]]:
+    if value is None:
+        check.add("ops", "missing; expected a kind for every step or one per step, e.g. ops = \"conv_transpose\"")
+        return [("conv",)] * n_steps
+    entries = [value] * n_steps if isinstance(value, str) else value
+    if not isinstance(entries, list) or len(entries) != n_steps:
+        check.add("ops", f"expected one kind or a list of {n_steps} (one per step), got {_show(value)}")
+        return [("conv",)] * n_steps
+    out: list[tuple[str, ...]] = []
+    for i, entry in enumerate(entries):
+        key = "ops" if isinstance(value, str) else f"ops[{i}]"
+        if not isinstance(entry, str) or not entry:
+            check.add(key, f"expected a kind name such as 'conv' or 'upsample+conv', got {_show(entry)}")
+            out.append(("conv",))
+            continue
+        parts = tuple(p.strip() for p in entry.split("+"))
+        for part in parts:
+            if part not in KINDS:
+                hint = nearest(part, KINDS)
+                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(KINDS)}"
+                check.add(key, f"unknown op kind {part!r}; {tail}")
+            elif ndim is not None and ndim not in KINDS[part].ndims:
+                check.add(key, f"{part} supports {KINDS[part].ndims}D inputs only, the problem is {ndim}D")
+        out.append(parts)
+        if isinstance(value, str) and check.issues and check.issues[-1].where.endswith("ops"):
+            break
+    if isinstance(value, str):
+        out = [out[0]] * n_steps if out else []
+    return out
+
+
+def _ranges(check: _Checker, table: Mapping[str, Any], prefix: str, base: Ranges) -> Ranges:
+    changes: dict[str, Any] = {}
+    for key in SEARCH_RANGE_KEYS:
+        if key not in table:
+            continue
+        value = table[key]
+        if key == "padding" and isinstance(value, str):
+            word = check.choice(value, f"{prefix}padding", PADDING_WORDS)
+            if word:
+                changes["padding_word"] = word
+            continue
+        low = 1 if key in ("kernel", "stride", "dilation", "scale") else 0
+        span = check.span(value, f"{prefix}{key}", low)
+        if span is not None:
+            changes[key] = span
+    if "ceil_mode" in table:
+        value = table["ceil_mode"]
+        if isinstance(value, bool):
+            changes["ceil_mode"] = (value,)
+        elif isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
+            changes["ceil_mode"] = tuple(sorted(set(value)))
+        else:
+            check.add(f"{prefix}ceil_mode", f"expected true, false or [false, true], got {_show(value)}")
+    return replace(base, **changes)
+
+
+def _step_ranges(check: _Checker, table: Any, base: Ranges, n_steps: int) -> list[Ranges]:
+    if not isinstance(table, dict):
+        check.add("search.step", f"expected tables [search.step.N] (N = 1..{n_steps}), got {_show(table)}")
+        return [base] * n_steps
+    out = [base] * n_steps
+    for key, sub in table.items():
+        where = f"search.step.{key}"
+        if not key.isdigit() or not 1 <= int(key) <= n_steps:
+            check.add(where, f"expected a step number 1..{n_steps}")
+            continue
+        if not isinstance(sub, dict):
+            check.add(where, f"expected a table of ranges, got {_show(sub)}")
+            continue
+        check.keys(sub, (*SEARCH_RANGE_KEYS, "ceil_mode"), f"{where}.")
+        out[int(key) - 1] = _ranges(check, sub, f"{where}.", base)
+    return out
+
+
+def _constraints(check: _Checker, table: Mapping[str, Any]) -> Constraints:
+    check.keys(table, CONSTRAINT_KEYS, "constraints.")
+    values: dict[str, Any] = {}
+    for key in ("max_params", "max_macs"):
+        if key in table:
+            values[key] = check.integer(table[key], f"constraints.{key}", 0)
+    if "receptive_field" in table:
+        value = table["receptive_field"]
+        if isinstance(value, dict):
+            check.keys(value, ("min", "max"), "constraints.receptive_field.")
+            value = [value.get("min", 1), value.get("max", 10**9)]
+        values["receptive_field"] = check.span(value, "constraints.receptive_field", 1)
+    for key in ("no_checkerboard", "no_gaps", "same_recipe"):
+        if key in table:
+            flag = check.boolean(table[key], f"constraints.{key}")
+            if flag is not None:
+                values[key] = flag
+    return Constraints(**values)
+
+
+def _rank(check: _Checker, table: Mapping[str, Any]) -> RankOptions:
+    check.keys(table, RANK_KEYS, "rank.")
+    values: dict[str, Any] = {}
+    for key in ("trials", "batch_size", "repeats", "time_steps", "candidates"):
+        if key in table:
+            values[key] = check.integer(table[key], f"rank.{key}", 1)
+    for key in ("warmup",):
+        if key in table:
+            values[key] = check.integer(table[key], f"rank.{key}", 0)
+    if "seed" in table:
+        values["seed"] = check.integer(table["seed"], "rank.seed", 0)
+    for key in ("channels_last", "pareto"):
+        if key in table:
+            values[key] = check.boolean(table[key], f"rank.{key}")
+    if "dtype" in table:
+        values["dtype"] = check.choice(table["dtype"], "rank.dtype", ("float32", "bfloat16", "float16"))
+    if "mode" in table:
+        values["mode"] = check.choice(table["mode"], "rank.mode", ("inference", "train"))
+    if "device" in table:
+        device = table["device"]
+        if not isinstance(device, str) or not _valid_device(device):
+            check.add("rank.device", f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {_show(device)}")
+        else:
+            values["device"] = device
+    for key in ("storage", "study", "results_dir"):
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                check.add(f"rank.{key}", f"expected a non-empty string, got {_show(table[key])}")
+            else:
+                values[key] = table[key]
+    return RankOptions(**{k: v for k, v in values.items() if v is not None})
+
+
+def _valid_device(device: str) -> bool:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return True
+    head, _, index = device.partition(":")
+    return head == "cuda" and index.isdigit()
+
+
+def _build(check: _Checker, table: Mapping[str, Any]) -> BuildOptions:
+    check.keys(table, BUILD_KEYS, "build.")
+    values: dict[str, Any] = {}
+    readers: dict[str, Callable[[Any, str], Any]] = {
+        "norm": lambda v, k: check.choice(v, k, tuple(NORM_KINDS)),
+        "activation": lambda v, k: check.choice(v, k, ACTIVATIONS),
+        "output_activation": lambda v, k: check.choice(v, k, OUTPUT_ACTIVATIONS),
+        "upsample_mode": lambda v, k: check.choice(v, k, tuple(Upsample.MODES)),
+        "norm_first": check.boolean,
+        "norm_last": check.boolean,
+    }
+    for key, read in readers.items():
+        if key in table:
+            values[key] = read(table[key], f"build.{key}")
+    if "negative_slope" in table:
+        slope = table["negative_slope"]
+        if isinstance(slope, bool) or not isinstance(slope, int | float) or not math.isfinite(slope):
+            check.add("build.negative_slope", f"expected a number, got {_show(slope)}")
+        else:
+            values["negative_slope"] = float(slope)
+    if "bias" in table:
+        bias = table["bias"]
+        if bias == "auto" or isinstance(bias, bool):
+            values["bias"] = bias
+        else:
+            check.add("build.bias", f"expected true, false or 'auto', got {_show(bias)}")
+    return BuildOptions(**{k: v for k, v in values.items() if v is not None})
