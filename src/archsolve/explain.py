@@ -70,24 +70,36 @@ def _nearest(reach: set[int], want: int, count: int = 2) -> list[int]:
 
 
 def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
-    """The smallest single-range change (by how far it moves) that lets the step reach its target."""
-    from .solver import _chains
+    """The smallest widening of one range, else of two, that lets the step reach its target size."""
+    from itertools import combinations, product
 
     ops, ranges, spec = problem.steps[index], problem.ranges[index], problem.sizes[index + 1]
     assert spec.fixed is not None
-    best: tuple[int, str] | None = None
-    for name, limit in WIDEN.items():
-        low, high = getattr(ranges, name)
-        for extra in range(1, limit + 1):
-            trial: Ranges = replace(ranges, **{name: (low, high + extra)})
-            if ranges.padding_word is not None and name == "padding":
-                break
-            outs = [{c[1][-1] for c in _chains(ops, trial, n, problem.ndim)} for n in size]
-            if all(want in reach for want, reach in zip(spec.fixed, outs, strict=True)):
-                if best is None or extra < best[0]:
-                    best = (extra, f"search.{name} = [{low}, {high + extra}]")
-                break
-    return best[1] if best else None
+    names = [n for n in WIDEN if not (n == "padding" and ranges.padding_word is not None)]
+
+    def works(changes: dict[str, tuple[int, int]]) -> bool:
+        trial: Ranges = replace(ranges, **changes)
+        return all(
+            want in {c[1][-1] for c in _chains_for(ops, trial, n, problem.ndim)}
+            for want, n in zip(spec.fixed, size, strict=True)  # type: ignore[arg-type]
+        )
+
+    for width in (1, 2):
+        best: tuple[int, dict[str, tuple[int, int]]] | None = None
+        for fields in combinations(names, width):
+            for extras in product(*(range(1, WIDEN[f] + 1) for f in fields)):
+                changes = {f: (getattr(ranges, f)[0], getattr(ranges, f)[1] + e) for f, e in zip(fields, extras, strict=True)}
+                if (best is None or sum(extras) < best[0]) and works(changes):
+                    best = (sum(extras), changes)
+        if best is not None:
+            return " and ".join(f"search.{f} = [{lo}, {hi}]" for f, (lo, hi) in best[1].items())
+    return None
+
+
+def _chains_for(ops: tuple[str, ...], ranges: Ranges, n: int, ndim: int):  # type: ignore[no-untyped-def]
+    from .solver import _chains
+
+    return _chains(ops, ranges, n, ndim)
 
 
 def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:

@@ -1,0 +1,150 @@
+"""The solver's exact counts and optimum against a brute force that builds and runs real torch layers.
+
+Random small 1D problems; the brute force tries every raw recipe in the ranges with torch itself
+(no formula from archsolve), keeps the layers whose output has the wanted size, and multiplies.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from archsolve.errors import InfeasibleError
+from archsolve.problem import loads
+from archsolve.solver import solve
+
+KERNEL, STRIDE, PADDING, OUT_PAD, DILATION = (1, 3), (1, 2), (0, 1), (0, 1), (1, 2)
+KINDS = ("conv", "conv_transpose", "max_pool", "avg_pool", "upsample")
+
+
+def _span(bounds: tuple[int, int]) -> range:
+    return range(bounds[0], bounds[1] + 1)
+
+
+def _module(kind: str, c_in: int, c_out: int, k: int, s: int, p: int, op: int, d: int, ceil: bool) -> nn.Module:
+    if kind == "conv":
+        return nn.Conv1d(c_in, c_out, k, s, p, dilation=d)
+    if kind == "conv_transpose":
+        return nn.ConvTranspose1d(c_in, c_out, k, s, p, op, dilation=d)
+    if kind == "max_pool":
+        return nn.MaxPool1d(k, s, p, dilation=d, ceil_mode=ceil)
+    if kind == "avg_pool":
+        return nn.AvgPool1d(k, s, p, ceil_mode=ceil)
+    return nn.Upsample(scale_factor=float(s), mode="nearest")
+
+
+def _raw_recipes(kind: str) -> list[tuple[int, int, int, int, int, bool]]:
+    """Every raw parameter combination torch could be given for ``kind`` within the test ranges."""
+    ks, ss, ps, ops, ds = (_span(r) for r in (KERNEL, STRIDE, PADDING, OUT_PAD, DILATION))
+    ceils = (False, True)
+    if kind == "conv":
+        return [(k, s, p, 0, d, False) for k, s, p, d in itertools.product(ks, ss, ps, ds)]
+    if kind == "conv_transpose":
+        return [(k, s, p, o, d, False) for k, s, p, o, d in itertools.product(ks, ss, ps, ops, ds)]
+    if kind == "max_pool":
+        return [(k, s, p, 0, d, c) for k, s, p, d, c in itertools.product(ks, ss, ps, ds, ceils)]
+    if kind == "avg_pool":
+        return [(k, s, p, 0, 1, c) for k, s, p, c in itertools.product(ks, ss, ps, ceils)]
+    return [(1, s, 0, 0, 1, False) for s in _span(STRIDE)]
+
+
+@functools.lru_cache(maxsize=None)
+def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[tuple[int, int]]]:
+    """out size -> [(params, macs)] of each distinct layer torch accepts (k=1 is one layer at any dilation)."""
+    seen: set[tuple[object, ...]] = set()
+    found: dict[int, list[tuple[int, int]]] = {}
+    for k, s, p, op, d, ceil in _raw_recipes(kind):
+        key = (k, s, p, op, d if k > 1 else None, ceil)
+        try:
+            module = _module(kind, c_in, c_out, k, s, p, op, d, ceil)
+            with FlopCounterMode(display=False) as counter:
+                out = module(torch.zeros(1, c_in, n)).shape[-1]
+        except RuntimeError:
+            continue
+        if key in seen or out < 1:
+            continue
+        seen.add(key)
+        params = sum(t.numel() for t in module.parameters())
+        found.setdefault(out, []).append((params, counter.get_total_flops() // 2))
+    return found
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> tuple[str, list[int], list[int], list[str], int | None, str]:
+    steps = draw(st.integers(1, 3))
+    kinds = [draw(st.sampled_from(KINDS)) for _ in range(steps)]
+    channels = [draw(st.integers(1, 3))]
+    sizes = [draw(st.integers(2, 9))]
+    for kind in kinds:
+        channels.append(channels[-1] if kind in ("max_pool", "avg_pool", "upsample") else draw(st.integers(1, 3)))
+        reach = sorted(torch_layers(kind, sizes[-1], channels[-2], channels[-1]))
+        # Mostly reachable sizes; sometimes any size, so infeasible problems are covered too.
+        pool = reach if reach and draw(st.booleans() | st.just(True)) else list(range(1, 20))
+        sizes.append(draw(st.sampled_from(pool)))
+    budget = draw(st.none() | st.integers(0, 200))
+    objective = draw(st.sampled_from(["params", "macs"]))
+    text = f"""
+sizes = {sizes}
+channels = {channels}
+ops = {kinds!r}
+dims = 1
+[search]
+kernel = {list(KERNEL)}
+stride = {list(STRIDE)}
+padding = {list(PADDING)}
+output_padding = {list(OUT_PAD)}
+dilation = {list(DILATION)}
+scale = {list(STRIDE)}
+[constraints]
+no_gaps = false
+{"" if budget is None else f"max_params = {budget}"}
+[objective]
+minimize = "{objective}"
+[build]
+norm = "none"
+bias = true
+""".replace("'", '"')
+    return text, sizes, channels, kinds, budget, objective
+
+
+def brute_force(sizes: list[int], channels: list[int], kinds: list[str], budget: int | None, objective: str):
+    per_step = [
+        torch_layers(kind, sizes[i], channels[i], channels[i + 1]).get(sizes[i + 1], [])
+        for i, kind in enumerate(kinds)
+    ]
+    count, best = 0, None
+    for combo in itertools.product(*per_step):
+        params, macs = sum(c[0] for c in combo), sum(c[1] for c in combo)
+        if budget is not None and params > budget:
+            continue
+        count += 1
+        value = (params, macs) if objective == "params" else (macs, params)
+        best = value if best is None or value < best else best
+    return count, best
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_count_and_optimum_match_brute_force(case) -> None:  # type: ignore[no-untyped-def]
+    text, sizes, channels, kinds, budget, objective = case
+    expected_count, expected_best = brute_force(sizes, channels, kinds, budget, objective)
+    problem = loads(text)
+    if expected_count == 0:
+        with pytest.raises(InfeasibleError):
+            solve(problem, top=5)
+        return
+    solution = solve(problem, top=5)
+    assert solution.count == expected_count
+    first = solution.candidates[0]
+    got = (first.params, first.macs) if objective == "params" else (first.macs, first.params)
+    assert got == expected_best
+    values = [(c.params, c.macs) if objective == "params" else (c.macs, c.params) for c in solution.candidates]
+    assert values == sorted(values)
+    assert len(solution.candidates) == min(5, expected_count)
