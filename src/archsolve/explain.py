@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import InfeasibleError, SolverTimeout
+from .ops import KINDS
 from .recipe import Ranges
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
         every: list[Choice] = [c for s in sorted(frontier) for c in solver.tables.choices(index, s)]
         allowed = [c for c in every if _allowed(c, problem)]
         if not every:
-            return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", _no_recipe(problem, index, frontier))
+            lines = _size_conflict(problem, index, frontier) or _no_recipe(problem, index, frontier)
+            return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", lines)
         if not allowed:
             return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
         frontier = {c.target for c in allowed}
@@ -40,6 +42,58 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
             [f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; wanted {problem.sizes[-1]}"],
         )
     return _global(problem, solver)
+
+
+def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[str]:
+    """For designs serving several input sizes: which two inputs no single layer can serve, and why."""
+    from itertools import combinations
+
+    from .solver import _chains
+
+    spec = problem.sizes[index + 1]
+    if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
+        return []
+    ops, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
+    (size, _, _), = frontier
+    per = len(size) // problem.inputs
+
+    def serving(x: int) -> set[object]:
+        """Layers (alike on every axis) taking input x's size to its target; for a transposed conv,
+        its recipe up to output_padding, which a fixed value or output_size= at run time supplies."""
+        found: set[object] = set()
+        for a in range(per):
+            n, want = size[x * per + a], spec.fixed[x * per + a]  # type: ignore[index]
+            if ops == ("conv_transpose",):
+                kind = KINDS["conv_transpose"]
+                here: set[object] = {
+                    r._replace(output_padding=0)
+                    for r, _ in kind.recipes(n, ranges, ndim)
+                    if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]  # type: ignore[attr-defined]
+                }
+            else:
+                here = {recipes for recipes, sizes in _chains(ops, ranges, n, ndim) if sizes[-1] == want}
+            found = here if a == 0 else found & here
+        return found
+
+    sets = [serving(x) for x in range(problem.inputs)]
+    text = [
+        f"{_entry(size, x, per)} → {_entry(spec.fixed, x, per)}" for x in range(problem.inputs)  # type: ignore[arg-type]
+    ]
+    for x in range(problem.inputs):
+        if not sets[x]:
+            return [f"input {x + 1} needs {text[x]}, which no recipe within the ranges gives"]
+    for x, y in combinations(range(problem.inputs), 2):
+        if not sets[x] & sets[y]:
+            return [
+                f"inputs {x + 1} and {y + 1} conflict: {text[x]} and {text[y]} need different layers",
+                "no fixed output_padding serves both, and output_size= at run time accepts only sizes up to "
+                "stride - 1 above the output_padding=0 size",
+            ]
+    return ["no single layer serves every input size at once: " + "; ".join(text)]
+
+
+def _entry(sizes: tuple[int, ...], x: int, per: int) -> str:
+    return "x".join(map(str, sizes[x * per:(x + 1) * per]))
 
 
 def _no_recipe(problem: Problem, index: int, frontier: set[State]) -> list[str]:

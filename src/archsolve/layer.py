@@ -30,6 +30,9 @@ class Layer:
     bias: bool = True
     mode: str = "nearest"
     norm: str = "none"
+    #: Transposed conv called with ``output_size=`` the spatial size of this design step's output
+    #: (-1: the input), so one layer serves several input sizes; None: a fixed output_padding.
+    size_from: int | None = None
 
     @classmethod
     def make(
@@ -101,6 +104,7 @@ class Layer:
             **self.recipe(),
             **({"groups": self.groups} if self.groups != 1 else {}),
             **({"mode": self.mode} if self.op == "upsample" else {}),
+            **({"output_size_from": self.size_from} if self.size_from is not None else {}),
             "params": self.params.total,
         }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions
+from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue, nearest
 from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import PADDING_WORDS, Ranges
@@ -100,6 +100,16 @@ class Problem:
     rank: RankOptions = field(default_factory=RankOptions)
     build: BuildOptions = field(default_factory=BuildOptions)
     source: str = "<problem>"
+    #: Encoder–decoder problems: the fixed encoder steps before the solved ones ([encoder] table).
+    prefix: tuple[Step, ...] = ()
+    #: How many input sizes one design must serve; sizes hold every input's axes, concatenated.
+    inputs: int = 1
+    #: Per solved step: its skip connection to an earlier output, if any.
+    merges: tuple[Merge | None, ...] = ()
+    #: Per solved step: the design step whose output has the size it must produce (-1: the input).
+    size_from: tuple[int, ...] = ()
+    #: Per solved step: the shape its skip joins (at the first input size).
+    skip_shapes: tuple[tuple[int, ...] | None, ...] = ()
 
     @property
     def n_steps(self) -> int:
@@ -115,7 +125,18 @@ class Problem:
         return tuple(range(start, high + 1, self.multiple_of))
 
     def step_label(self, index: int) -> str:
-        return f"step {index + 1} ({'+'.join(self.steps[index])} {self.sizes[index]} → {self.sizes[index + 1]})"
+        return f"step {index + 1} ({'+'.join(self.steps[index])} {self.size_text(index)} → {self.size_text(index + 1)})"
+
+    def size_text(self, index: int) -> str:
+        """A boundary's sizes; one ``HxW`` per declared input size."""
+        spec = self.sizes[index]
+        if spec.fixed is None or self.inputs == 1:
+            return str(spec)
+        per = len(spec.fixed) // self.inputs
+        return ", ".join("x".join(map(str, spec.fixed[i * per:(i + 1) * per])) for i in range(self.inputs))
+
+    def merge(self, index: int) -> Merge | None:
+        return self.merges[index] if self.merges else None
 
     def with_ranges(self, index: int, ranges: Ranges) -> Problem:
         new = list(self.ranges)
@@ -140,6 +161,8 @@ TOP_KEYS = (
     "objective",
     "rank",
     "build",
+    "encoder",
+    "decoder",
 )
 SEARCH_RANGE_KEYS = ("kernel", "stride", "padding", "output_padding", "dilation", "scale")
 SEARCH_KEYS = (*SEARCH_RANGE_KEYS, "ceil_mode", "channels", "multiple_of", "size", "per_axis", "groups",
@@ -286,13 +309,28 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     search = check.table(data, "search")
     check.keys(search, SEARCH_KEYS, "search.")
     size_range = check.span(search.get("size", list(DEFAULT_SIZE_RANGE)), "search.size", 1) or DEFAULT_SIZE_RANGE
-    sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range)
-    n_steps = max(len(sizes) - 1, 0)
-
     channel_range = check.span(search.get("channels", list(DEFAULT_CHANNEL_RANGE)), "search.channels", 1)
     multiple_of = check.integer(search.get("multiple_of", 1), "search.multiple_of", 1) or 1
-    channels = _channels(check, data.get("channels"), len(sizes), channel_range, multiple_of)
-    steps = _ops(check, data.get("ops"), n_steps, ndim)
+    build = _build(check, check.table(data, "build"))
+    mirror = None
+    if "encoder" in data or "decoder" in data:
+        from .encoder import read_mirror
+
+        for key in ("sizes", "channels", "ops"):
+            if key in data:
+                check.add(key, "not with [encoder]: the decoder's sizes and channels come from the encoder")
+        mirror, ndim, mirror_ops = read_mirror(
+            check, check.table(data, "encoder"), check.table(data, "decoder"), ndim, build
+        )
+        sizes = [SizeSpec(size) for size in mirror.sizes] if mirror else []
+        channels: list[int | None] = list(mirror.channels) if mirror else []
+        steps = list(mirror_ops)
+        n_steps = len(steps)
+    else:
+        sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range)
+        n_steps = max(len(sizes) - 1, 0)
+        channels = _channels(check, data.get("channels"), len(sizes), channel_range, multiple_of)
+        steps = _ops(check, data.get("ops"), n_steps, ndim)
     base = _ranges(check, search, "search.", DEFAULT_RANGES)
     ranges = _step_ranges(check, search.get("step", {}), base, n_steps)
     per_axis = check.boolean(search.get("per_axis", False), "search.per_axis")
@@ -307,7 +345,6 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     check.keys(objective_table, ("minimize",), "objective.")
     objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
     rank = _rank(check, check.table(data, "rank"))
-    build = _build(check, check.table(data, "build"))
     sequence = check.boolean(data.get("sequence", False), "sequence")
 
     if check.issues:
@@ -331,6 +368,17 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         rank=rank,
         build=build,
         source=source,
+        **(
+            {
+                "prefix": mirror.prefix,
+                "inputs": len(mirror.inputs),
+                "merges": mirror.merges,
+                "size_from": mirror.size_from,
+                "skip_shapes": mirror.skip_shapes,
+            }
+            if mirror
+            else {}
+        ),
     )
 
 

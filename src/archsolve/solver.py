@@ -96,11 +96,12 @@ class Candidate:
 
     @property
     def params(self) -> int:
-        return sum(c.params for c in self.choices)
+        """The whole design's parameters (an encoder included), trainable and not."""
+        return self.design.params.total
 
     @property
     def macs(self) -> int:
-        return sum(c.macs for c in self.choices)
+        return self.design.macs
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Solution:
     seconds: float = 0.0
 
     def design(self, picks: Sequence[Choice]) -> Design:
-        return Design(self.problem.name, tuple(c.step for c in picks), self.problem.build, self.problem.sequence)
+        return make_design(self.problem, picks)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,39 +156,74 @@ class Tables:
         return self._cache[key]
 
     def _build(self, index: int, source: State) -> list[Choice]:
+        """Every valid choice for step ``index`` from ``source``.
+
+        A state's sizes hold every declared input's axes (entry ``e`` is axis
+        ``e % ndim``); one recipe must be valid for all of them.
+        """
         problem = self.problem
         ops, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
-        size, channels, jump = source
+        size = source[0]
         spec = problem.sizes[index + 1]
-        per_axis: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]] = []
-        for axis, n in enumerate(size):
+        entries: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]] = []
+        for e, n in enumerate(size):
             allowed = {}
             for recipes, sizes in _chains(ops, ranges, n, ndim):
                 out = sizes[-1]
-                if (spec.fixed[axis] == out) if spec.fixed is not None else (spec.low <= out <= spec.high):
+                if (spec.fixed[e] == out) if spec.fixed is not None else (spec.low <= out <= spec.high):
                     allowed[recipes] = sizes
-            per_axis.append(allowed)
+            entries.append(allowed)
+        rows: list[tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]] = []
         if problem.per_axis:
-            combos: Iterator[tuple[tuple[tuple[AxisRecipe, ...], tuple[int, ...]], ...]] = itertools.product(
-                *(sorted(d.items()) for d in per_axis)
-            )
+            per_axis = [
+                sorted(set.intersection(*(set(d) for d in entries[a::ndim]))) for a in range(ndim)
+            ]
+            for keys in itertools.product(*per_axis):
+                recipes = tuple(tuple(keys[a][j] for a in range(ndim)) for j in range(len(ops)))
+                sizes = tuple(
+                    tuple(d[keys[e % ndim]][j] for e, d in enumerate(entries)) for j in range(len(ops) + 1)
+                )
+                rows.append((recipes, sizes, False))
         else:
-            common = sorted(set.intersection(*(set(d) for d in per_axis)))
-            combos = (tuple((recipes, d[recipes]) for d in per_axis) for recipes in common)
+            for key in sorted(set.intersection(*(set(d) for d in entries))):
+                recipes = tuple((key[j],) * ndim for j in range(len(ops)))
+                sizes = tuple(tuple(d[key][j] for d in entries) for j in range(len(ops) + 1))
+                rows.append((recipes, sizes, False))
+            if problem.inputs > 1 and ops == ("conv_transpose",) and spec.fixed is not None:
+                rows += self._runtime_rows(ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
         out: list[Choice] = []
         last = index == problem.n_steps - 1
-        for combo in combos:
+        for recipes, sizes, runtime in rows:
             if time.monotonic() > self.deadline:
                 raise SolverTimeout(f"no answer within the time limit of {problem.time_limit:g} s (building tables)")
-            # recipes[op][axis]
-            recipes = tuple(tuple(axis_combo[0][j] for axis_combo in combo) for j in range(len(ops)))
-            sizes = tuple(tuple(axis_combo[1][j] for axis_combo in combo) for j in range(len(ops) + 1))
             for c_out in problem.channel_options(index + 1):
-                choice = self._choice(index, source, ops, recipes, sizes, c_out, last)
+                choice = self._choice(index, source, ops, recipes, sizes, c_out, last, runtime)
                 if choice is not None:
                     out.append(choice)
         out.sort(key=lambda c: c.order)
         return out
+
+    def _runtime_rows(
+        self, ranges: Ranges, size: tuple[int, ...], target: tuple[int, ...], fixed: set[tuple[AxisRecipe, ...]]
+    ) -> list[tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]]:
+        """Transposed convs that reach every input's size only with ``output_size=`` at run time.
+
+        Torch then picks output_padding per call, accepting sizes from the op=0 size up to stride − 1
+        more (whatever the dilation): the catalog's :meth:`ConvTranspose.size_range` says which.
+        """
+        kind = KINDS["conv_transpose"]
+        ndim = self.problem.ndim
+        bases = {r._replace(output_padding=0) for r, _ in kind.recipes(size[0], ranges, ndim)}
+        rows = []
+        for base in sorted(bases):
+            spans = [kind.size_range(base, n) for n in size]  # type: ignore[attr-defined]
+            if any(s is None or not s[0] <= want <= s[1] for s, want in zip(spans, target, strict=True)):
+                continue
+            reference = base._replace(output_padding=target[0] - spans[0][0])  # type: ignore[index]
+            if (reference,) in fixed:
+                continue  # one fixed output_padding already serves every size
+            rows.append((((reference,) * ndim,), (tuple(size), tuple(target)), True))
+        return rows
 
     def _choice(
         self,
@@ -198,24 +234,36 @@ class Tables:
         sizes: tuple[tuple[int, ...], ...],
         c_out: int,
         last: bool,
+        runtime: bool = False,
     ) -> Choice | None:
         problem = self.problem
         size, channels, jump = source
+        ndim = problem.ndim
+        merge = problem.merge(index)
         try:
-            step = make_step(ops, (channels, *size), recipes, c_out, problem.build, index == 0, last)
+            step = make_step(ops, (channels, *size[:ndim]), recipes, c_out, problem.build, index == 0 and not
+                             problem.prefix, last, merge)
+            if runtime:
+                layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
+                step = replace(step, layers=layers)
+            merged = step.out_shape[0]
+            if merge is not None:
+                skip = problem.skip_shapes[index]
+                assert skip is not None
+                merged = merge.out_shape(step.out_shape, skip)[0]
         except InputError:
             return None
         if step.out_shape[0] != c_out:
             return None
         checker = any(KINDS[op].checkerboard(r) for op, per in zip(ops, recipes, strict=True) for r in per)
         gaps = any(
-            KINDS[op].gaps(r, n)
+            KINDS[op].gaps(per[e % ndim], n)
             for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
-            for r, n in zip(per, sizes[j], strict=True)
+            for e, n in enumerate(sizes[j])
         )
         growth, new_jump = self._receptive(ops, recipes, jump)
         shared = self._shared(ops, recipes) if problem.constraints.same_recipe else ()
-        target: State = (tuple(sizes[-1]), c_out, new_jump)
+        target: State = (tuple(sizes[-1]), merged, new_jump)
         return Choice(
             step=step,
             recipes=recipes,
@@ -255,6 +303,17 @@ class Tables:
             if KINDS[op].has_weights:
                 return tuple(v for r in per for v in (r.kernel, r.stride, r.padding))
         return ()
+
+
+def prefix_cost(problem: Problem) -> tuple[int, int]:
+    """Parameters and MACs of the fixed steps before the solved ones (budgets cover the whole design)."""
+    return sum(s.params.total for s in problem.prefix), sum(s.macs for s in problem.prefix)
+
+
+def make_design(problem: Problem, picks: Sequence[Choice]) -> Design:
+    """The whole design: the problem's fixed steps (an encoder), then one choice per solved step."""
+    steps = (*problem.prefix, *(c.step for c in picks))
+    return Design(problem.name, steps, problem.build, problem.sequence)
 
 
 def _allowed(choice: Choice, problem: Problem) -> bool:
@@ -319,8 +378,9 @@ class Solver:
         track_p, track_m = rules.max_params is not None, rules.max_macs is not None
         rf = rules.receptive_field
         # dp[state][(params, macs, rf)] = number of partial designs
+        base_p, base_m = prefix_cost(self.problem)
         dp: dict[State, Counter[tuple[int, int, tuple[int, ...]]]] = {
-            initial_state(self.problem): Counter({(0, 0, (1,) * self.problem.ndim if rf else ()): 1})
+            initial_state(self.problem): Counter({(base_p, base_m, (1,) * self.problem.ndim if rf else ()): 1})
         }
         for step in layers:
             grouped: dict[State, Counter[tuple[State, int, int, tuple[int, ...]]]] = defaultdict(Counter)
@@ -381,11 +441,7 @@ class Solver:
             last = value
         streams = [_expand(value, combo) for value, combo in picked]
         best = list(itertools.islice(heapq.merge(*streams), top))
-        return [
-            Candidate(Design(self.problem.name, tuple(c.step for c in picks), self.problem.build,
-                             self.problem.sequence), picks)
-            for _, _, picks in best
-        ]
+        return [Candidate(make_design(self.problem, picks), picks) for _, _, picks in best]
 
     def remaining(self) -> float:
         return max(self.tables.deadline - time.monotonic(), 0.001)
@@ -512,10 +568,11 @@ def constraints(
             for b, g in zip(sel, step, strict=True):
                 if g.shared:
                     same.append(z3.Implies(b, anchor == shared_ids.setdefault(g.shared, len(shared_ids))))
+    base_p, base_m = prefix_cost(problem)
     if rules.max_params is not None:
-        named[f"constraints.max_params = {rules.max_params:,}"] = z3.Sum(params) <= rules.max_params
+        named[f"constraints.max_params = {rules.max_params:,}"] = base_p + z3.Sum(params) <= rules.max_params
     if rules.max_macs is not None:
-        named[f"constraints.max_macs = {rules.max_macs:,}"] = z3.Sum(macs) <= rules.max_macs
+        named[f"constraints.max_macs = {rules.max_macs:,}"] = base_m + z3.Sum(macs) <= rules.max_macs
     if rules.receptive_field is not None:
         low, high = rules.receptive_field
         for axis in range(problem.ndim):

@@ -1,0 +1,254 @@
+"""Decoders that mirror an encoder: ``[encoder]`` + ``[decoder]`` tables → a trajectory problem.
+
+The encoder is given recipe by recipe; its size trajectory per axis and per
+input size comes from the op catalog.  Each encoder step that changes the size
+gets a decoder step, in reverse, that must land exactly on the size the encoder
+step started from — for every declared input size at once — optionally joined
+(concat or add) with the encoder output of that size, as U-Net does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .design import BuildOptions, Merge, Step, make_step
+from .errors import InputError
+from .ops import KINDS
+from .recipe import PADDING_WORDS, AxisRecipe
+
+if TYPE_CHECKING:
+    from .problem import _Checker
+
+ENCODER_KEYS = ("inputs", "channels", "steps")
+DECODER_KEYS = ("ops", "skip", "channels", "out_channels")
+STEP_KEYS = ("op", "channels", "kernel", "stride", "padding", "output_padding", "dilation", "ceil_mode", "scale")
+SKIPS = ("concat", "add", "none")
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """What an encoder contributes to a problem: fixed prefix steps and the decoder's targets."""
+
+    prefix: tuple[Step, ...]  # the encoder, built at the first input size
+    inputs: tuple[tuple[int, ...], ...]  # spatial size of each declared input
+    sizes: tuple[tuple[int, ...], ...]  # per decoder boundary: sizes of every input, concatenated
+    channels: tuple[int, ...]  # per decoder boundary: own output channels (bottleneck first)
+    merges: tuple[Merge | None, ...]  # per decoder step
+    size_from: tuple[int, ...]  # per decoder step: design step whose output has the target size (-1: input)
+    skip_shapes: tuple[tuple[int, ...] | None, ...]  # per decoder step: the skip's shape at the first input
+
+
+def parse_size(value: Any) -> tuple[int, ...] | None:
+    """``101``, ``"101x75"`` or ``[101, 75]`` → per-axis sizes (None when malformed)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        if all(p.strip().isdigit() for p in parts):
+            return tuple(int(p) for p in parts)
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    return None
+
+
+def read_mirror(
+    check: _Checker, encoder: Mapping[str, Any], decoder: Mapping[str, Any], ndim: int | None, build: BuildOptions
+) -> tuple[Mirror | None, int, tuple[tuple[str, ...], ...]]:
+    """Check the tables and compute the encoder trajectory; returns (mirror, ndim, decoder ops)."""
+    check.keys(encoder, ENCODER_KEYS, "encoder.")
+    check.keys(decoder, DECODER_KEYS, "decoder.")
+    raw_inputs = encoder.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        check.add("encoder.inputs", f"expected a list of input sizes such as [\"101x75\", 128], got {raw_inputs!r}")
+        return None, ndim or 2, ()
+    inputs: list[tuple[int, ...]] = []
+    for i, value in enumerate(raw_inputs):
+        size = parse_size(value)
+        if size is None or min(size) < 1:
+            check.add(f"encoder.inputs[{i}]", f"expected a positive size, 'HxW' or [h, w], got {value!r}")
+            continue
+        inputs.append(size)
+    lengths = {len(s) for s in inputs if len(s) > 1}
+    ndim = ndim or (lengths.pop() if len(lengths) == 1 else 2)
+    inputs = [s * ndim if len(s) == 1 else s for s in inputs]
+    for i, size in enumerate(inputs):
+        if len(size) != ndim:
+            check.add(f"encoder.inputs[{i}]", f"expected {ndim} per-axis sizes, got {'x'.join(map(str, size))}")
+    channels = check.integer(encoder.get("channels", 3), "encoder.channels", 1) or 1
+    raw_steps = encoder.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        check.add("encoder.steps", "expected a list of steps such as [{ op = \"conv\", channels = 64, kernel = 3, "
+                  "stride = 2, padding = 1 }]")
+        return None, ndim, ()
+    if check.issues:
+        return None, ndim, ()
+
+    parsed = [_encoder_step(check, f"encoder.steps[{i}]", step, ndim) for i, step in enumerate(raw_steps)]
+    if check.issues:
+        return None, ndim, ()
+    # Build the encoder for every input; the first input's steps are the design's prefix.
+    trajectories: list[list[tuple[int, ...]]] = []
+    prefix: list[Step] = []
+    for x, size in enumerate(inputs):
+        shape: tuple[int, ...] = (channels, *size)
+        shapes = [shape]
+        for i, (op, axes, c_out, word) in enumerate(parsed):
+            try:
+                resolved = _resolve_word(op, axes, word, shape[1:])
+                if x > 0 and resolved != prefix[i].layers[0].axes:
+                    raise InputError(
+                        f"padding {word!r} needs torch padding {_pads(resolved)} here but {_pads(prefix[i].layers[0].axes)} "
+                        f"at {'x'.join(map(str, inputs[0]))}; one torch layer cannot serve both"
+                    )
+                step = make_step((op,), shape, (resolved,), c_out or shape[0], build, first=i == 0, last=False)
+            except InputError as exc:
+                check.add(f"encoder.steps[{i}]", f"at input {'x'.join(map(str, size))}: {exc}")
+                return None, ndim, ()
+            shape = step.out_shape
+            shapes.append(shape)
+            if x == 0:
+                prefix.append(step)
+        trajectories.append(shapes)
+
+    changing = [
+        j for j in range(len(parsed)) if any(t[j + 1][1:] != t[j][1:] for t in trajectories)
+    ]
+    if not changing:
+        check.add("encoder.steps", "no step changes the size, so there is nothing for a decoder to mirror")
+        return None, ndim, ()
+    skip = decoder.get("skip", "concat")
+    skip = check.choice(skip, "decoder.skip", SKIPS) or "none"
+    out_channels = check.integer(decoder.get("out_channels", channels), "decoder.out_channels", 1) or channels
+    targets = list(reversed(changing))  # decoder step d lands on the size encoder step targets[d] started from
+    own = _decoder_channels(check, decoder.get("channels", "mirror"), targets, trajectories[0], out_channels)
+    ops = _decoder_ops(check, decoder.get("ops", "conv_transpose"), len(targets))
+    if check.issues:
+        return None, ndim, ()
+
+    sizes = [tuple(v for t in trajectories for v in t[-1][1:])]
+    merges: list[Merge | None] = []
+    size_from: list[int] = []
+    skip_shapes: list[tuple[int, ...] | None] = []
+    for d, j in enumerate(targets):
+        sizes.append(tuple(v for t in trajectories for v in t[j][1:]))
+        source = j - 1  # encoder step whose output has that size (-1: the input itself)
+        size_from.append(source)
+        if skip == "none" or source < 0:
+            merges.append(None)
+            skip_shapes.append(None)
+            continue
+        skip_shape = trajectories[0][j]
+        if skip == "add" and skip_shape[0] != own[d + 1]:
+            check.add("decoder.skip", f"add needs decoder step {d + 1} to give {skip_shape[0]} channels, not {own[d + 1]}")
+        merges.append(Merge(source, skip))
+        skip_shapes.append(skip_shape)
+    mirror = Mirror(
+        prefix=tuple(prefix),
+        inputs=tuple(inputs),
+        sizes=tuple(sizes),
+        channels=tuple(own),
+        merges=tuple(merges),
+        size_from=tuple(size_from),
+        skip_shapes=tuple(skip_shapes),
+    )
+    return mirror, ndim, tuple(ops)
+
+
+def _encoder_step(
+    check: _Checker, where: str, step: Any, ndim: int
+) -> tuple[str, tuple[AxisRecipe, ...], int | None, str | None]:
+    if not isinstance(step, dict):
+        check.add(where, f"expected a table such as {{ op = \"conv\", kernel = 3 }}, got {step!r}")
+        return "conv", (AxisRecipe(),) * ndim, None, None
+    check.keys(step, STEP_KEYS, f"{where}.")
+    op = step.get("op")
+    if op not in KINDS:
+        check.choice(op, f"{where}.op", tuple(KINDS))
+        return "conv", (AxisRecipe(),) * ndim, None, None
+    kind = KINDS[op]
+    c_out = None
+    if "channels" in step:
+        c_out = check.integer(step["channels"], f"{where}.channels", 1)
+    elif kind.has_weights and not kind.keeps_channels:
+        check.add(f"{where}.channels", f"{op} needs its output channel count")
+    per_axis: dict[str, list[Any]] = {}
+    word = None
+    for key in ("kernel", "stride", "padding", "output_padding", "dilation", "scale"):
+        if key not in step:
+            continue
+        value = step[key]
+        if key == "padding" and isinstance(value, str):
+            word = check.choice(value, f"{where}.padding", PADDING_WORDS)
+            continue
+        values = value if isinstance(value, list) else [value] * ndim
+        if len(values) != ndim or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+            check.add(f"{where}.{key}", f"expected a non-negative integer or {ndim} of them, got {value!r}")
+            continue
+        per_axis["stride" if key == "scale" else key] = values
+    if kind.name in ("max_pool", "avg_pool") and "stride" not in per_axis and "kernel" in per_axis:
+        per_axis["stride"] = per_axis["kernel"]  # torch's pooling default: stride = kernel
+    ceil = step.get("ceil_mode", False)
+    if not isinstance(ceil, bool):
+        check.add(f"{where}.ceil_mode", f"expected true or false, got {ceil!r}")
+        ceil = False
+    axes = tuple(
+        AxisRecipe(**{k: v[a] for k, v in per_axis.items()}, ceil_mode=ceil)  # type: ignore[arg-type]
+        for a in range(ndim)
+    )
+    return op, axes, c_out, word
+
+
+def _resolve_word(op: str, axes: tuple[AxisRecipe, ...], word: str | None, size: Sequence[int]) -> tuple[AxisRecipe, ...]:
+    """Keras padding words become explicit torch padding at one input size, through the catalog."""
+    from .ops import PaddedKind
+
+    kind = KINDS[op]
+    if word is None:
+        return axes
+    if not isinstance(kind, PaddedKind):
+        raise InputError(f"{op} takes no padding word")
+    resolved = []
+    for a, n in zip(axes, size, strict=True):
+        fixed = kind.keras_padding(a, n, word)
+        if fixed is None:
+            raise InputError(f"padding {word!r} has no torch equivalent for {op} kernel {a.kernel} stride {a.stride}")
+        resolved.append(fixed)
+    return tuple(resolved)
+
+
+def _pads(axes: Sequence[AxisRecipe]) -> str:
+    return "/".join(f"{a.padding}+{a.pad_extra}" if a.pad_extra else str(a.padding) for a in axes)
+
+
+def _decoder_channels(
+    check: _Checker, value: Any, targets: Sequence[int], shapes: Sequence[tuple[int, ...]], out_channels: int
+) -> list[int]:
+    bottleneck = shapes[-1][0]
+    if value == "mirror":
+        own = [bottleneck]
+        for j in targets:
+            # Each step gives the channels of the encoder output it lands beside; at the input, out_channels.
+            own.append(out_channels if j == 0 else shapes[j][0])
+        return own
+    if not isinstance(value, list) or len(value) != len(targets):
+        check.add("decoder.channels", f"expected 'mirror' or a list of {len(targets)} channel counts, got {value!r}")
+        return [bottleneck] * (len(targets) + 1)
+    return [bottleneck] + [check.integer(v, f"decoder.channels[{i}]", 1) or 1 for i, v in enumerate(value)]
+
+
+def _decoder_ops(check: _Checker, value: Any, count: int) -> list[tuple[str, ...]]:
+    entries = [value] * count if isinstance(value, str) else value
+    if not isinstance(entries, list) or len(entries) != count:
+        check.add("decoder.ops", f"expected one kind or a list of {count} (one per mirrored step), got {value!r}")
+        return [("conv_transpose",)] * count
+    out = []
+    for i, entry in enumerate(entries):
+        parts = tuple(str(entry).split("+"))
+        for part in parts:
+            if part not in KINDS:
+                check.choice(part, f"decoder.ops[{i}]", tuple(KINDS))
+        out.append(parts)
+    return out
