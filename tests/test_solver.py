@@ -53,6 +53,8 @@ def test_every_problem_solves_and_its_best_designs_run(path: Path) -> None:
     problem = load(path)
     solution = solve(problem, top=2)
     assert solution.count >= 1
+    if problem.prefix:
+        return  # encoder–decoder designs (skips, run-time sizes) run whole in tests/test_encoder.py
     for candidate in solution.candidates:
         if problem.sequence or max(max(s.fixed or (0,)) for s in problem.sizes) > 128:
             # Large or sequence problems: check shapes on the meta device only.
