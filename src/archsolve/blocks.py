@@ -15,16 +15,10 @@ def norm_layer(norm: str, channels: int, ndim: int) -> nn.Module:
     if norm == "instance":
         return getattr(nn, f"InstanceNorm{ndim}d")(channels)
     if norm == "group":
-        return nn.GroupNorm(_groups_for(channels), channels)
+        from .ops import GroupNorm
+
+        return nn.GroupNorm(GroupNorm.groups(channels), channels)  # the catalog's rule, one place
     return nn.Identity()
-
-
-def _groups_for(channels: int) -> int:
-    """Largest of 32, 16, ... 1 dividing ``channels`` (GroupNorm's usual 32 groups where it fits)."""
-    for groups in (32, 16, 8, 4, 2, 1):
-        if channels % groups == 0:
-            return groups
-    return 1
 
 
 class ResidualBlock(nn.Module):
@@ -42,7 +36,10 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        y = self.body(x)
+        if y.shape != x.shape:  # a size-1 axis would otherwise broadcast into a size-changing "residual"
+            raise RuntimeError(f"residual block changes the shape {tuple(x.shape)} to {tuple(y.shape)}")
+        return x + y
 
 
 class ConvLSTM(nn.Module):
@@ -63,7 +60,10 @@ class ConvLSTM(nn.Module):
         c = torch.zeros_like(h)
         outputs = []
         for t in range(steps):
-            i, f, o, g = self.gates(torch.cat([x[:, t], h], dim=1)).chunk(4, dim=1)
+            gates = self.gates(torch.cat([x[:, t], h], dim=1))
+            if gates.shape[2:] != h.shape[2:]:  # a 1x1 gate map would otherwise broadcast over the state
+                raise RuntimeError(f"ConvLSTM gates change the size {tuple(h.shape[2:])} to {tuple(gates.shape[2:])}")
+            i, f, o, g = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             outputs.append(h)

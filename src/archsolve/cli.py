@@ -198,3 +198,103 @@ def summary_cmd(design_file: str, no_check: bool) -> None:
     if not no_check:
         cross_check(design, rows)
     click.echo(render_summary(design, rows))
+
+
+class OneLineUsage(click.Command):
+    """A command whose usage errors (bad value, unknown option) are one line on stderr and exit 2.
+
+    Click would print the usage and a hint around the message; bad input should
+    read like every other archsolve error.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            message = exc.format_message()
+            if isinstance(exc, click.NoSuchOption) and exc.option_name.lstrip("-").isdigit():
+                message = f"{exc.option_name} is not a size: sizes are positive integers"  # click read -3 as an option
+            click.echo(f"error: {message}", err=True)
+            sys.exit(exc.exit_code)
+
+
+class SizeParam(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """``16`` (square) or ``HxW`` / ``DxHxW`` (per axis)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from .explore import parse_size
+
+        try:
+            return parse_size(value)
+        except ArchsolveError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class OpKindParam(click.ParamType):  # type: ignore[type-arg]
+    """A kind of the op catalog, with a 'did you mean' hint for a misspelling."""
+
+    name = "kind"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .ops import kind
+
+        try:
+            return kind(str(value)).name
+        except ArchsolveError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@main.command("explore", cls=OneLineUsage)
+@click.argument("size_in", metavar="IN", type=SizeParam())
+@click.argument("size_out", metavar="OUT", type=SizeParam())
+@click.option("--op", "op_names", multiple=True, type=OpKindParam(), metavar="KIND",
+              help="Op kind to list (repeatable). Default: every kind with a recipe to choose "
+                   "(conv, conv_transpose, max_pool, avg_pool, upsample, pixel_shuffle, pixel_unshuffle, "
+                   "residual_block, conv_lstm); the norms keep any size and are listed only when asked for.")
+@click.option("--max-kernel", type=click.IntRange(min=1), default=8, show_default=True, help="Largest kernel size.")
+@click.option("--max-stride", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Largest stride; also the largest upsample scale and pixel (un)shuffle factor.")
+@click.option("--max-padding", type=click.IntRange(min=0), default=4, show_default=True, help="Largest padding.")
+@click.option("--max-dilation", type=click.IntRange(min=1), default=1, show_default=True, help="Largest dilation.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print one JSON object: {"in", "out", "count", "recipes": [{"op", fields..., '
+                   '"checkerboard", "gaps"}]}.')
+@reports_errors
+def explore_cmd(
+    size_in: int | tuple[int, ...],
+    size_out: int | tuple[int, ...],
+    op_names: tuple[str, ...],
+    max_kernel: int,
+    max_stride: int,
+    max_padding: int,
+    max_dilation: int,
+    as_json: bool,
+) -> None:
+    """List every single-layer recipe that maps size IN to size OUT.
+
+    IN and OUT are an integer (a square 2D input: one recipe on both axes) or
+    HxW / DxHxW (each axis gets its own recipe, so non-square kernels are listed
+    too). Every recipe torch accepts within the ranges is listed once (k=1 is the
+    same layer at any dilation), in a stable order. output_padding is searched up
+    to torch's own limit (smaller than stride or dilation) and pools try
+    ceil_mode both ways. checkerboard: a transposed conv whose taps overlap
+    unevenly (kernel not divisible by stride). gaps: output pixels no input
+    reaches (transposed conv) or input pixels never read (conv, pools).
+
+    Exits 1, naming the nearest reachable OUT sizes, when nothing fits; 2 on bad input.
+    """
+    from .explore import explore, explore_ranges
+
+    ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
+    result = explore(size_in, size_out, op_names or None, ranges)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(result.text())

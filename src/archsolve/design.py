@@ -9,11 +9,15 @@ from typing import Any, Literal
 
 from .errors import InputError, unknown
 from .layer import Layer
-from .ops import NORM_KINDS, KINDS, ParamCount
+from .ops import KINDS, NORM_KINDS, ParamCount
 from .recipe import AxisRecipe
 
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "none")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "none")
+#: Activations a step may end with (the builder's ``[build]`` words and the output ones).
+STEP_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "none")
+#: How a skip connection joins an earlier output: channel concat (U-Net) or elementwise sum (ResNet).
+MERGE_HOWS = ("concat", "add")
 #: Kinds after which the builder puts a norm and an activation.
 NORMED_KINDS = ("conv", "conv_transpose")
 
@@ -59,14 +63,61 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """A skip connection: a step's output joined with an earlier output (U-Net, ResNet).
+
+    ``source`` is an earlier step's index (its output after its activation and
+    its own merge), or -1 for the design input.  ``concat`` puts the skip first,
+    ``torch.cat([skip, x], channel_axis)`` as Keras's ``concatenate([conv1, up1])``
+    and U-Net do; ``add`` needs equal shapes.  This is the one place that knows
+    the shape a merge gives.
+    """
+
+    source: int
+    how: str = "concat"
+
+    def __post_init__(self) -> None:
+        if self.how not in MERGE_HOWS:
+            raise InputError(unknown("merge", self.how, MERGE_HOWS))
+
+    def out_shape(self, own: Sequence[int], skip: Sequence[int]) -> tuple[int, ...]:
+        """Shape after joining ``own`` (the step's output) with ``skip``; InputError where torch would fail."""
+        own, skip = tuple(own), tuple(skip)
+        if own[1:] != skip[1:]:
+            raise InputError(
+                f"{self.how} with output {self.source}: sizes {_sizes(skip)} and {_sizes(own)} differ "
+                "(tensors must match except in the channel dimension)"
+            )
+        if self.how == "add":
+            if own[0] != skip[0]:
+                raise InputError(f"add with output {self.source}: {skip[0]} and {own[0]} channels differ")
+            return own
+        return (skip[0] + own[0], *own[1:])
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of the trajectory: its op layers, with the norm the builder inserts.
 
-    ``activation`` is the activation that follows the step (``none`` where none does).
+    ``activation`` is the activation that follows the step (``none`` where none does);
+    ``merge`` joins the step's output with an earlier one (after the activation).
+    ``out_shape`` is the layers' output, before the merge: see :attr:`Design.outputs`.
     """
 
     layers: tuple[Layer, ...]
     activation: str = "none"
+    merge: Merge | None = None
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InputError("a step needs at least one layer")
+        if self.activation not in STEP_ACTIVATIONS:
+            raise InputError(unknown("activation", self.activation, STEP_ACTIVATIONS))
+        for before, after in zip(self.layers, self.layers[1:], strict=False):
+            if before.out_shape != after.in_shape:
+                raise InputError(
+                    f"{after.op} takes {list(after.in_shape)} but {before.op} before it gives {list(before.out_shape)}"
+                )
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -93,6 +144,7 @@ def make_step(
     options: BuildOptions,
     first: bool,
     last: bool,
+    merge: Merge | None = None,
 ) -> Step:
     """The layers of one step (a kind or a composite such as ``upsample+conv``).
 
@@ -123,7 +175,7 @@ def make_step(
     activation = options.activation if normed_at is not None else "none"
     if last:
         activation = options.output_activation
-    return Step(tuple(layers), activation)
+    return Step(tuple(layers), activation, merge)
 
 
 def _channel_targets(ops: Sequence[str], axes: Sequence[Sequence[AxisRecipe]], out_channels: int) -> list[int | None]:
@@ -153,6 +205,30 @@ class Design:
     #: Input carries a time axis, (B, T, C, *spatial); per-frame layers fold T into the batch.
     sequence: bool = False
 
+    def __post_init__(self) -> None:
+        """Refuse designs whose steps do not chain: each step takes what the one before gives."""
+        if not self.steps:
+            raise InputError(f"design {self.name!r} has no steps")
+        shapes: list[tuple[int, ...]] = []
+        for i, step in enumerate(self.steps):
+            where = f"steps[{i}]"
+            receives = shapes[-1] if shapes else step.in_shape
+            if step.in_shape != receives:
+                raise InputError(f"{where} takes {list(step.in_shape)} but receives {list(receives)}")
+            if not self.sequence and any(KINDS[layer.op].takes_sequence for layer in step.layers):
+                raise InputError(f"{where}: conv_lstm runs over a time axis; set sequence = true")
+            merge = step.merge
+            if merge is None:
+                shapes.append(step.out_shape)
+                continue
+            if not -1 <= merge.source < i:
+                raise InputError(f"{where}: merge source {merge.source} is not an earlier step (0..{i - 1}) or -1")
+            skip = self.in_shape if merge.source == -1 else shapes[merge.source]
+            try:
+                shapes.append(merge.out_shape(step.out_shape, skip))
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
+
     @property
     def layers(self) -> tuple[Layer, ...]:
         return tuple(layer for step in self.steps for layer in step.layers)
@@ -162,8 +238,21 @@ class Design:
         return self.steps[0].in_shape
 
     @property
+    def outputs(self) -> tuple[tuple[int, ...], ...]:
+        """Per step, the shape later steps see: the step's output after its merge (skip connection)."""
+        shapes: list[tuple[int, ...]] = []
+        for step in self.steps:
+            merge = step.merge
+            if merge is None:
+                shapes.append(step.out_shape)
+            else:
+                skip = self.in_shape if merge.source == -1 else shapes[merge.source]
+                shapes.append(merge.out_shape(step.out_shape, skip))
+        return tuple(shapes)
+
+    @property
     def out_shape(self) -> tuple[int, ...]:
-        return self.steps[-1].out_shape
+        return self.outputs[-1]
 
     @property
     def params(self) -> ParamCount:
@@ -190,3 +279,7 @@ def trajectory_text(shapes: Sequence[Sequence[int]]) -> str:
 
 def numel(shape: Sequence[int]) -> int:
     return math.prod(shape)
+
+
+def _sizes(shape: Sequence[int]) -> str:
+    return "x".join(str(v) for v in shape[1:])

@@ -122,6 +122,8 @@ class OpKind(ABC):
     name: ClassVar[str]
     #: AxisRecipe fields searched for this kind (others stay at their defaults).
     search_fields: ClassVar[tuple[str, ...]] = ()
+    #: Ranges attribute each searched field draws its values from, where it is not the field's own name.
+    range_of: ClassVar[dict[str, str]] = {}
     #: Fields reported for a recipe of this kind (explore, JSON, summary).
     report_fields: ClassVar[tuple[str, ...]] = ()
     #: Numbers of spatial axes torch supports for this kind.
@@ -130,6 +132,8 @@ class OpKind(ABC):
     keeps_channels: ClassVar[bool] = False
     #: Whether the layer holds convolution weights (so a bias and a following norm make sense).
     has_weights: ClassVar[bool] = False
+    #: Whether the layer runs over the whole (B, T, C, *spatial) sequence (others see frames, T folded into B).
+    takes_sequence: ClassVar[bool] = False
 
     # --- size arithmetic -------------------------------------------------------------------
     @abstractmethod
@@ -142,9 +146,12 @@ class OpKind(ABC):
 
     def candidates(self, ranges: Ranges) -> Iterator[AxisRecipe]:
         """Every field combination within ``ranges`` for this kind, before validity checks."""
-        names = self.search_fields
-        for values in product(*(_field_values(ranges, name) for name in names)):
-            yield AxisRecipe(**dict(zip(names, values, strict=True)))
+        default = AxisRecipe()
+        axes = [
+            _field_values(ranges, self.range_of.get(name, name)) if name in self.search_fields else (value,)
+            for name, value in zip(AxisRecipe._fields, default, strict=True)
+        ]
+        return map(AxisRecipe._make, product(*axes))
 
     def recipes(self, n: int, ranges: Ranges, ndim: int = 2) -> tuple[tuple[AxisRecipe, int], ...]:
         """Every distinct valid recipe from input size ``n``, with its output size, in stable order."""
@@ -170,6 +177,14 @@ class OpKind(ABC):
         """Why one torch layer cannot carry these per-axis recipes, or None when it can."""
         if ndim not in self.ndims:
             return f"{self.name} supports {'/'.join(f'{d}D' for d in self.ndims)} inputs, not {ndim}D"
+        return None
+
+    def shape_issue(self, layer: Layer) -> str | None:
+        """Why torch rejects ``layer`` although every axis is valid on its own, or None.
+
+        Rules over the whole shape live here (a norm needs more than one value per
+        statistic), since :meth:`out_size` sees one axis at a time.
+        """
         return None
 
     # --- channels, parameters, MACs ----------------------------------------------------------
@@ -215,29 +230,20 @@ def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
 
 @functools.lru_cache(maxsize=4096)
 def _recipes(kind: OpKind, n: int, ranges: Ranges, ndim: int) -> tuple[tuple[AxisRecipe, int], ...]:
-    found: dict[AxisRecipe, int] = {}
+    # Candidates come with dilation innermost, so the first valid recipe of each layer is the one with
+    # the smallest dilation torch accepts (k=1 at dilation 1 unless output_padding needs more).
+    found: dict[AxisRecipe, tuple[AxisRecipe, int]] = {}
     for raw in kind.candidates(ranges):
         r = _apply_padding_word(kind, raw, n, ranges.padding_word)
         if r is None:
             continue
-        key = kind.canonical(r)
-        if key in found:
-            continue
         out = kind.out_size(r, n, ndim)
-        if out is not None:
-            found[key] = out
-    # Keep the first valid representative of each layer (the smallest dilation torch accepts).
-    return tuple(sorted(((_representative(kind, key, n, ndim, ranges), out) for key, out in found.items())))
-
-
-def _representative(kind: OpKind, key: AxisRecipe, n: int, ndim: int, ranges: Ranges) -> AxisRecipe:
-    if kind.out_size(key, n, ndim) is not None:
-        return key
-    for d in ranges.span("dilation"):
-        alt = key.with_(dilation=d)
-        if kind.out_size(alt, n, ndim) is not None:
-            return alt
-    return key
+        if out is None:
+            continue
+        key = kind.canonical(r)
+        if key not in found:
+            found[key] = (r, out)
+    return tuple(sorted(found.values()))
 
 
 def _apply_padding_word(kind: OpKind, r: AxisRecipe, n: int, word: str | None) -> AxisRecipe | None:
@@ -269,7 +275,7 @@ class Conv(PaddedKind):
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         padded = n + 2 * r.padding + r.pad_extra
-        if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or padded < r.span:
+        if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or r.padding < 0 or r.pad_extra < 0 or padded < r.span:
             return None
         return (padded - r.span) // r.stride + 1
 
@@ -330,6 +336,10 @@ class Conv(PaddedKind):
         return nn.Sequential(_nd("ConstantPad", ndim)(extra, 0.0), conv) if any(extra) else conv
 
 
+def _shape_text(shape: Sequence[int]) -> str:
+    return f"{shape[0]} channels of " + "x".join(str(n) for n in shape[1:])
+
+
 def _trailing_pad(axes: Sequence[AxisRecipe]) -> tuple[int, ...]:
     """``F.pad`` order (last axis first, before/after pairs) for the Keras trailing zero."""
     pads: list[int] = []
@@ -376,7 +386,17 @@ class ConvTranspose(Conv):
         return not _covers(_reach_mask(n, r.stride, offsets), out)
 
     def checkerboard(self, r: AxisRecipe) -> bool:
-        return r.kernel % r.stride != 0
+        # Interior output pixels get an uneven number of taps: Odena's "kernel not divisible by
+        # stride", or (dilated) taps that only land on some residues modulo the stride.
+        return r.kernel % r.stride != 0 or math.gcd(r.dilation, r.stride) > 1
+
+    def size_range(self, r: AxisRecipe, n: int) -> tuple[int, int] | None:
+        """Sizes torch accepts as ``output_size=`` at run time: the op=0 size up to stride − 1 more.
+
+        Torch picks the output_padding itself and checks only this range, whatever the dilation.
+        """
+        low = self.out_size(r._replace(output_padding=0), n)
+        return None if low is None else (low, low + r.stride - 1)
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return None
@@ -391,6 +411,7 @@ class ConvTranspose(Conv):
         size = (n_in - 1) * v.stride - 2 * v.padding + v.dilation * (v.kernel - 1) + v.output_padding + 1
         return z3.And(
             size == n_out,
+            size >= 1,
             v.output_padding >= 0,
             z3.Or(v.output_padding < v.stride, v.output_padding < v.dilation),
         )
@@ -543,6 +564,7 @@ class Upsample(OpKind):
 
     name = "upsample"
     search_fields = ("stride",)
+    range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
     keeps_channels = True
     MODES: ClassVar[dict[str, dict[int, str]]] = {
@@ -575,6 +597,7 @@ class PixelShuffle(OpKind):
 
     name = "pixel_shuffle"
     search_fields = ("stride",)
+    range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
     ndims = (2,)
 
@@ -665,7 +688,7 @@ class BatchNorm(OpKind):
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
-        return z3.BoolVal(n_in == n_out)
+        return z3.IntVal(n_in) == n_out  # n_out may be a z3 term (a free size)
 
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("BatchNorm", len(layer.axes))(layer.in_shape[0])
@@ -679,6 +702,12 @@ class InstanceNorm(BatchNorm):
     def params(self, layer: Layer) -> ParamCount:
         return ParamCount()
 
+    def shape_issue(self, layer: Layer) -> str | None:
+        # Statistics are per sample and channel, in eval mode too (no running stats).
+        if math.prod(layer.in_shape[1:]) <= 1:
+            return f"{self.name} needs more than one spatial value per channel, got {_shape_text(layer.in_shape)}"
+        return None
+
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("InstanceNorm", len(layer.axes))(layer.in_shape[0])
 
@@ -690,6 +719,18 @@ class GroupNorm(BatchNorm):
 
     def params(self, layer: Layer) -> ParamCount:
         return ParamCount(2 * layer.in_shape[0])
+
+    @staticmethod
+    def groups(channels: int) -> int:
+        """Group count for ``channels``: 32 where it divides, else the largest smaller power of two that does."""
+        return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
+
+    def shape_issue(self, layer: Layer) -> str | None:
+        # Statistics are per sample and group, in eval mode too.
+        c = layer.in_shape[0]
+        if c // self.groups(c) * math.prod(layer.in_shape[1:]) <= 1:
+            return f"{self.name} needs more than one value per group, got {_shape_text(layer.in_shape)}"
+        return None
 
     def build(self, layer: Layer) -> torch.nn.Module:
         from .blocks import norm_layer
@@ -740,6 +781,11 @@ class ResidualBlock(SameConvBlock):
         conv = math.prod(a.kernel for a in layer.axes) * c * c + (c if layer.bias else 0)
         return ParamCount(2 * conv) + _norm_params(layer.norm, c, twice=True)
 
+    def shape_issue(self, layer: Layer) -> str | None:
+        # The block's norms see the block's own shape (it keeps the size).
+        norm = NORM_KINDS.get(layer.norm)
+        return KINDS[norm].shape_issue(layer) if norm else None
+
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return 2 * (r.span - 1), 1
 
@@ -758,6 +804,7 @@ class ConvLSTM(SameConvBlock):
 
     name = "conv_lstm"
     ndims = (2,)
+    takes_sequence = True
 
     def params(self, layer: Layer) -> ParamCount:
         c_in, hidden = layer.in_shape[0], layer.out_shape[0]

@@ -1,0 +1,318 @@
+"""Every single-layer recipe that maps one size to another (``archsolve explore``).
+
+Only the op catalog's enumeration is used (:meth:`OpKind.solve`, ``recipes``,
+``describe``, ``gaps``, ``checkerboard``), so listing stays exact and light:
+this module imports neither torch nor z3.
+
+Sizes are an int (square: one recipe on every axis of a 2D input) or a
+per-axis tuple such as ``(64, 48)`` (each axis gets its own recipe, so
+non-square kernels and strides are listed too, as one torch layer takes them).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InfeasibleError, InputError
+from .layer import Layer
+from .ops import KINDS, OpKind, kind
+from .recipe import AxisRecipe, Ranges
+
+#: Spatial axes assumed when a size is one int (images; give ``DxHxW`` for 3D).
+SQUARE_NDIM = 2
+
+#: Kinds listed when none are asked for: every kind with a recipe to choose, i.e. whose
+#: fields change the size or keep it (conv, conv_transpose, the pools, upsample, pixel
+#: (un)shuffle, residual_block, conv_lstm).  The norms are left out: they have no
+#: fields and keep any size, so they would add one empty line to every IN == OUT answer.
+#: Ask for them with ``ops=["batch_norm", ...]``.
+DEFAULT_KINDS: tuple[str, ...] = tuple(name for name, k in KINDS.items() if k.search_fields)
+
+#: Field domains torch accepts at all (the lower end of any range).
+_FIELD_MINIMUM = {"kernel": 1, "stride": 1, "padding": 0, "output_padding": 0, "dilation": 1}
+
+Size = tuple[int, ...]
+
+
+def explore_ranges(max_kernel: int = 8, max_stride: int = 4, max_padding: int = 4, max_dilation: int = 1) -> Ranges:
+    """The ranges ``archsolve explore`` searches.
+
+    ``output_padding`` is bounded only by torch's own rule (it must be smaller than the
+    stride or the dilation), so no valid transposed conv is hidden; ``ceil_mode`` is
+    tried both ways; upsample scales and pixel (un)shuffle factors go up to ``max_stride``.
+    """
+    return Ranges(
+        kernel=(1, max_kernel),
+        stride=(1, max_stride),
+        padding=(0, max_padding),
+        output_padding=(0, max(max_stride, max_dilation) - 1),
+        dilation=(1, max_dilation),
+        ceil_mode=(False, True),
+        scale=(1, max_stride),
+    )
+
+
+def check_ranges(ranges: Ranges) -> None:
+    """InputError naming every range that is empty or below what torch accepts."""
+    problems = []
+    for name, minimum in (*_FIELD_MINIMUM.items(), ("scale", 1)):
+        low, high = getattr(ranges, name)
+        if low < minimum:
+            problems.append(f"{name} range starts at {low}; torch needs at least {minimum}")
+        if high < low:
+            problems.append(f"{name} range {low}..{high} is empty")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def parse_size(text: str) -> int | Size:
+    """``"16"`` → 16 (square), ``"64x48"`` → (64, 48), ``"8x8x8"`` → (8, 8, 8); InputError otherwise."""
+    parts = text.strip().lower().split("x")
+    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"{text!r} is not a size: expected a positive integer or HxW such as 64x48")
+    values = tuple(int(p) for p in parts)
+    if min(values) < 1:
+        raise InputError(f"{text!r} is not a size: sizes are at least 1")
+    return values[0] if len(values) == 1 else values
+
+
+def size_text(size: int | Size) -> str:
+    return str(size) if isinstance(size, int) else "x".join(str(n) for n in size)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One recipe: a kind and its per-axis fields, with the two artifact flags."""
+
+    op: str
+    axes: tuple[AxisRecipe, ...]
+    checkerboard: bool
+    gaps: bool
+
+    def fields(self) -> dict[str, Any]:
+        """The kind's own fields, an int (or bool) when equal on every axis, else a per-axis list."""
+        per_axis = [KINDS[self.op].describe(a) for a in self.axes]
+        merged: dict[str, Any] = {}
+        for name in per_axis[0]:
+            values = [d[name] for d in per_axis]
+            merged[name] = values[0] if len(set(values)) == 1 else values
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, **self.fields(), "checkerboard": self.checkerboard, "gaps": self.gaps}
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """The answer to "which single layers map IN to OUT?" (the ``explore --json`` contract)."""
+
+    size_in: int | Size
+    size_out: int | Size
+    ranges: Ranges
+    recipes: tuple[Found, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.recipes)
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows for a text table: one column per field any listed kind reports."""
+        names: list[str] = []
+        for found in self.recipes:
+            names += [name for name in found.fields() if name not in names]
+        rows = []
+        for found in self.recipes:
+            fields = found.fields()
+            cells = [_cell(fields[name]) if name in fields else "-" for name in names]
+            rows.append([found.op, *cells, _cell(found.checkerboard), _cell(found.gaps)])
+        return ["op", *names, "checkerboard", "gaps"], rows
+
+    def text(self) -> str:
+        """A count line and an aligned table (plain text: no rich import on this fast path)."""
+        header, rows = self.table()
+        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+        title = f"{size_text(self.size_in)} → {size_text(self.size_out)}: {self.count} recipes"
+        return "\n".join([title, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(size: int | Size) -> int | list[int]:
+            return size if isinstance(size, int) else list(size)
+
+        return {
+            "in": plain(self.size_in),
+            "out": plain(self.size_out),
+            "count": self.count,
+            "recipes": [r.to_dict() for r in self.recipes],
+        }
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "x".join(_cell(v) for v in value)
+    return str(value)
+
+
+def explore(
+    size_in: int | Sequence[int],
+    size_out: int | Sequence[int],
+    ops: Iterable[str] | None = None,
+    ranges: Ranges | None = None,
+) -> Exploration:
+    """Every distinct single-layer recipe mapping ``size_in`` to ``size_out`` within ``ranges``.
+
+    Recipes come in catalog order of kinds, then in the catalog's recipe order per axis.
+    Raises InputError for bad sizes, kinds or ranges, and InfeasibleError naming the
+    nearest reachable output sizes when nothing fits.
+    """
+    ranges = explore_ranges() if ranges is None else ranges
+    check_ranges(ranges)
+    n_in, n_out, ndim = _axes_of(size_in, size_out)
+    square = isinstance(size_in, int) and isinstance(size_out, int)
+    kinds = _kinds_for(ops, ndim)
+    found: list[Found] = []
+    for name in kinds:
+        k = KINDS[name]
+        per_axis = [k.solve(a, b, ranges, ndim) for a, b in zip(n_in, n_out, strict=True)]
+        combos: Iterable[tuple[AxisRecipe, ...]]
+        combos = ((r,) * ndim for r in per_axis[0]) if square else itertools.product(*per_axis)
+        for axes in combos:
+            if k.layer_compatible(axes, ndim) is None and _runs_for_some_channels(k, axes, n_in, n_out):
+                found.append(_found(k, axes, n_in))
+    if not found:
+        raise _infeasible(size_in, size_out, n_in, n_out, ndim, square, kinds, ranges)
+    return Exploration(_plain(size_in), _plain(size_out), ranges, tuple(found))
+
+
+def _plain(size: int | Sequence[int]) -> int | Size:
+    return size if isinstance(size, int) else tuple(size)
+
+
+#: A channel count for which every whole-shape rule that depends on channels can hold (a group
+#: norm of 64 channels has 2 per group), so that only shapes torch refuses for every count are dropped.
+_PROBE_CHANNELS = 64
+
+
+def _runs_for_some_channels(k: OpKind, axes: tuple[AxisRecipe, ...], n_in: Size, n_out: Size) -> bool:
+    """Whole-shape rules (an instance norm of a 1x1 map): the layer must run for some channel count."""
+    probe = Layer(k.name, (_PROBE_CHANNELS, *n_in), (_PROBE_CHANNELS, *n_out), axes)
+    return k.shape_issue(probe) is None
+
+
+def _found(k: OpKind, axes: tuple[AxisRecipe, ...], n_in: Size) -> Found:
+    return Found(
+        k.name,
+        axes,
+        checkerboard=any(k.checkerboard(a) for a in axes),
+        gaps=any(k.gaps(a, n) for a, n in zip(axes, n_in, strict=True)),
+    )
+
+
+def _axes_of(size_in: int | Sequence[int], size_out: int | Sequence[int]) -> tuple[Size, Size, int]:
+    """Per-axis sizes of IN and OUT; an int is the same size on every axis of the other (or a square)."""
+    for label, size in (("IN", size_in), ("OUT", size_out)):
+        values = (size,) if isinstance(size, int) else tuple(size)
+        if not 1 <= len(values) <= 3 or any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+            raise InputError(f"{label} must be a positive integer or 1 to 3 per-axis integers, not {size!r}")
+        if min(values) < 1:
+            raise InputError(f"{label} {size_text(_plain(size))} has a size below 1")
+    lengths = {len(s) for s in (size_in, size_out) if not isinstance(s, int)}
+    if len(lengths) > 1:
+        raise InputError(f"IN {size_text(_plain(size_in))} and OUT {size_text(_plain(size_out))} differ in axes")
+    ndim = lengths.pop() if lengths else SQUARE_NDIM
+
+    def spread(size: int | Sequence[int]) -> Size:
+        return (size,) * ndim if isinstance(size, int) else tuple(size)
+
+    return spread(size_in), spread(size_out), ndim
+
+
+def _kinds_for(ops: Iterable[str] | None, ndim: int) -> tuple[str, ...]:
+    """Requested kinds in catalog order, once each; the defaults that support ``ndim`` when none are given."""
+    if ops is None:
+        return tuple(name for name in DEFAULT_KINDS if ndim in KINDS[name].ndims)
+    if isinstance(ops, str):
+        ops = [ops]
+    asked = {kind(name).name for name in ops}
+    if not asked:
+        raise InputError("no op kinds given")
+    for name in asked:
+        reason = KINDS[name].layer_compatible([AxisRecipe()] * ndim, ndim)
+        if reason:
+            raise InputError(reason)
+    return tuple(name for name in KINDS if name in asked)
+
+
+def ranges_text(ranges: Ranges) -> str:
+    return ", ".join(f"{name} {low}..{high}" for name, (low, high) in _shown_ranges(ranges))
+
+
+def _shown_ranges(ranges: Ranges) -> list[tuple[str, tuple[int, int]]]:
+    return [(name, getattr(ranges, name)) for name in ("kernel", "stride", "padding", "dilation", "scale")]
+
+
+def _infeasible(
+    size_in: int | Sequence[int],
+    size_out: int | Sequence[int],
+    n_in: Size,
+    n_out: Size,
+    ndim: int,
+    square: bool,
+    kinds: Sequence[str],
+    ranges: Ranges,
+) -> InfeasibleError:
+    """No recipe: name the reachable OUT sizes nearest to the one asked for, and the kinds reaching them."""
+    reach: dict[Size, list[str]] = {}
+    for name in kinds:
+        for size in _nearest_for_kind(KINDS[name], n_in, n_out, ndim, square, ranges):
+            reach.setdefault(size, []).append(name)
+    summary = (
+        f"no single layer maps {size_text(_plain(size_in))} to {size_text(_plain(size_out))} "
+        f"with {', '.join(kinds)} within {ranges_text(ranges)}"
+    )
+    if not reach:
+        return InfeasibleError(summary, [f"these kinds reach no size at all from {size_text(_plain(size_in))}"])
+    best = min(_distance(size, n_out) for size in reach)
+    nearest = sorted(size for size in reach if _distance(size, n_out) == best)
+    lines = [
+        f"nearest OUT reachable: {size_text(size[0] if square else size)} ({', '.join(reach[size])})"
+        for size in nearest
+    ]
+    return InfeasibleError(summary, lines)
+
+
+def _distance(size: Size, target: Size) -> int:
+    return sum(abs(a - b) for a, b in zip(size, target, strict=True))
+
+
+def _nearest_for_kind(k: OpKind, n_in: Size, n_out: Size, ndim: int, square: bool, ranges: Ranges) -> list[Size]:
+    """The output sizes of one kind nearest to ``n_out`` that one of its layers really reaches."""
+    if square:
+        outs = {out for _, out in k.recipes(n_in[0], ranges, ndim)}
+        if not outs:
+            return []
+        best = min(abs(out - n_out[0]) for out in outs)
+        return [(out,) * ndim for out in outs if abs(out - n_out[0]) == best]
+    by_out: list[dict[int, list[AxisRecipe]]] = []
+    for n in n_in:
+        groups: dict[int, list[AxisRecipe]] = {}
+        for r, out in k.recipes(n, ranges, ndim):
+            groups.setdefault(out, []).append(r)
+        by_out.append(groups)
+    shapes = sorted(itertools.product(*(sorted(g) for g in by_out)), key=lambda s: (_distance(s, n_out), s))
+    nearest: list[Size] = []
+    for shape in shapes:
+        if nearest and _distance(shape, n_out) > _distance(nearest[0], n_out):
+            break
+        choices = itertools.product(*(g[out] for g, out in zip(by_out, shape, strict=True)))
+        if any(k.layer_compatible(axes, ndim) is None for axes in choices):
+            nearest.append(shape)
+    return nearest

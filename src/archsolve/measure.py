@@ -1,0 +1,447 @@
+"""The one place that times a torch module: devices, warm-up, synchronisation and statistics.
+
+FLOP counts do not predict speed (a k2 s2 and a k4 s2 p1 transposed conv
+differ several-fold in real time, and the ratio depends on device, dtype and
+memory layout), so archsolve measures.  Measuring right is easy to get wrong,
+hence one module:
+
+* the device is resolved once (``auto`` = first CUDA device if there is one);
+* dtypes other than float32 run under ``torch.autocast`` (CUDA: bfloat16 or
+  float16; CPU: bfloat16 only — CPU float16 autocast is refused, since it is
+  slow and poorly supported);
+* ``inference`` runs under ``torch.inference_mode`` with the module in eval
+  mode; ``train`` times forward + backward with the module in train mode;
+* warm-up runs first (they also let cuDNN's autotuner and oneDNN pick and
+  compile kernels): at least ``warmup`` runs, continuing (up to four times as
+  many) while runs still get markedly faster; then ``repeats`` timed samples.
+  Each sample runs the module ``inner`` times back to back, ``inner`` chosen
+  from the fastest warm-up so one sample lasts at least ``min_sample_s`` (tiny
+  modules finish in microseconds, below the timer's useful resolution);
+* CUDA samples are timed with CUDA events and synchronised on the end event;
+  CPU samples with ``time.perf_counter``, or with ``clock = "cpu"`` the
+  process's CPU time (``time.process_time``), which ignores time the process
+  was descheduled — steadier on a shared machine, equal to wall time with
+  ``threads = 1``;
+* median and inter-quartile range summarise the samples; when IQR/median
+  exceeds ``max_spread`` the samples are taken again (at most ``retries``
+  times) and the tightest attempt is kept, flagged if still too wide;
+* peak memory is CUDA's ``max_memory_allocated`` above what was allocated
+  before the runs (activations, gradients, workspaces).  On CPU it is
+  ``None``: torch keeps no CPU allocator statistics, tracemalloc does not see
+  torch's allocations, and RSS deltas hide memory the allocator reuses.
+
+The timing source is injectable (:class:`Timer`) so the ranking logic can be
+tested deterministically with a fake clock.  Torch is imported only when a
+:class:`Measurer` is created; :class:`MeasureSettings` is light to validate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import InputError, Issue, MeasureError, unknown
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("float32", "bfloat16", "float16")
+MODES = ("inference", "train")
+CLOCKS = ("wall", "cpu")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to time a candidate; every field is recorded with each result.
+
+    ``time_steps`` is the sequence length fed to designs whose input carries a
+    time axis (ConvLSTM), which the design itself does not fix.
+    """
+
+    device: str = "auto"
+    dtype: str = "float32"
+    batch_size: int = 16
+    mode: str = "inference"
+    warmup: int = 3
+    repeats: int = 20
+    min_sample_s: float = 0.002
+    channels_last: bool = False
+    max_spread: float = 0.15
+    retries: int = 2
+    threads: int | None = None
+    cudnn_benchmark: bool = True
+    time_steps: int = 4
+    clock: str = "wall"
+
+    def __post_init__(self) -> None:
+        issues = []
+        if not _DEVICE.match(self.device):
+            issues.append(Issue("device", f"{self.device!r}: expected auto, cpu, cuda or cuda:N"))
+        if self.dtype not in DTYPES:
+            issues.append(Issue("dtype", unknown("dtype", self.dtype, DTYPES)))
+        if self.mode not in MODES:
+            issues.append(Issue("mode", unknown("mode", self.mode, MODES)))
+        for name, low in (("batch_size", 1), ("warmup", 1), ("repeats", 3), ("retries", 0), ("time_steps", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                issues.append(Issue(name, f"{value!r}: expected an integer >= {low}"))
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            issues.append(Issue("threads", f"{self.threads!r}: expected an integer >= 1"))
+        if not self.min_sample_s >= 0:
+            issues.append(Issue("min_sample_s", f"{self.min_sample_s!r}: expected seconds >= 0"))
+        if self.clock not in CLOCKS:
+            issues.append(Issue("clock", unknown("clock", self.clock, CLOCKS)))
+        if not self.max_spread > 0:
+            issues.append(Issue("max_spread", f"{self.max_spread!r}: expected a ratio > 0"))
+        if issues:
+            raise InputError(issues)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a measurement was taken: enough to tell whether two results are comparable."""
+
+    torch: str
+    device: str
+    device_name: str
+    threads: int
+    cuda: str | None
+    cudnn: int | None
+    python: str
+    platform: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One candidate's timing: per-batch seconds, their spread, throughput and the context it was taken in.
+
+    ``settings.device`` is the resolved device (never ``auto``).  ``timed_s``
+    is the wall time spent inside timed windows, for overhead accounting.
+    """
+
+    median_s: float
+    iqr_s: float
+    samples_s: tuple[float, ...]
+    inner: int
+    attempts: int
+    flagged: bool
+    peak_memory_bytes: int | None
+    memory_note: str
+    timed_s: float
+    settings: MeasureSettings
+    env: Environment
+
+    @property
+    def spread(self) -> float:
+        """IQR relative to the median: the noise of this result."""
+        return self.iqr_s / self.median_s if self.median_s > 0 else math.inf
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second (batch size / median seconds per batch)."""
+        return self.settings.batch_size / self.median_s if self.median_s > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "throughput": self.throughput,
+            "median_s": self.median_s,
+            "iqr_s": self.iqr_s,
+            "spread": self.spread,
+            "samples": len(self.samples_s),
+            "inner": self.inner,
+            "attempts": self.attempts,
+            "flagged": self.flagged,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_note": self.memory_note,
+            "settings": self.settings.to_dict(),
+            "env": self.env.to_dict(),
+        }
+
+
+class Timer(Protocol):
+    """A clock for ``iterations`` back-to-back calls of ``run``.
+
+    ``module`` is what is being timed; real timers ignore it, a fake timer
+    can derive a deterministic duration from it.
+    """
+
+    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float: ...
+
+
+class CpuTimer:
+    """``perf_counter`` around the calls: CPU work is synchronous.
+
+    With ``cpu_clock`` it reads the process's CPU time instead: time the
+    process was descheduled (another job on a shared machine) is not counted.
+    That equals wall time only when torch runs one thread (``threads = 1``);
+    with more threads it sums their CPU time.
+    """
+
+    def __init__(self, cpu_clock: bool = False) -> None:
+        self.clock = time.process_time if cpu_clock else time.perf_counter
+
+    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+        start = self.clock()
+        for _ in range(iterations):
+            run()
+        return self.clock() - start
+
+
+class CudaTimer:
+    """CUDA events around the calls, synchronised on the end event (host timers would miss queued kernels)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+        import torch
+
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iterations):
+            run()
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end)) / 1000.0
+
+
+def median_iqr(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and inter-quartile range (quartiles by linear interpolation, as numpy's default)."""
+    if not samples:
+        raise ValueError("no samples")
+    if len(samples) == 1:
+        return float(samples[0]), 0.0
+    q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q2, q3 - q1
+
+
+class Measurer:
+    """Times modules under one :class:`MeasureSettings` on one resolved device.
+
+    Creating it imports torch, resolves the device (``InputError`` for a
+    device that is not there or a dtype it cannot run), applies ``threads``
+    (``torch.set_num_threads``: process-wide, as any CPU timing needs) and
+    records the :class:`Environment`.
+    """
+
+    def __init__(self, settings: MeasureSettings, timer: Timer | None = None) -> None:
+        import torch
+
+        self._torch = torch
+        self.device = _resolve_device(settings.device)
+        if self.device.type == "cpu" and settings.dtype == "float16":
+            raise InputError(
+                Issue("dtype", "float16 is not supported for measuring on CPU; use bfloat16 or float32, or a CUDA device")
+            )
+        if settings.threads is not None:
+            torch.set_num_threads(settings.threads)
+        self.settings = replace(settings, device=str(self.device))
+        if settings.clock == "cpu" and self.device.type == "cuda":
+            raise InputError(Issue("clock", "the cpu clock times CPU work; CUDA work is timed with CUDA events"))
+        self.timer: Timer = timer or (
+            CudaTimer(self.device) if self.device.type == "cuda" else CpuTimer(settings.clock == "cpu")
+        )
+        self.env = _environment(self.device)
+
+    def measure(
+        self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
+    ) -> Measurement:
+        """Time ``module`` on a random batch of ``(batch_size, *sample_shape)``; ``MeasureError`` if it fails.
+
+        ``repeats`` overrides the settings' sample count (the latency model
+        times single steps with fewer samples).
+        """
+        torch = self._torch
+        try:
+            return self._measure(module, tuple(int(v) for v in sample_shape), repeats or self.settings.repeats)
+        except torch.cuda.OutOfMemoryError as exc:
+            self._release()
+            raise MeasureError(f"out of memory on {self.env.device_name}: {_first_line(exc)}") from exc
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            self._release()
+            raise MeasureError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+    # --- internals -------------------------------------------------------------------------------
+    def _measure(self, module: torch.nn.Module, sample_shape: tuple[int, ...], repeats: int) -> Measurement:
+        torch = self._torch
+        s = self.settings
+        cuda = self.device.type == "cuda"
+        torch.manual_seed(0)
+        x = torch.randn(s.batch_size, *sample_shape, device=self.device)
+        module = module.to(self.device)
+        layout = _memory_format(torch, x.dim()) if s.channels_last else None
+        if layout is not None:
+            module = module.to(memory_format=layout)
+            x = x.contiguous(memory_format=layout)
+        module.train(s.mode == "train")
+        run = self._runner(module, x)
+        with self._cudnn(), self._grad_context():
+            if cuda:
+                torch.cuda.synchronize(self.device)
+                torch.cuda.reset_peak_memory_stats(self.device)
+                base = torch.cuda.memory_allocated(self.device)
+            warm: list[float] = []
+            while len(warm) < 4 * s.warmup:
+                warm.append(self.timer.time(run, 1, module))
+                if len(warm) >= s.warmup and (len(warm) < 2 or warm[-1] > 0.67 * warm[-2]):
+                    break  # stopped getting markedly faster: caches, allocator and kernel choices settled
+            fastest = min(warm)
+            inner = max(1, min(10_000, math.ceil(s.min_sample_s / fastest))) if fastest > 0 else 1
+            timed_s = 0.0
+            best: tuple[float, float, tuple[float, ...]] | None = None
+            attempts = 0
+            while attempts <= s.retries:
+                attempts += 1
+                window = time.perf_counter()
+                samples = tuple(self.timer.time(run, inner, module) / inner for _ in range(repeats))
+                timed_s += time.perf_counter() - window
+                median, iqr = median_iqr(samples)
+                if best is None or _spread(median, iqr) < _spread(best[0], best[1]):
+                    best = (median, iqr, samples)
+                if _spread(median, iqr) <= s.max_spread:
+                    break
+            assert best is not None
+            if cuda:
+                peak: int | None = int(torch.cuda.max_memory_allocated(self.device) - base)
+                note = "CUDA max_memory_allocated above the weights and input"
+            else:
+                peak, note = None, "not measured on CPU (torch keeps no CPU allocator statistics)"
+        median, iqr, samples = best
+        return Measurement(
+            median_s=median,
+            iqr_s=iqr,
+            samples_s=samples,
+            inner=inner,
+            attempts=attempts,
+            flagged=_spread(median, iqr) > s.max_spread,
+            peak_memory_bytes=peak,
+            memory_note=note,
+            timed_s=timed_s,
+            settings=s,
+            env=self.env,
+        )
+
+    def _runner(self, module: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
+        autocast = self._autocast
+
+        if self.settings.mode == "inference":
+
+            def infer() -> object:
+                with autocast():
+                    return module(x)
+
+            return infer
+
+        def train() -> object:
+            module.zero_grad(set_to_none=True)
+            with autocast():
+                out = module(x)
+            out.float().mean().backward()
+            return None
+
+        return train
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.settings.dtype == "float32":
+            yield
+            return
+        with self._torch.autocast(self.device.type, dtype=getattr(self._torch, self.settings.dtype)):
+            yield
+
+    def _grad_context(self) -> contextlib.AbstractContextManager[Any]:
+        if self.settings.mode == "inference":
+            return self._torch.inference_mode()
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _cudnn(self) -> Iterator[None]:
+        """``cudnn.benchmark`` on for the duration of a CUDA measurement, restored afterwards."""
+        backend = self._torch.backends.cudnn
+        before = backend.benchmark
+        if self.device.type == "cuda":
+            backend.benchmark = self.settings.cudnn_benchmark
+        try:
+            yield
+        finally:
+            backend.benchmark = before
+
+    def _release(self) -> None:
+        if self.device.type == "cuda":
+            self._torch.cuda.empty_cache()
+
+
+def _spread(median: float, iqr: float) -> float:
+    return iqr / median if median > 0 else math.inf
+
+
+def _memory_format(torch: Any, ndim: int) -> Any:
+    """channels_last for 4D inputs, channels_last_3d for 5D; None where torch has no such layout."""
+    return {4: torch.channels_last, 5: torch.channels_last_3d}.get(ndim)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _resolve_device(name: str) -> torch.device:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise InputError(Issue("device", f"{name!r} requested but torch sees no CUDA device; use cpu or auto"))
+    index = int(name.split(":")[1]) if ":" in name else 0
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise InputError(Issue("device", f"{name!r} requested but only {count} CUDA device(s) are present"))
+    return torch.device("cuda", index)
+
+
+def _environment(device: torch.device) -> Environment:
+    import torch
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = _cpu_name()
+    cudnn = torch.backends.cudnn.version() if device.type == "cuda" else None
+    return Environment(
+        torch=torch.__version__,
+        device=str(device),
+        device_name=name,
+        threads=torch.get_num_threads(),
+        cuda=torch.version.cuda,
+        cudnn=cudnn,
+        python=platform.python_version(),
+        platform=platform.platform(),
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"

@@ -1,0 +1,451 @@
+"""Saved designs: ``design.toml`` / ``design.json`` written and read back exactly.
+
+A saved design lists every layer with its shapes and recipe, so a person can
+read it and ``archsolve build`` can rebuild it without solving again.  Loading
+trusts nothing: every layer is remade through the op catalog and its stored
+output shape must agree; every issue in the file is reported at once, each
+naming its key (with the nearest valid key for typos).  TOML is written by
+hand (no dependency) and read with :mod:`tomllib`.  Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .design import (
+    ACTIVATIONS,
+    MERGE_HOWS,
+    OUTPUT_ACTIVATIONS,
+    STEP_ACTIVATIONS,
+    BuildOptions,
+    Design,
+    Merge,
+    Step,
+)
+from .errors import InputError, Issue, nearest
+from .layer import Layer
+from .ops import KINDS, NORM_KINDS, Upsample
+from .recipe import AXIS_FIELDS, AxisRecipe
+
+FORMAT_VERSION = 1
+TOP_KEYS = ("version", "name", "sequence", "build", "steps")
+STEP_KEYS = ("activation", "merge", "layers")
+MERGE_KEYS = ("source", "how")
+#: Per-axis recipe keys: an int (or bool) when equal on every axis, else a list (PyTorch's convention).
+AXIS_KEYS = (*AXIS_FIELDS, "ceil_mode", "pad_extra")
+LAYER_KEYS = ("op", "in_shape", "out_shape", *AXIS_KEYS, "groups", "bias", "mode", "norm")
+BUILD_KEYS = tuple(f.name for f in fields(BuildOptions))
+BUILD_CHOICES: dict[str, tuple[str, ...]] = {
+    "norm": tuple(NORM_KINDS),
+    "activation": ACTIVATIONS,
+    "output_activation": OUTPUT_ACTIVATIONS,
+    "upsample_mode": tuple(Upsample.MODES),
+}
+FORMATS = (".toml", ".json")
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------
+
+
+def design_to_dict(design: Design) -> dict[str, Any]:
+    """The saved form: plain dicts, lists, ints, floats, bools and strings (no None: TOML has none)."""
+    return {
+        "version": FORMAT_VERSION,
+        "name": design.name,
+        "sequence": design.sequence,
+        "build": {f.name: getattr(design.options, f.name) for f in fields(BuildOptions)},
+        "steps": [_step_to_dict(step) for step in design.steps],
+    }
+
+
+def _step_to_dict(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"activation": step.activation}
+    if step.merge is not None:
+        out["merge"] = {"source": step.merge.source, "how": step.merge.how}
+    out["layers"] = [_layer_to_dict(layer) for layer in step.layers]
+    return out
+
+
+def _layer_to_dict(layer: Layer) -> dict[str, Any]:
+    kind = layer.kind
+    default = AxisRecipe()
+    out: dict[str, Any] = {"op": layer.op, "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape)}
+    for name in AXIS_KEYS:
+        values = [getattr(a, name) for a in layer.axes]
+        if name in kind.search_fields or any(v != getattr(default, name) for v in values):
+            out[name] = values[0] if len(set(values)) == 1 else values
+    if layer.groups != 1:
+        out["groups"] = layer.groups
+    if kind.has_weights:
+        out["bias"] = layer.bias
+    if layer.op == "upsample":
+        out["mode"] = layer.mode
+    if layer.op == "residual_block":
+        out["norm"] = layer.norm
+    return out
+
+
+def dumps_json(design: Design) -> str:
+    return json.dumps(design_to_dict(design), indent=2, ensure_ascii=False) + "\n"
+
+
+def dumps_toml(design: Design) -> str:
+    """TOML for ``design``: top-level keys, ``[build]``, then ``[[steps]]`` each with ``[[steps.layers]]``."""
+    data = design_to_dict(design)
+    shapes = [design.in_shape, *design.outputs]
+    lines = [
+        f"# archsolve design, written by archsolve {__version__}; rebuild with: archsolve build THIS_FILE -o model.py",
+        "# " + " → ".join("x".join(str(v) for v in shape) for shape in shapes),
+    ]
+    lines += [f"{key} = {_toml_value(data[key])}" for key in ("version", "name", "sequence")]
+    lines += ["", "[build]", *(f"{key} = {_toml_value(value)}" for key, value in data["build"].items())]
+    for i, step in enumerate(data["steps"]):
+        lines += ["", f"[[steps]]  # steps[{i}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in step.items() if key != "layers"]
+        for layer in step["layers"]:
+            lines += ["", "[[steps.layers]]", *(f"{key} = {_toml_value(value)}" for key, value in layer.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"cannot save the non-finite number {value} in TOML")
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{key} = {_toml_value(v)}" for key, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quote, backslash and every control character (DEL included) escaped."""
+    out = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def dumps_design(design: Design, fmt: str = ".toml") -> str:
+    """``design`` as ``.toml`` or ``.json`` text."""
+    if fmt == ".json":
+        return dumps_json(design)
+    if fmt == ".toml":
+        return dumps_toml(design)
+    raise InputError(f"unknown design format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def save_design(design: Design, path: str | Path) -> Path:
+    """Write ``design`` to ``path``, TOML or JSON by its suffix."""
+    path = Path(path)
+    text = dumps_design(design, _format_of(path))
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(Issue(str(path), f"cannot write: {exc.strerror or exc}")) from exc
+    return path
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(Issue(str(path), f"a saved design ends in .toml or .json, not {suffix or 'nothing'!r}"))
+    return suffix
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------------
+
+
+def load_design(path: str | Path) -> Design:
+    """Read a saved design (``.toml`` or ``.json``); InputError listing every issue."""
+    path = Path(path)
+    fmt = _format_of(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Issue(str(path), "no such file")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+    return loads_design(text, fmt, source=str(path))
+
+
+def loads_design(text: str, fmt: str = ".toml", source: str = "<design>") -> Design:
+    try:
+        data = json.loads(text) if fmt == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(Issue(source, f"not valid {fmt[1:].upper()}: {exc}")) from exc
+    return design_from_dict(data, source)
+
+
+def looks_like_problem(data: Mapping[str, Any]) -> bool:
+    """A problem file (``sizes``, ``ops``) given where a saved design was expected."""
+    return "steps" not in data and ("sizes" in data or "ops" in data)
+
+
+def design_from_dict(data: Any, source: str = "<design>") -> Design:
+    """Check a parsed saved design and rebuild it through the op catalog; one InputError with every issue."""
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        raise InputError(Issue(source, f"expected a table of keys, got {type(data).__name__}"))
+    if looks_like_problem(data):
+        raise InputError(
+            Issue(source, "this is a problem file, not a saved design; solve it first (archsolve solve … --save)")
+        )
+    check.keys(data, TOP_KEYS, "")
+    version = data.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        check.add("version", f"expected {FORMAT_VERSION}, got {_show(version)}")
+    name = data.get("name", Path(source).stem or "design")
+    if not isinstance(name, str) or not name:
+        check.add("name", f"expected a non-empty string, got {_show(name)}")
+        name = "design"
+    sequence = check.boolean(data.get("sequence", False), "sequence")
+    options = _build_options(check, data.get("build", {}))
+    steps_data = data.get("steps")
+    steps: list[Step] = []
+    if not isinstance(steps_data, list) or not steps_data:
+        check.add("steps", f"expected a non-empty array of [[steps]] tables, got {_show(steps_data)}")
+    else:
+        for i, step in enumerate(steps_data):
+            made = _step(check, step, f"steps[{i}]")
+            if made is not None:
+                steps.append(made)
+    if check.issues:
+        raise InputError(check.issues)
+    try:
+        return Design(name, tuple(steps), options or BuildOptions(), bool(sequence))
+    except InputError as exc:
+        raise InputError(
+            [Issue(f"{source}: {i.where}" if i.where else source, i.message) for i in exc.issues]
+        ) from None
+
+
+def _build_options(check: _Checker, table: Any) -> BuildOptions | None:
+    if not isinstance(table, dict):
+        check.add("build", f"expected a table [build], got {_show(table)}")
+        return None
+    check.keys(table, BUILD_KEYS, "build.")
+    values: dict[str, Any] = {}
+    defaults = BuildOptions()
+    for key in BUILD_KEYS:
+        if key not in table:
+            continue
+        value, default = table[key], getattr(defaults, key)
+        where = f"build.{key}"
+        if key == "bias":
+            if value == "auto" or isinstance(value, bool):
+                values[key] = value
+            else:
+                check.add(where, f"expected true, false or 'auto', got {_show(value)}")
+        elif key in BUILD_CHOICES:
+            if check.choice(value, where, BUILD_CHOICES[key]) is not None:
+                values[key] = value
+        elif isinstance(default, bool):
+            if check.boolean(value, where) is not None:
+                values[key] = value
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                check.add(where, f"expected a number, got {_show(value)}")
+            else:
+                values[key] = float(value)
+        elif type(value) is type(default):
+            values[key] = value
+        else:
+            check.add(where, f"expected {type(default).__name__}, got {_show(value)}")
+    try:
+        return BuildOptions(**values)
+    except InputError as exc:
+        for issue in exc.issues:
+            check.add("build", issue.message)
+        return None
+
+
+def _step(check: _Checker, data: Any, where: str) -> Step | None:
+    if not isinstance(data, dict):
+        check.add(where, f"expected a table, got {_show(data)}")
+        return None
+    check.keys(data, STEP_KEYS, f"{where}.")
+    before = len(check.issues)
+    activation = check.choice(data.get("activation", "none"), f"{where}.activation", STEP_ACTIVATIONS)
+    merge = _merge(check, data["merge"], f"{where}.merge") if "merge" in data else None
+    layers_data = data.get("layers")
+    layers: list[Layer] = []
+    if not isinstance(layers_data, list) or not layers_data:
+        check.add(f"{where}.layers", f"expected a non-empty array of [[steps.layers]] tables, got {_show(layers_data)}")
+    else:
+        for j, layer in enumerate(layers_data):
+            made = _layer(check, layer, f"{where}.layers[{j}]")
+            if made is not None:
+                layers.append(made)
+    if len(check.issues) > before:
+        return None
+    try:
+        return Step(tuple(layers), activation or "none", merge)
+    except InputError as exc:
+        check.add(where, str(exc))
+        return None
+
+
+def _merge(check: _Checker, data: Any, where: str) -> Merge | None:
+    if not isinstance(data, dict):
+        check.add(where, f"expected a table {{ source = STEP, how = 'concat' }}, got {_show(data)}")
+        return None
+    check.keys(data, MERGE_KEYS, f"{where}.")
+    if "source" not in data:
+        check.add(f"{where}.source", "missing: the earlier step to join (-1 for the design input)")
+        return None
+    source = check.integer(data["source"], f"{where}.source", low=-1)
+    how = check.choice(data.get("how", "concat"), f"{where}.how", MERGE_HOWS)
+    return None if source is None or how is None else Merge(source, how)
+
+
+def _layer(check: _Checker, data: Any, where: str) -> Layer | None:
+    if not isinstance(data, dict):
+        check.add(where, f"expected a table, got {_show(data)}")
+        return None
+    check.keys(data, LAYER_KEYS, f"{where}.")
+    before = len(check.issues)
+    op = check.choice(data.get("op"), f"{where}.op", tuple(KINDS))
+    in_shape = check.shape(data.get("in_shape"), f"{where}.in_shape")
+    out_shape = check.shape(data.get("out_shape"), f"{where}.out_shape")
+    if op is None or in_shape is None or out_shape is None:
+        return None
+    ndim = len(in_shape) - 1
+    per_axis: list[dict[str, Any]] = [{} for _ in range(ndim)]
+    for name in AXIS_KEYS:
+        if name not in data:
+            continue
+        values = check.per_axis(data[name], f"{where}.{name}", ndim, boolean=name == "ceil_mode")
+        if values is not None:
+            for axis, value in enumerate(values):
+                per_axis[axis][name] = value
+    options: dict[str, Any] = {}
+    if "groups" in data and (groups := check.integer(data["groups"], f"{where}.groups", low=1)) is not None:
+        options["groups"] = groups
+    if "bias" in data and (bias := check.boolean(data["bias"], f"{where}.bias")) is not None:
+        options["bias"] = bias
+    if "mode" in data and (mode := check.choice(data["mode"], f"{where}.mode", tuple(Upsample.MODES))):
+        options["mode"] = mode
+    if "norm" in data and (norm := check.choice(data["norm"], f"{where}.norm", tuple(NORM_KINDS))):
+        options["norm"] = norm
+    if len(check.issues) > before:
+        return None
+    try:
+        layer = Layer.make(op, in_shape, [AxisRecipe(**a) for a in per_axis], out_shape[0], **options)
+    except InputError as exc:
+        check.add(where, str(exc))
+        return None
+    if (issue := layer.kind.shape_issue(layer)) is not None:
+        check.add(where, issue)
+        return None
+    if layer.out_shape != out_shape:
+        check.add(
+            f"{where}.out_shape",
+            f"the file says {list(out_shape)} but {op} on {list(in_shape)} "
+            f"with this recipe gives {list(layer.out_shape)}",
+        )
+        return None
+    return layer
+
+
+class _Checker:
+    """Collects every issue in one file, each as ``FILE: key``; readers return None after recording one."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.issues: list[Issue] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.issues.append(Issue(f"{self.source}: {key}" if key else self.source, message))
+
+    def keys(self, data: Mapping[str, Any], allowed: Sequence[str], prefix: str) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = nearest(key, allowed)
+                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
+                self.add(f"{prefix}{key}", f"unknown key; {tail}")
+
+    def integer(self, value: Any, key: str, low: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(key, f"expected an integer, got {_show(value)}")
+            return None
+        if low is not None and value < low:
+            self.add(key, f"expected an integer >= {low}, got {value}")
+            return None
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.add(key, f"expected true or false, got {_show(value)}")
+            return None
+        return value
+
+    def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
+        if not isinstance(value, str) or value not in options:
+            hint = nearest(value, options) if isinstance(value, str) else None
+            tail = f"; did you mean {hint!r}?" if hint else ""
+            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {_show(value)}{tail}")
+            return None
+        return value
+
+    def shape(self, value: Any, key: str) -> tuple[int, ...] | None:
+        if (
+            not isinstance(value, list)
+            or len(value) < 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+        ):
+            self.add(key, f"expected [channels, size, ...] of positive integers, got {_show(value)}")
+            return None
+        return tuple(value)
+
+    def per_axis(self, value: Any, key: str, ndim: int, boolean: bool = False) -> list[Any] | None:
+        """One value for every axis, or a list with one per axis."""
+        values = value if isinstance(value, list) else [value] * ndim
+        if len(values) != ndim:
+            self.add(key, f"expected one value or {ndim} (one per axis), got {len(values)}")
+            return None
+        if boolean:
+            ok = all(isinstance(v, bool) for v in values)
+        else:
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        if not ok:
+            what = "true or false" if boolean else "an integer"
+            self.add(key, f"expected {what} or a list of them per axis, got {_show(value)}")
+            return None
+        return values
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    return str(value)

@@ -1,0 +1,163 @@
+"""A Keras-style summary that counts right: layer, output shape, parameters, MACs.
+
+Rows come from the op catalog (no torch needed); :func:`cross_check` builds
+the module on the meta device and refuses any row torch disagrees with.  BN
+running statistics count as non-trainable, as Keras counts them; transposed
+convs cost C_in·C_out·k^n MACs per *input* position (the catalog's rule, which
+torch's FlopCounterMode agrees with and torchinfo does not).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .design import Design
+from .errors import BuildError
+from .layer import Layer
+from .ops import ParamCount
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the table: a layer, an activation, a merge, or the input."""
+
+    name: str
+    #: Catalog kind (``conv``), activation word (``relu``), merge word (``concat``) or ``input``.
+    kind: str
+    #: Index of the design step the row belongs to (-1 for the input).
+    step: int
+    #: One sample's shape, channels first (one frame's for sequence designs).
+    output_shape: tuple[int, ...]
+    params: ParamCount
+    macs: int
+    #: Rows this one reads where it is not simply the row before (the two sides of a merge).
+    inputs: tuple[str, ...] = ()
+    layer: Layer | None = None
+
+
+def summary_table(design: Design) -> tuple[SummaryRow, ...]:
+    """The rows of ``design``'s summary, every number taken from the op catalog."""
+    counts: Counter[str] = Counter()
+
+    def name_for(kind: str) -> str:
+        counts[kind] += 1
+        return f"{kind}_{counts[kind]}"
+
+    rows = [SummaryRow("input", "input", -1, design.in_shape, ParamCount(), 0)]
+    output_names = {-1: "input"}
+    outputs = design.outputs
+    for i, step in enumerate(design.steps):
+        for layer in step.layers:
+            rows.append(
+                SummaryRow(name_for(layer.op), layer.op, i, layer.out_shape, layer.params, layer.macs, (), layer)
+            )
+        if step.activation != "none":
+            rows.append(SummaryRow(name_for(step.activation), step.activation, i, step.out_shape, ParamCount(), 0))
+        if step.merge is not None:
+            sides = (output_names[step.merge.source], rows[-1].name)
+            rows.append(SummaryRow(name_for(step.merge.how), step.merge.how, i, outputs[i], ParamCount(), 0, sides))
+        output_names[i] = rows[-1].name
+    return tuple(rows)
+
+
+def totals(rows: Sequence[SummaryRow]) -> tuple[ParamCount, int]:
+    """Parameters (trainable and non-trainable) and MACs of all rows."""
+    return sum((row.params for row in rows), ParamCount()), sum(row.macs for row in rows)
+
+
+def cross_check(design: Design, rows: Sequence[SummaryRow] | None = None) -> None:
+    """Build ``design`` on the meta device and raise BuildError where torch disagrees with the rows.
+
+    Checks every layer's output shape, the design's output shape, trainable
+    parameters against ``module.parameters()``, non-trainable ones against the
+    floating-point buffers, and MACs against torch's FlopCounterMode.
+    """
+    from .build import trace
+
+    rows = summary_table(design) if rows is None else rows
+    measured = trace(design)
+    problems: list[str] = []
+    layer_rows = [row for row in rows if row.layer is not None]
+    for row, shape in zip(layer_rows, measured.layer_shapes, strict=True):
+        if row.output_shape != shape:
+            problems.append(f"{row.name}: catalog shape {list(row.output_shape)}, torch {list(shape)}")
+    if design.out_shape != measured.out_shape:
+        problems.append(f"output: catalog shape {list(design.out_shape)}, torch {list(measured.out_shape)}")
+    params, macs = totals(rows)
+    if params.trainable != measured.trainable:
+        problems.append(f"trainable parameters: catalog {params.trainable:,}, torch {measured.trainable:,}")
+    if params.non_trainable != measured.non_trainable:
+        problems.append(
+            f"non-trainable parameters: catalog {params.non_trainable:,}, torch buffers {measured.non_trainable:,}"
+        )
+    if macs != measured.macs:
+        problems.append(f"MACs per sample: catalog {macs:,}, torch FlopCounterMode {measured.macs:,}")
+    if problems:
+        raise BuildError(f"{design.name}: summary disagrees with the built module:\n  " + "\n  ".join(problems))
+
+
+def shape_text(shape: Sequence[int], sequence: bool = False) -> str:
+    """``(N, 64, 128, 128)``; sequences add the time axis, ``(N, T, 16, 64, 64)``."""
+    lead = ["N", "T"] if sequence else ["N"]
+    return "(" + ", ".join([*lead, *(str(v) for v in shape)]) + ")"
+
+
+def describe_layer(layer: Layer) -> str:
+    """``conv_transpose 100→512 kernel=4 stride=1 padding=0 output_padding=0 dilation=1, no bias``."""
+    fields = [f"{key}={value}" for key, value in layer.recipe().items()]
+    extra = [a.pad_extra for a in layer.axes]
+    if any(extra):
+        fields.append(f"pad_extra={extra[0] if len(set(extra)) == 1 else extra}")
+    if layer.groups != 1:
+        fields.append(f"groups={layer.groups}")
+    if layer.op == "upsample":
+        fields.append(f"mode={layer.mode}")
+    if layer.op == "residual_block":
+        fields.append(f"norm={layer.norm}")
+    head = f"{layer.op} {layer.in_shape[0]}→{layer.out_shape[0]}"
+    text = " ".join([head, *fields])
+    if layer.kind.has_weights and not layer.bias:
+        text += ", no bias"
+    return text
+
+
+def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None) -> str:
+    """The table as text, Keras's layout: one row per layer, totals split trainable / non-trainable."""
+    rows = summary_table(design) if rows is None else rows
+    per = "frame" if design.sequence else "sample"
+    header = ("Layer", "Output Shape", "Param #", f"MACs / {per}", "Connected to")
+    body = [
+        (
+            row.name,
+            shape_text(row.output_shape, design.sequence),
+            f"{row.params.total:,}",
+            f"{row.macs:,}",
+            ", ".join(row.inputs),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[c]) for line in [header, *body]) for c in range(len(header))]
+    right = (False, False, True, True, False)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if align else cell.ljust(width)
+            for cell, width, align in zip(cells, widths, right, strict=True)
+        ]
+        return "   ".join(parts).rstrip()
+
+    rule = len(line(["x" * w for w in widths]))
+    params, macs = totals(rows)
+    out = [f'Model: "{design.name}"', "_" * rule, line(header), "=" * rule]
+    out += [line(cells) for cells in body]
+    out += [
+        "=" * rule,
+        f"Total params: {params.total:,}",
+        f"Trainable params: {params.trainable:,}",
+        f"Non-trainable params: {params.non_trainable:,}",
+        f"MACs per {per}: {macs:,}",
+        "_" * rule,
+    ]
+    return "\n".join(out)
