@@ -60,7 +60,11 @@ class Layer:
                 raise InputError(f"{op}: torch rejects {_recipe_text(k, r)} on axis {axis} of size {n}")
             spatial.append(out)
         channels = k.channels_out(in_shape[0], out_channels, axes, options.get("groups", 1))
-        return cls(op, in_shape, (channels, *spatial), axes, **options)
+        layer = cls(op, in_shape, (channels, *spatial), axes, **options)
+        issue = k.shape_issue(layer)
+        if issue:
+            raise InputError(issue)
+        return layer
 
     @property
     def kind(self) -> OpKind:

@@ -129,7 +129,7 @@ class RankSettings:
     seed: int | None = None
     model: bool = True
     enqueue: int | None = None
-    model_repeats: int = 7
+    model_repeats: int = 5
     pool_limit: int = 5000
     model_limit: int = 512
     startup_trials: int = 5

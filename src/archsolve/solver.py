@@ -604,3 +604,80 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
 def relaxed(problem: Problem) -> Problem:
     """The problem without local rules, to tell a rule that removes every recipe from a missing recipe."""
     return replace(problem, constraints=replace(problem.constraints, no_gaps=False, no_checkerboard=False))
+
+
+def satisfies(problem: Problem, picks: Sequence[Choice]) -> bool:
+    """Whether concrete choices chain from the input and meet every global constraint."""
+    rules = problem.constraints
+    state = initial_state(problem)
+    for choice in picks:
+        if choice.source != state:
+            return False
+        state = choice.target
+    base_p, base_m = prefix_cost(problem)
+    if rules.max_params is not None and base_p + sum(c.params for c in picks) > rules.max_params:
+        return False
+    if rules.max_macs is not None and base_m + sum(c.macs for c in picks) > rules.max_macs:
+        return False
+    if rules.receptive_field is not None:
+        low, high = rules.receptive_field
+        for axis in range(problem.ndim):
+            field_ = 1 + sum(c.rf_growth[axis] for c in picks)
+            if not low <= field_ <= high:
+                return False
+    if rules.same_recipe:
+        shared = {c.shared for c in picks if c.shared}
+        if len(shared) > 1:
+            return False
+    return True
+
+
+class SolutionSpace:
+    """The solver's valid designs as a search space for the ranker (:class:`archsolve.space.SearchSpace`).
+
+    Step ``i`` offers every valid choice of the solved table by its key; a pick
+    tuple is a design when its choices chain and meet the global constraints.
+    As a candidate source it supplies the best designs by the objective.
+    """
+
+    def __init__(self, solution: Solution) -> None:
+        self.solution = solution
+        self.problem = solution.problem
+        self._keys: list[list[str]] = []
+        self._by_key: list[dict[str, list[Choice]]] = []
+        for step in solution.tables:
+            by_key: dict[str, list[Choice]] = defaultdict(list)
+            for choice in step:
+                by_key[choice.key].append(choice)
+            self._by_key.append(by_key)
+            self._keys.append(sorted(by_key, key=lambda k, b=by_key: b[k][0].order))  # type: ignore[misc]
+
+    @property
+    def name(self) -> str:
+        return self.problem.name
+
+    def step_options(self) -> Sequence[Sequence[str]]:
+        return self._keys
+
+    def choices(self, picks: Sequence[int]) -> tuple[Choice, ...] | None:
+        state = initial_state(self.problem)
+        chosen: list[Choice] = []
+        for keys, by_key, pick in zip(self._keys, self._by_key, picks, strict=True):
+            match = next((c for c in by_key[keys[pick]] if c.source == state), None)
+            if match is None:
+                return None
+            chosen.append(match)
+            state = match.target
+        return tuple(chosen) if satisfies(self.problem, chosen) else None
+
+    def design(self, picks: Sequence[int]) -> Design | None:
+        chosen = self.choices(picks)
+        return None if chosen is None else make_design(self.problem, chosen)
+
+    def picks(self, choices: Sequence[Choice]) -> tuple[int, ...]:
+        return tuple(keys.index(c.key) for keys, c in zip(self._keys, choices, strict=True))
+
+    def candidates(self, limit: int) -> Iterator[Sequence[int]]:
+        solver = Solver(self.problem)
+        for candidate in solver.best(self.solution.tables, limit):
+            yield self.picks(candidate.choices)
