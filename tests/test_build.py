@@ -6,6 +6,9 @@ here, the tutorial's parameter counts, and seed 000's ConvLSTM shapes.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -130,7 +133,7 @@ def test_convlstm_encoder_decoder_keeps_seed_000_shapes() -> None:
 
 def test_sequence_layers_fold_time_but_convlstm_sees_it() -> None:
     net = build(convlstm_encoder_decoder())
-    first, cell = net.steps[0][0], net.steps[1][0]
+    first, cell = net.steps[0][0], net.steps[1][0]  # type: ignore[index]
     assert isinstance(first, Frames) and isinstance(first.layer, nn.Conv2d)
     assert not isinstance(cell, Frames)
 
@@ -219,3 +222,108 @@ def test_convlstm_needs_a_sequence_design() -> None:
     with pytest.raises(InputError, match="sequence = true"):
         Design("bad", (Step((cell,)),))
     assert Design("ok", (Step((cell,)),), sequence=True).out_shape == (4, 8, 8)
+
+
+# ------------------------------------------------------------------------------------------------
+# Transposed convs sized at run time (Layer.size_from): one design for several input sizes
+# ------------------------------------------------------------------------------------------------
+
+
+def down_up(sequence: bool = False) -> Design:
+    """conv k3 s2 p1 halves (rounding up), and a transposed conv k3 s2 p1 takes the input's size back at run time."""
+    r = AxisRecipe(kernel=3, stride=2, padding=1)
+    plain = BuildOptions(norm="none", activation="relu")
+    down = Layer.make("conv", (2, 16, 16), (r, r), 4)
+    up = Layer.make("conv_transpose", (4, 8, 8), (r._replace(output_padding=1),) * 2, 2, size_from=-1)
+    return Design("down-up", (Step((down,), "relu"), Step((up,))), plain, sequence)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (17, 15), (9, 12)])
+def test_run_time_output_size_gives_back_every_input_size(size: tuple[int, int]) -> None:
+    net = build(down_up()).eval()
+    x = torch.randn(2, 2, *size)
+    conv, convt = net.steps[0][0], net.steps[1][0]  # type: ignore[index]
+    assert isinstance(conv, nn.Conv2d) and isinstance(convt, nn.ConvTranspose2d)
+    with torch.no_grad():
+        # torch's own call: the transposed conv told the input's size picks its output_padding per axis.
+        expected = convt(torch.relu(conv(x)), output_size=list(size))
+        torch.testing.assert_close(net(x), expected)
+    assert expected.shape == (2, 2, *size)
+
+
+def test_run_time_output_size_over_a_time_axis() -> None:
+    plain, frames = build(down_up()).eval(), build(down_up(sequence=True)).eval()
+    assert isinstance(frames.steps[1][0], Frames)  # type: ignore[index]
+    frames.load_state_dict(dict(zip(frames.state_dict(), plain.state_dict().values(), strict=True)))
+    x = torch.randn(2, 3, 2, 17, 15)  # (B, T, C, H, W): the size comes from the last two axes, not T or C
+    with torch.no_grad():
+        y = frames(x)
+        assert y.shape == x.shape
+        for t in range(3):
+            torch.testing.assert_close(y[:, t], plain(x[:, t]))
+
+
+def test_run_time_size_on_the_meta_device_agrees_with_the_catalog() -> None:
+    from archsolve.summary import cross_check
+
+    cross_check(down_up())
+    cross_check(down_up(sequence=True))
+
+
+def test_design_refuses_bad_run_time_sizes() -> None:
+    r = AxisRecipe(kernel=3, stride=2, padding=1)
+    down = Layer.make("conv", (2, 16, 16), (r, r), 4)
+    up = Layer.make("conv_transpose", (4, 8, 8), (r._replace(output_padding=1),) * 2, 2)
+    with pytest.raises(InputError, match=r"steps\[1\].layers\[0\]: output_size from steps\[0\] is 8x8 but the recipe"):
+        Design("bad", (Step((down,)), Step((replace(up, size_from=0),))))
+    with pytest.raises(InputError, match="output_size source 1 is not an earlier step"):
+        Design("bad", (Step((down,)), Step((replace(up, size_from=1),))))
+    with pytest.raises(InputError, match="conv takes no output_size"):
+        Design("bad", (Step((replace(down, size_from=-1),)),))
+
+
+# ------------------------------------------------------------------------------------------------
+# Every bundled problem builds, and its forward pass gives the sizes the problem declares
+# ------------------------------------------------------------------------------------------------
+
+PROBLEMS = Path(__file__).parent.parent / "problems"
+#: Designs up to this many MACs per sample run on real CPU tensors; bigger ones on the meta device (shapes only).
+REAL_MACS = 120_000_000
+
+
+@pytest.mark.parametrize("path", sorted(PROBLEMS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_bundled_problem_builds_to_its_declared_sizes(path: Path) -> None:
+    from archsolve.problem import load
+    from archsolve.solver import solve
+    from archsolve.summary import cross_check
+
+    problem = load(path)
+    design = solve(problem, top=1).candidates[0].design
+    cross_check(design)
+    real = design.macs <= REAL_MACS
+    device = "cpu" if real else "meta"
+    net = build(design) if real else build_meta(design)
+    net.eval()
+    own: list[torch.Tensor] = []
+    handles = [step[-1].register_forward_hook(lambda _m, _i, y: own.append(y)) for step in net.steps]  # type: ignore[index]
+    lead = (1, 2) if design.sequence else (1,)
+    with torch.no_grad():
+        y = net(torch.randn(*lead, *design.in_shape, device=device))
+    for handle in handles:
+        handle.remove()
+    assert tuple(y.shape) == (*lead, *design.out_shape)
+    assert y.device.type == device
+    # Boundary b of the problem is the output of design step len(prefix) + b - 1 (its own, before any skip).
+    first = len(problem.prefix)
+    ndim = problem.ndim
+    shapes = [tuple(t.shape[len(lead) :]) for t in own]
+    boundaries = [design.in_shape if first == 0 else shapes[first - 1], *shapes[first:]]
+    assert len(boundaries) == problem.n_steps + 1
+    for b, shape in enumerate(boundaries):
+        spec, channels = problem.sizes[b], problem.channels[b]
+        if spec.fixed is not None:
+            assert shape[1:] == spec.fixed[:ndim], (b, shape)  # several inputs: the first input's sizes
+        else:
+            assert spec.allows(shape[1:])
+        if channels is not None:
+            assert shape[0] == channels, (b, shape)

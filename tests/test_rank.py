@@ -105,7 +105,9 @@ class CountingMeasurer(Measurer):
         self.designs = 0
         self.steps = 0
 
-    def measure(self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None) -> Measurement:
+    def measure(
+        self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
+    ) -> Measurement:
         result = super().measure(module, sample_shape, repeats=repeats)
         if repeats is None:
             self.designs += 1
@@ -130,8 +132,13 @@ def true_throughputs(space: TableSpace, batch: int = 2) -> dict[tuple[str, ...],
 
 
 def settings(tmp_path: Path, **changes: Any) -> RankSettings:
-    """Rank settings in ``tmp_path``; the study is a journal file (fast) unless ``storage=None`` asks for the default."""
-    defaults = {"results_dir": tmp_path / "results", "seed": 0, "trials": 6, "storage": f"journal://{tmp_path}/study.log"}
+    """Rank settings in ``tmp_path``; the study is a journal file (fast) unless ``storage=None`` asks for SQLite."""
+    defaults = {
+        "results_dir": tmp_path / "results",
+        "seed": 0,
+        "trials": 6,
+        "storage": f"journal://{tmp_path}/study.log",
+    }
     return RankSettings(**(defaults | changes))
 
 
@@ -366,7 +373,11 @@ def test_a_study_refuses_measurements_under_other_settings(tmp_path: Path) -> No
     space = tiny_space()
     rank(space, settings(tmp_path, trials=2, study_name="shared", storage=None), measurer=CountingMeasurer())
     with pytest.raises(InputError, match="batch_size"):
-        rank(space, settings(tmp_path, trials=2, study_name="shared", storage=None), measurer=CountingMeasurer(batch_size=4))
+        rank(
+            space,
+            settings(tmp_path, trials=2, study_name="shared", storage=None),
+            measurer=CountingMeasurer(batch_size=4),
+        )
 
 
 def test_no_valid_design_is_a_clear_error(tmp_path: Path) -> None:
@@ -415,7 +426,9 @@ def worker_main(results_dir: str, storage: str, trials: int, seed: int, sleep_s:
     print(f"designs {measurer.designs}", flush=True)
 
 
-def spawn(results_dir: Path, storage: str, trials: int, seed: int, sleep_s: float, model: bool) -> subprocess.Popen[str]:
+def spawn(
+    results_dir: Path, storage: str, trials: int, seed: int, sleep_s: float, model: bool
+) -> subprocess.Popen[str]:
     code = (
         f"import sys; sys.path.insert(0, {str(TESTS)!r}); import test_rank; "
         f"test_rank.worker_main({str(results_dir)!r}, {storage!r}, {trials}, {seed}, {sleep_s}, {model})"
@@ -426,18 +439,21 @@ def spawn(results_dir: Path, storage: str, trials: int, seed: int, sleep_s: floa
 @pytest.mark.slow
 def test_kill_9_mid_study_then_rerun_keeps_every_finished_trial(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    child = spawn(results, "", trials=10, seed=0, sleep_s=0.05, model=True)
+    child = spawn(results, "", trials=10, seed=0, sleep_s=0.03, model=True)
     assert child.stdout is not None
     deadline = time.monotonic() + 120
     for line in child.stdout:
         if line.startswith("measured") and int(line.split()[1]) >= 3:
             break
         assert time.monotonic() < deadline
+    time.sleep(0.06)  # into the next measurement (each timed call sleeps 30 ms)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     storage = f"sqlite:///{results / 'study.db'}"
-    before = {t.number: (t.params, t.value) for t in load(tmp_path, storage).get_trials() if "measurement" in t.user_attrs}
+    killed = load(tmp_path, storage).get_trials()
+    before = {t.number: (t.params, t.value) for t in killed if "measurement" in t.user_attrs}
+    cut = [t.number for t in killed if t.state.name == "RUNNING" and "claim" in t.user_attrs]
     assert len(before) >= 3
 
     rerun = CountingMeasurer()
@@ -448,7 +464,9 @@ def test_kill_9_mid_study_then_rerun_keeps_every_finished_trial(tmp_path: Path) 
     assert rerun.designs == 10 - len(before)  # only the missing ones were measured
     assert rerun.steps == 0  # step timings came from the study
     assert len(result.candidates) == 10
-    assert not [t for t in after.get_trials() if t.state.name == "RUNNING"]  # the killed worker's trial was closed
+    states = {t.number: t.state.name for t in after.get_trials()}
+    assert all(states[n] == "FAIL" for n in cut)  # the killed worker's claim was released...
+    assert not [t for t in after.get_trials() if t.state.name == "RUNNING" and "claim" in t.user_attrs]
 
 
 @pytest.mark.slow

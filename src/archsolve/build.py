@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
-from .design import BuildOptions, Design
+from .design import BuildOptions, Design, Step
 from .errors import ArchsolveError, BuildError
 
 
@@ -30,8 +31,10 @@ class Frames(nn.Module):
         super().__init__()
         self.layer = layer
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        frames = x.flatten(0, 1)
+        y = self.layer(frames) if output_size is None else self.layer(frames, output_size=output_size)
+        return y.unflatten(0, x.shape[:2])
 
 
 class DesignNet(nn.Module):
@@ -39,6 +42,10 @@ class DesignNet(nn.Module):
 
     A merge is ``(source, how)``: ``source`` an earlier step (-1: the input),
     ``how`` ``"concat"`` (skip first, on the channel axis) or ``"add"``.
+    ``sized[i]`` lists ``(j, source)`` pairs: module j of step i is a transposed
+    conv called with ``output_size=`` the spatial size of output ``source`` (-1:
+    the input), since no fixed output_padding serves every input size the design
+    was solved for; torch picks it per call.
     """
 
     def __init__(
@@ -46,17 +53,27 @@ class DesignNet(nn.Module):
         steps: Sequence[nn.Module],
         merges: Sequence[tuple[int, str] | None],
         channel_axis: int = 1,
+        sized: Sequence[Sequence[tuple[int, int]]] | None = None,
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         self.steps = nn.ModuleList(steps)
         self.merges = tuple(merges)
+        self.sized = tuple(tuple(pairs) for pairs in sized) if sized is not None else ((),) * len(self.merges)
         self.channel_axis = channel_axis
-        self._kept = frozenset(m[0] for m in self.merges if m is not None)
+        self.spatial_dims = spatial_dims
+        sources = [m[0] for m in self.merges if m is not None] + [source for pairs in self.sized for _, source in pairs]
+        self._kept = frozenset(sources)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kept = {-1: x} if -1 in self._kept else {}
-        for i, (step, merge) in enumerate(zip(self.steps, self.merges, strict=True)):
-            x = step(x)
+        for i, (step, merge, sized) in enumerate(zip(self.steps, self.merges, self.sized, strict=True)):
+            if not sized:
+                x = step(x)
+            else:
+                sizes = {j: list(kept[source].shape[-self.spatial_dims :]) for j, source in sized}
+                for j, module in enumerate(cast(nn.Sequential, step)):
+                    x = module(x, output_size=sizes[j]) if j in sizes else module(x)
             if merge is not None:
                 source, how = merge
                 skip = kept[source]
@@ -109,7 +126,22 @@ def build(design: Design, options: BuildOptions | None = None) -> DesignNet:
             modules.append(activation)
         steps.append(nn.Sequential(*modules))
     merges = [None if s.merge is None else (s.merge.source, s.merge.how) for s in design.steps]
-    return DesignNet(steps, merges, channel_axis=2 if design.sequence else 1)
+    return DesignNet(
+        steps,
+        merges,
+        channel_axis=2 if design.sequence else 1,
+        sized=[run_time_sizes(step) for step in design.steps],
+        spatial_dims=len(design.in_shape) - 1,
+    )
+
+
+def run_time_sizes(step: Step) -> tuple[tuple[int, int], ...]:
+    """``(layer index, source)`` for each of the step's layers called with ``output_size=`` at run time.
+
+    A layer's index is also its module's index in the built step: the
+    activation comes after every layer.
+    """
+    return tuple((j, layer.size_from) for j, layer in enumerate(step.layers) if layer.size_from is not None)
 
 
 def build_meta(design: Design, options: BuildOptions | None = None) -> DesignNet:

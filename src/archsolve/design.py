@@ -217,6 +217,9 @@ class Design:
                 raise InputError(f"{where} takes {list(step.in_shape)} but receives {list(receives)}")
             if not self.sequence and any(KINDS[layer.op].takes_sequence for layer in step.layers):
                 raise InputError(f"{where}: conv_lstm runs over a time axis; set sequence = true")
+            for j, layer in enumerate(step.layers):
+                if layer.size_from is not None:
+                    self._check_size_from(f"{where}.layers[{j}]", layer, i, shapes)
             merge = step.merge
             if merge is None:
                 shapes.append(step.out_shape)
@@ -228,6 +231,21 @@ class Design:
                 shapes.append(merge.out_shape(step.out_shape, skip))
             except InputError as exc:
                 raise InputError(f"{where}: {exc}") from None
+
+    def _check_size_from(self, where: str, layer: Layer, index: int, shapes: Sequence[tuple[int, ...]]) -> None:
+        """A run-time ``output_size=`` must name an earlier output whose size the recipe gives at this input."""
+        source = layer.size_from
+        assert source is not None
+        if not layer.kind.takes_output_size:
+            raise InputError(f"{where}: {layer.op} takes no output_size (only transposed convs do)")
+        if not -1 <= source < index:
+            raise InputError(f"{where}: output_size source {source} is not an earlier step (0..{index - 1}) or -1")
+        target = self.in_shape if source == -1 else shapes[source]
+        if tuple(target[1:]) != tuple(layer.out_shape[1:]):
+            named = "the input" if source == -1 else f"steps[{source}]"
+            raise InputError(
+                f"{where}: output_size from {named} is {_sizes(target)} but the recipe gives {_sizes(layer.out_shape)}"
+            )
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -263,12 +281,25 @@ class Design:
         return sum(step.macs for step in self.steps)
 
     def to_dict(self, throughput: float | None = None) -> dict[str, Any]:
-        """A candidate in the JSON contract of ``archsolve solve --json``."""
+        """A candidate in the JSON contract of ``archsolve solve --json``.
+
+        Each layer names its ``step`` (the index that ``output_size_from`` and merge
+        sources refer to); a step's last layer carries the step's skip connection as
+        ``"merge": {"source": k, "how": "concat"}`` (k = -1: the design input), joined
+        after the step's activation.
+        """
+        layers: list[dict[str, Any]] = []
+        for i, step in enumerate(self.steps):
+            for j, layer in enumerate(step.layers):
+                entry = {**layer.to_dict(), "step": i}
+                if step.merge is not None and j == len(step.layers) - 1:
+                    entry["merge"] = {"source": step.merge.source, "how": step.merge.how}
+                layers.append(entry)
         return {
             "params": self.params.total,
             "macs": self.macs,
             "throughput": throughput,
-            "layers": [layer.to_dict() for layer in self.layers],
+            "layers": layers,
         }
 
 

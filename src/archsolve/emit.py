@@ -121,7 +121,7 @@ def emit_source(design: Design, name: str | None = None) -> str:
         "        )",
         "",
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-        *_forward_lines(design),
+        *_forward_lines(design, [len(step) for step in net.steps]),  # type: ignore[arg-type]
         "",
     ]
     source = "\n".join(parts)
@@ -255,20 +255,40 @@ def _collapse(value: object) -> object:
     return value
 
 
-def _forward_lines(design: Design) -> list[str]:
-    """Readable forward: a loop for a chain, one line per step where skip connections need names."""
-    if all(step.merge is None for step in design.steps):
+def _forward_lines(design: Design, module_counts: Sequence[int]) -> list[str]:
+    """Readable forward: a loop for a chain, one line per step where skips or run-time sizes need names.
+
+    A transposed conv sized at run time is called on its own with
+    ``output_size=`` the trailing spatial dims of the output it mirrors; the
+    step's other modules run as slices of its ``nn.Sequential``.
+    """
+    from .build import run_time_sizes
+
+    sized = [run_time_sizes(step) for step in design.steps]
+    if all(step.merge is None for step in design.steps) and not any(sized):
         return ["        for step in self.steps:", "            x = step(x)", "        return x"]
     axis = 2 if design.sequence else 1
+    spatial = len(design.in_shape) - 1
     lines = []
     previous = "x"
     for i, step in enumerate(design.steps):
         call = f"self.steps[{i}]({previous})"
+        if sized[i]:
+            start, current = 0, previous
+            for j, source in sized[i]:
+                if j > start:
+                    lines.append(f"        y{i} = self.steps[{i}][{start}:{j}]({current})")
+                    current = f"y{i}"
+                size = f"{'x' if source == -1 else f'y{source}'}.shape[-{spatial}:]"
+                lines.append(f"        y{i} = self.steps[{i}][{j}]({current}, output_size={size})")
+                current, start = f"y{i}", j + 1
+            call = f"self.steps[{i}][{start}:]({current})" if start < module_counts[i] else current
         merge = step.merge
         if merge is not None:
             skip = "x" if merge.source == -1 else f"y{merge.source}"
             call = f"torch.cat([{skip}, {call}], dim={axis})" if merge.how == "concat" else f"{skip} + {call}"
-        lines.append(f"        y{i} = {call}")
+        if call != f"y{i}":
+            lines.append(f"        y{i} = {call}")
         previous = f"y{i}"
     lines.append(f"        return {previous}")
     return lines
@@ -278,6 +298,9 @@ def _step_comment(design: Design, i: int) -> str:
     step = design.steps[i]
     before = design.in_shape if i == 0 else design.outputs[i - 1]
     text = f"{_dims(before)} → {_dims(step.out_shape)}"
+    for layer in step.layers:
+        if layer.size_from is not None:
+            text += f", output_size from {_output_name(layer.size_from)}"
     if step.merge is not None:
         source = "the input" if step.merge.source == -1 else f"steps[{step.merge.source}]"
         text += f", {step.merge.how} with {source} → {_dims(design.outputs[i])}"
@@ -316,9 +339,21 @@ def _docstring(design: Design) -> str:
         f"MACs per {per}: {macs:,}.",
         f"Input {shape_text(design.in_shape, design.sequence)} → "
         f"output {shape_text(design.out_shape, design.sequence)}.",
+        *(
+            [
+                "Transposed convs with 'output_size from' take their output size from that tensor at run time,",
+                "so the model also runs at the other input sizes it was solved for.",
+            ]
+            if any(layer.size_from is not None for layer in design.layers)
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)
+
+
+def _output_name(source: int) -> str:
+    return "the input" if source == -1 else f"steps[{source}]"
 
 
 def _dims(shape: Sequence[int]) -> str:

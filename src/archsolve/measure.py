@@ -210,8 +210,8 @@ class CudaTimer:
     def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
         import torch
 
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         start.record()
         for _ in range(iterations):
             run()
@@ -246,7 +246,9 @@ class Measurer:
         self.device = _resolve_device(settings.device)
         if self.device.type == "cpu" and settings.dtype == "float16":
             raise InputError(
-                Issue("dtype", "float16 is not supported for measuring on CPU; use bfloat16 or float32, or a CUDA device")
+                Issue(
+                    "dtype", "float16 is not supported for measuring on CPU; use bfloat16 or float32, or a CUDA device"
+                )
             )
         if settings.threads is not None:
             torch.set_num_threads(settings.threads)
@@ -281,12 +283,13 @@ class Measurer:
         torch = self._torch
         s = self.settings
         cuda = self.device.type == "cuda"
-        torch.manual_seed(0)
-        x = torch.randn(s.batch_size, *sample_shape, device=self.device)
+        # A private generator: the same input every time, without touching the caller's random state.
+        noise = torch.Generator().manual_seed(0)
+        x = torch.randn(s.batch_size, *sample_shape, generator=noise).to(self.device)
         module = module.to(self.device)
         layout = _memory_format(torch, x.dim()) if s.channels_last else None
         if layout is not None:
-            module = module.to(memory_format=layout)
+            module = module.to(memory_format=layout)  # type: ignore[call-overload]
             x = x.contiguous(memory_format=layout)
         module.train(s.mode == "train")
         run = self._runner(module, x)
@@ -372,7 +375,7 @@ class Measurer:
     @contextlib.contextmanager
     def _cudnn(self) -> Iterator[None]:
         """``cudnn.benchmark`` on for the duration of a CUDA measurement, restored afterwards."""
-        backend = self._torch.backends.cudnn
+        backend: Any = self._torch.backends.cudnn
         before = backend.benchmark
         if self.device.type == "cuda":
             backend.benchmark = self.settings.cudnn_benchmark
@@ -419,11 +422,8 @@ def _resolve_device(name: str) -> torch.device:
 def _environment(device: torch.device) -> Environment:
     import torch
 
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = _cpu_name()
-    cudnn = torch.backends.cudnn.version() if device.type == "cuda" else None
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    cudnn = torch.backends.cudnn.version() if device.type == "cuda" else None  # type: ignore[no-untyped-call]
     return Environment(
         torch=torch.__version__,
         device=str(device),

@@ -134,6 +134,8 @@ class OpKind(ABC):
     has_weights: ClassVar[bool] = False
     #: Whether the layer runs over the whole (B, T, C, *spatial) sequence (others see frames, T folded into B).
     takes_sequence: ClassVar[bool] = False
+    #: Whether torch's forward takes ``output_size=`` (a transposed conv serving several input sizes).
+    takes_output_size: ClassVar[bool] = False
 
     # --- size arithmetic -------------------------------------------------------------------
     @abstractmethod
@@ -353,6 +355,7 @@ class ConvTranspose(Conv):
 
     name = "conv_transpose"
     search_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
+    takes_output_size = True
 
     def canonical(self, r: AxisRecipe) -> AxisRecipe:
         # k=1 at any dilation is one layer; the representative is the smallest dilation torch accepts.

@@ -83,14 +83,14 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice, product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .design import Design, Step
 from .errors import ArchsolveError, InputError, Issue, MeasureError
-from .measure import Environment, Measurement, MeasureSettings, Measurer
+from .measure import Environment, Measurement, Measurer, MeasureSettings
 from .space import CandidateSource, SearchSpace
 
 if TYPE_CHECKING:
@@ -518,6 +518,7 @@ class _Ranker:
         self.search_started = self.started
         self.stop_reason = ""
         self._fresh: list[FrozenTrial] | None = None
+        self._last_candidates: tuple[Candidate, ...] = ()
 
     # --- set-up ----------------------------------------------------------------------------------
     def _default_study_name(self) -> str:
@@ -545,8 +546,6 @@ class _Ranker:
     def _open_study(self) -> optuna.Study:
         import optuna
 
-        if self.storage_url.startswith("sqlite:///") and self.settings.storage is None:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
         storage = open_storage(self.storage_url)
         if self.settings.sampler == "random":
             sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=self.settings.seed)
@@ -568,7 +567,9 @@ class _Ranker:
             study.set_user_attr(_FINGERPRINT_ATTR, mine)
             study.set_user_attr("problem", self.space.name)
         elif theirs != mine:
-            diff = ", ".join(f"{k}: study {theirs.get(k)!r}, here {mine.get(k)!r}" for k in mine if theirs.get(k) != mine[k])
+            diff = ", ".join(
+                f"{k}: study {theirs.get(k)!r}, here {mine.get(k)!r}" for k in mine if theirs.get(k) != mine[k]
+            )
             raise InputError(
                 Issue("study", f"{self.study_name} was measured under other settings ({diff}); name another study")
             )
@@ -827,7 +828,9 @@ class _Ranker:
                 return
             design = self._design(keys)
             if design is None:
-                trial.set_user_attr("invalid", "violates a global constraint (budget, receptive field, recipe or sizes)")
+                trial.set_user_attr(
+                    "invalid", "violates a global constraint (budget, receptive field, recipe or sizes)"
+                )
                 study.tell(trial, state=TrialState.PRUNED)
                 self.tally.invalid += 1
                 finished = True
@@ -881,7 +884,15 @@ class _Ranker:
         self._report_search(f"trial {trial.number}: {result.throughput:,.0f} samples/s")
 
     # --- reporting -------------------------------------------------------------------------------
-    def _report(self, phase: Literal["model", "search"], done: int, total: int, eta: float | None, best: Candidate | None, message: str) -> None:
+    def _report(
+        self,
+        phase: Literal["model", "search"],
+        done: int,
+        total: int,
+        eta: float | None,
+        best: Candidate | None,
+        message: str,
+    ) -> None:
         if self.progress is None:
             return
         self.progress(
@@ -906,8 +917,6 @@ class _Ranker:
         work = self.tally.measured + self.tally.failed
         eta = spent / work * max(0, self.settings.trials - done) if work else None
         self._report("search", done, self.settings.trials, eta, candidates[0] if candidates else None, message)
-
-    _last_candidates: tuple[Candidate, ...] = ()
 
     def _collect(self, study: optuna.Study) -> tuple[tuple[Candidate, ...], tuple[FailedCandidate, ...]]:
         from optuna.trial import TrialState
@@ -987,7 +996,9 @@ class _Ranker:
         result = self._write(study)
         if result.winner is None:
             if self.pool_complete and not self.pool_keys:
-                raise MeasureError(f"{self.space.name}: no combination of the step options meets the global constraints")
+                raise MeasureError(
+                    f"{self.space.name}: no combination of the step options meets the global constraints"
+                )
             reasons = "; ".join(f"trial {f.trial}: {f.reason}" for f in result.failed[:3])
             raise MeasureError(
                 f"{self.space.name}: no design could be measured ({len(result.failed)} failed, "
@@ -1009,7 +1020,7 @@ def _trial_record(result: Measurement) -> dict[str, Any]:
         "peak_memory_bytes": result.peak_memory_bytes,
         "timed_s": result.timed_s,
         "env": result.env.to_dict(),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -1078,7 +1089,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><b
 <polyline points="{line}" fill="none" stroke="#d62728" stroke-width="1.5"/>
 {"".join(dots)}
 <text x="{width / 2}" y="{height - 15}" text-anchor="middle">{axis}: {min(xs):,} – {max(xs):,}</text>
-<text x="15" y="{height / 2}" text-anchor="middle" transform="rotate(-90 15 {height / 2})">samples/s (0 – {y1:,.0f})</text>
+<text x="15" y="{height / 2}" text-anchor="middle"
+ transform="rotate(-90 15 {height / 2})">samples/s (0 – {y1:,.0f})</text>
 </svg>
 <h2>Pareto front</h2>
 <table><tr><th>rank</th><th>trial</th><th>choices</th><th>samples/s</th><th>params</th><th>peak memory (B)</th></tr>

@@ -40,7 +40,9 @@ STEP_KEYS = ("activation", "merge", "layers")
 MERGE_KEYS = ("source", "how")
 #: Per-axis recipe keys: an int (or bool) when equal on every axis, else a list (PyTorch's convention).
 AXIS_KEYS = (*AXIS_FIELDS, "ceil_mode", "pad_extra")
-LAYER_KEYS = ("op", "in_shape", "out_shape", *AXIS_KEYS, "groups", "bias", "mode", "norm")
+#: ``output_size_from``: the step whose output size a transposed conv takes at run time (Layer.size_from),
+#: named as in ``solve --json``.
+LAYER_KEYS = ("op", "in_shape", "out_shape", *AXIS_KEYS, "groups", "bias", "mode", "norm", "output_size_from")
 BUILD_KEYS = tuple(f.name for f in fields(BuildOptions))
 BUILD_CHOICES: dict[str, tuple[str, ...]] = {
     "norm": tuple(NORM_KINDS),
@@ -91,6 +93,8 @@ def _layer_to_dict(layer: Layer) -> dict[str, Any]:
         out["mode"] = layer.mode
     if layer.op == "residual_block":
         out["norm"] = layer.norm
+    if layer.size_from is not None:
+        out["output_size_from"] = layer.size_from
     return out
 
 
@@ -354,6 +358,12 @@ def _layer(check: _Checker, data: Any, where: str) -> Layer | None:
         options["mode"] = mode
     if "norm" in data and (norm := check.choice(data["norm"], f"{where}.norm", tuple(NORM_KINDS))):
         options["norm"] = norm
+    if "output_size_from" in data:
+        source = check.integer(data["output_size_from"], f"{where}.output_size_from", low=-1)
+        if source is not None and not KINDS[op].takes_output_size:
+            check.add(f"{where}.output_size_from", f"{op} takes no output_size (only transposed convs do)")
+        elif source is not None:
+            options["size_from"] = source
     if len(check.issues) > before:
         return None
     try:

@@ -32,7 +32,8 @@ class SummaryRow:
     output_shape: tuple[int, ...]
     params: ParamCount
     macs: int
-    #: Rows this one reads where it is not simply the row before (the two sides of a merge).
+    #: Rows this one reads where it is not simply the row before: the two sides of a merge, or a transposed
+    #: conv's input and ``size of ROW``, the output whose size it takes at run time (``output_size=``).
     inputs: tuple[str, ...] = ()
     layer: Layer | None = None
 
@@ -50,8 +51,9 @@ def summary_table(design: Design) -> tuple[SummaryRow, ...]:
     outputs = design.outputs
     for i, step in enumerate(design.steps):
         for layer in step.layers:
+            reads = () if layer.size_from is None else (rows[-1].name, f"size of {output_names[layer.size_from]}")
             rows.append(
-                SummaryRow(name_for(layer.op), layer.op, i, layer.out_shape, layer.params, layer.macs, (), layer)
+                SummaryRow(name_for(layer.op), layer.op, i, layer.out_shape, layer.params, layer.macs, reads, layer)
             )
         if step.activation != "none":
             rows.append(SummaryRow(name_for(step.activation), step.activation, i, step.out_shape, ParamCount(), 0))
@@ -120,6 +122,9 @@ def describe_layer(layer: Layer) -> str:
     text = " ".join([head, *fields])
     if layer.kind.has_weights and not layer.bias:
         text += ", no bias"
+    if layer.size_from is not None:
+        source = "the input" if layer.size_from == -1 else f"steps[{layer.size_from}]"
+        text += f", output_size from {source} at run time"
     return text
 
 
