@@ -8,13 +8,19 @@ and their exit code; click's own usage errors exit 2 as well.  Heavy modules
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .errors import ArchsolveError
+
+if TYPE_CHECKING:
+    from .problem import Problem
+    from .rank import RankProgress, RankResult
+    from .solver import Solution
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,8 +49,6 @@ def main() -> None:
 
 
 def _echo_json(data: object) -> None:
-    import json
-
     click.echo(json.dumps(data, indent=2))
 
 
@@ -79,30 +83,38 @@ def solve(
     time_limit: float | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Count every design that hits the sizes of PROBLEM.toml, list the best, rank them by measured speed."""
+    """Count every design that hits the sizes of PROBLEM.toml, list the best, rank them by measured speed.
+
+    Ranking measures designs in an Optuna study kept in the results directory (SQLite), so a re-run
+    continues it and never measures a design twice; --storage/--study share one study between workers.
+    """
     from . import problem as problem_mod
     from . import report
     from . import solver as solver_mod
 
-    rank_overrides = [
-        f"rank.{key}={value!r}" if isinstance(value, str) else f"rank.{key}={value}"
-        for key, value in (("storage", storage), ("study", study), ("trials", trials), ("device", device),
-                           ("results_dir", results_dir))
-        if value is not None
-    ]
-    problem = problem_mod.load(problem_file, [*overrides, *(o.replace("'", '"') for o in rank_overrides)])
+    flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
+    rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    problem = problem_mod.load(problem_file, [*overrides, *rank_overrides])
     solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
-    throughputs: list[float | None] | None = None
-    winner = 0
-    if not no_rank:
-        throughputs, winner = _rank(problem, solution, as_json)
-    if as_json:
-        _echo_json(report.solution_json(solution, throughputs, winner))
+    if no_rank:
+        design = solution.candidates[0].design
+        if as_json:
+            _echo_json(report.solution_json(solution))
+        else:
+            click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
+            click.echo(f"best {len(solution.candidates)} by {problem.objective}:")
+            click.echo(report.table(("#", "params", "MACs", "recipe"), report.solution_rows(solution), right=(0, 1, 2)))
     else:
-        click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
-        click.echo(f"best {len(solution.candidates)} by {problem.objective}:")
-        click.echo(report.table(("#", "params", "MACs", "recipe"), report.solution_rows(solution), right=(0, 1, 2)))
-    design = solution.candidates[winner].design
+        if not as_json:
+            click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
+        result = _rank(problem, solution, quiet=as_json)
+        winner = result.winner
+        assert winner is not None  # rank() raises MeasureError when nothing could be measured
+        design = winner.design
+        if as_json:
+            _echo_json(report.ranked_json(solution, result))
+        else:
+            click.echo(report.ranked_text(result))
     if emit:
         from .emit import emit_source
 
@@ -128,8 +140,41 @@ def _write(path: str, text: str) -> None:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
-def _rank(problem: object, solution: object, as_json: bool) -> tuple[list[float | None], int]:
-    raise NotImplementedError
+def _rank(problem: Problem, solution: Solution, quiet: bool) -> RankResult:
+    """Measure and rank the solution's designs, with a progress line on stderr (unless ``quiet``)."""
+    from .rank import rank
+    from .solver import SolutionSpace
+
+    search, measure = problem.rank.settings()
+    progress = None if quiet else _Progress()
+    try:
+        return rank(SolutionSpace(solution), search, measure, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+class _Progress:
+    """One updating line: phase, done/total, ETA, best so far (a plain line per update off a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, state: RankProgress) -> None:
+        eta = f", ETA {state.eta_s:.0f} s" if state.eta_s is not None else ""
+        best = f", best {state.best_throughput:,.1f} samples/s" if state.best_throughput else ""
+        what = "timing steps" if state.phase == "model" else "measuring designs"
+        line = f"{what}: {state.done}/{state.total}{eta}{best}"
+        if self.tty:
+            click.echo("\r" + line.ljust(self.width), err=True, nl=False)
+            self.width = len(line)
+        else:
+            click.echo(line, err=True)
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            click.echo("", err=True)
 
 
 def _design_for(path: str) -> Any:

@@ -12,12 +12,16 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue, nearest
 from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import PADDING_WORDS, Ranges
+
+if TYPE_CHECKING:
+    from .measure import MeasureSettings
+    from .rank import RankSettings
 
 FREE = "?"
 DEFAULT_SIZE_RANGE = (1, 1024)
@@ -59,7 +63,11 @@ class Constraints:
 
 @dataclass(frozen=True)
 class RankOptions:
-    """``[rank]``: how candidates are measured and searched (used by ``archsolve solve`` without --no-rank)."""
+    """``[rank]``: how candidates are measured and searched (``archsolve solve`` without --no-rank).
+
+    Checked for types here, with the file's other errors; :meth:`settings` turns them into the
+    measuring and search settings, whose own checks give the ranges.
+    """
 
     trials: int = 20
     batch_size: int = 16
@@ -72,10 +80,36 @@ class RankOptions:
     time_steps: int = 4
     storage: str | None = None
     study: str | None = None
-    results_dir: str = "results"
-    pareto: bool = False
+    results_dir: str | None = None
+    pareto: bool = True
     seed: int | None = None
-    candidates: int = 200
+    sampler: str = "tpe"
+
+    def settings(self) -> tuple[RankSettings, MeasureSettings]:
+        """The ranker's and the measuring harness's settings (imports them only when ranking)."""
+        from .measure import MeasureSettings
+        from .rank import RankSettings
+
+        search = RankSettings(
+            trials=self.trials,
+            results_dir=Path(self.results_dir) if self.results_dir else None,
+            storage=self.storage,
+            study_name=self.study,
+            sampler=self.sampler,
+            seed=self.seed,
+            pareto=self.pareto,
+        )
+        measure = MeasureSettings(
+            device=self.device,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            mode=self.mode,
+            warmup=self.warmup,
+            repeats=self.repeats,
+            channels_last=self.channels_last,
+            time_steps=self.time_steps,
+        )
+        return search, measure
 
 
 @dataclass(frozen=True)
@@ -542,12 +576,11 @@ def _constraints(check: _Checker, table: Mapping[str, Any]) -> Constraints:
 def _rank(check: _Checker, table: Mapping[str, Any]) -> RankOptions:
     check.keys(table, RANK_KEYS, "rank.")
     values: dict[str, Any] = {}
-    for key in ("trials", "batch_size", "repeats", "time_steps", "candidates"):
+    for key, low in (("trials", 1), ("batch_size", 1), ("repeats", 3), ("time_steps", 1), ("warmup", 1)):
         if key in table:
-            values[key] = check.integer(table[key], f"rank.{key}", 1)
-    for key in ("warmup",):
-        if key in table:
-            values[key] = check.integer(table[key], f"rank.{key}", 0)
+            values[key] = check.integer(table[key], f"rank.{key}", low)
+    if "sampler" in table:
+        values["sampler"] = check.choice(table["sampler"], "rank.sampler", ("tpe", "random"))
     if "seed" in table:
         values["seed"] = check.integer(table["seed"], "rank.seed", 0)
     for key in ("channels_last", "pareto"):

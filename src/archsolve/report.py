@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .design import Design
 from .layer import Layer
-from .solver import Solution
+if TYPE_CHECKING:
+    from .rank import RankResult
+    from .solver import Solution
 
 SHORT = {"kernel": "k", "stride": "s", "padding": "p", "output_padding": "op", "dilation": "d", "scale": "×",
          "factor": "r"}
@@ -41,17 +43,64 @@ def shape_text(shape: Sequence[int]) -> str:
     return f"{shape[0]}×" + "x".join(map(str, shape[1:]))
 
 
-def solution_json(solution: Solution, throughputs: Sequence[float | None] | None = None,
-                  winner: int = 0) -> dict[str, Any]:
-    """``archsolve solve --json`` (design.md contract)."""
-    rates = list(throughputs) if throughputs is not None else [None] * len(solution.candidates)
-    candidates = [c.design.to_dict(rate) for c, rate in zip(solution.candidates, rates, strict=True)]
+def solution_json(solution: Solution) -> dict[str, Any]:
+    """``archsolve solve --no-rank --json`` (design.md contract): nothing measured, the best by objective wins."""
+    candidates = [c.design.to_dict(None) for c in solution.candidates]
     return {
         "problem": solution.problem.name,
         "count": solution.count,
         "candidates": candidates,
-        "winner": candidates[winner] if candidates else None,
+        "winner": candidates[0] if candidates else None,
     }
+
+
+def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
+    """``archsolve solve --json`` after ranking: measured designs best first, with their throughput."""
+    return {
+        "problem": solution.problem.name,
+        "count": solution.count,
+        "candidates": [c.to_dict() for c in result.candidates],
+        "winner": result.winner.to_dict() if result.winner else None,
+        "study": result.study_name,
+        "results": str(result.results_path),
+        "spearman": result.spearman,
+        "failed": [{"choices": list(f.keys), "reason": f.reason} for f in result.failed],
+    }
+
+
+def ranked_text(result: RankResult) -> str:
+    """The ranked table, the winner and where the study and results live."""
+    rows = [
+        (
+            str(c.rank),
+            f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""),
+            f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}",
+            f"{c.design.params.total:,}",
+            f"{c.design.macs:,}",
+            design_text(c.design),
+        )
+        for c in result.candidates
+    ]
+    env = result.environment
+    lines = [
+        f"measured on {env.device_name} ({result.measure.dtype}, batch {result.measure.batch_size}, "
+        f"{result.measure.mode}); samples/s, '?' = spread too wide after re-measuring",
+        table(("#", "samples/s", "ms (median ± IQR)", "params", "MACs", "recipe"), rows, right=(0, 1, 2, 3, 4)),
+    ]
+    if result.winner:
+        lines.append(f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
+                     f"{design_text(result.winner.design)}")
+    run = result.run
+    lines.append(f"this run: {run.measured} measured, {run.reused} reused from the study, {run.invalid} invalid "
+                 f"skipped, {run.failed} failed")
+    if result.spearman is not None:
+        lines.append(f"latency model: Spearman rank correlation predicted vs measured = {result.spearman:.2f}")
+    for failed in result.failed:
+        lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
+    lines.append(f"study {result.study_name!r} in {result.storage}; results {result.results_path}")
+    if result.plot_path:
+        lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
+    return "\n".join(lines)
 
 
 def solution_rows(solution: Solution) -> list[tuple[str, ...]]:
