@@ -23,9 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from archsolve.ops import KINDS, Z3Axis  # noqa: E402
+from archsolve.ops import (  # noqa: E402
+    KINDS,
+    Z3Axis,
+    _recipes,
+)
 from archsolve.problem import Problem, load, loads  # noqa: E402
-from archsolve.ops import _recipes  # noqa: E402
 from archsolve.solver import _chains, solve  # noqa: E402
 
 PROBLEM = ROOT / "problems" / "dcgan_generator.toml"
@@ -83,8 +86,15 @@ def naive_top(problem: Problem, top: int = 20, limit: float = 120.0) -> tuple[in
             break
         model = opt.model()
         found += 1
-        opt.add(z3.Or([getattr(v, f) != model.eval(getattr(v, f), model_completion=True)
-                       for v in steps for f in ("kernel", "stride", "padding", "output_padding", "dilation")]))
+        opt.add(
+            z3.Or(
+                [
+                    getattr(v, f) != model.eval(getattr(v, f), model_completion=True)
+                    for v in steps
+                    for f in ("kernel", "stride", "padding", "output_padding", "dilation")
+                ]
+            )
+        )
     return found, time.perf_counter() - start
 
 
@@ -119,14 +129,18 @@ def main() -> None:
     loose = load(PROBLEM, ["constraints.no_gaps=false"])
     ours_loose, loose_solution = median_time(lambda: solve(loose, top=20), runs=5)
     found, naive = naive_top(loose)
-    print(f"same problem with no_gaps=false: archsolve count + top 20 median {ours_loose:.3f} s "
-          f"(count {loose_solution.count:,}); naive Z3 Optimize + blocking, top 20 alone: "  # type: ignore[attr-defined]
-          f"{naive:.2f} s for {found} designs -> {naive / ours_loose:.1f}x slower")
+    print(
+        f"same problem with no_gaps=false: archsolve count + top 20 median {ours_loose:.3f} s "
+        f"(count {loose_solution.count:,}); naive Z3 Optimize + blocking, top 20 alone: "  # type: ignore[attr-defined]
+        f"{naive:.2f} s for {found} designs -> {naive / ours_loose:.1f}x slower"
+    )
 
     start = time.perf_counter()
     brute = brute_count(problem)
-    print(f"brute-force count {brute:,} in {time.perf_counter() - start:.1f} s: "
-          f"{'identical' if brute == solution.count else 'DIFFERENT'}")  # type: ignore[attr-defined]
+    print(
+        f"brute-force count {brute:,} in {time.perf_counter() - start:.1f} s: "
+        f"{'identical' if brute == solution.count else 'DIFFERENT'}"
+    )  # type: ignore[attr-defined]
 
     print("\nsteps  count                 median s (count + top 20)  s per step")
     for steps in (4, 6, 8, 12):

@@ -95,7 +95,8 @@ def test_bad_problem_file_reports_every_issue(tmp_path: Path) -> None:
 def test_no_rank_does_not_import_torch_or_optuna() -> None:
     code = (
         "import sys\nfrom archsolve.cli import main\n"
-        f"try:\n    main(['solve', {DCGAN!r}, '--no-rank', '--json'])\nexcept SystemExit as e:\n    assert e.code in (0, None)\n"
+        f"try:\n    main(['solve', {DCGAN!r}, '--no-rank', '--json'])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None)\n"
         "print(' '.join(m for m in ('torch', 'optuna') if m in sys.modules) or 'light')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

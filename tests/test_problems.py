@@ -40,9 +40,15 @@ SEED_DESIGNS: dict[str, list[Pin]] = {
     "alexnet_conv1": [conv(11, 4, 0)],
     # seed 002: Conv2D 3x3 same, MaxPooling2D 2x2 same, ..., UpSampling2D 2x2
     "keras_autoencoder": [
-        {"kernel": 3, "stride": 1}, {"kernel": 2, "stride": 2}, {"kernel": 3, "stride": 1},
-        {"kernel": 2, "stride": 2}, {"kernel": 3, "stride": 1}, {"scale": 2}, {"kernel": 3, "stride": 1},
-        {"scale": 2}, {"kernel": 3, "stride": 1},
+        {"kernel": 3, "stride": 1},
+        {"kernel": 2, "stride": 2},
+        {"kernel": 3, "stride": 1},
+        {"kernel": 2, "stride": 2},
+        {"kernel": 3, "stride": 1},
+        {"scale": 2},
+        {"kernel": 3, "stride": 1},
+        {"scale": 2},
+        {"kernel": 3, "stride": 1},
     ],
     # seed 002: conv2d_transpose(kernel_size=5, strides=2, padding='same')
     "tf_dcgan_generator": [{"kernel": 5, "stride": 2}] * 4,
@@ -52,13 +58,27 @@ SEED_DESIGNS: dict[str, list[Pin]] = {
     "acgan_discriminator": [conv(4, 2, 1), BLOCK3, BLOCK3, conv(4, 2, 1), BLOCK3, BLOCK3, conv(4, 2, 1)]
     + [conv(3, 2, 1)] * 3,
     # CycleGAN: c7s1-64, d128, d256, R256 x9, u128, u64, c7s1-3
-    "cyclegan_generator": [conv(7, 1, 3), conv(3, 2, 1), conv(3, 2, 1)] + [BLOCK3] * 9
-    + [deconv(3, 2, 1, 1)] * 2 + [conv(7, 1, 3)],
+    "cyclegan_generator": [conv(7, 1, 3), conv(3, 2, 1), conv(3, 2, 1)]
+    + [BLOCK3] * 9
+    + [deconv(3, 2, 1, 1)] * 2
+    + [conv(7, 1, 3)],
     # seed 004: DeconvLayer(kernel 4, stride 2, padding 1, output_padding 0) x3
     "resnet50_decoder": [deconv(4, 2, 1)] * 3,
     # seed 000: conv [1,16,3,1,1], CLSTM filter 5, conv [64,64,3,2,1], ...; deconv 4/2/1; final convs
-    "convlstm_encoder_decoder": [conv(3, 1, 1), LSTM5, conv(3, 2, 1), LSTM5, conv(3, 2, 1), LSTM5,
-                                 deconv(4, 2, 1), LSTM5, deconv(4, 2, 1), LSTM5, conv(3, 1, 1), conv(1, 1, 0)],
+    "convlstm_encoder_decoder": [
+        conv(3, 1, 1),
+        LSTM5,
+        conv(3, 2, 1),
+        LSTM5,
+        conv(3, 2, 1),
+        LSTM5,
+        deconv(4, 2, 1),
+        LSTM5,
+        deconv(4, 2, 1),
+        LSTM5,
+        conv(3, 1, 1),
+        conv(1, 1, 0),
+    ],
     # seed 003: F = 2f, S = f, P = f/2 for f = 2, 4, 8
     "upsample_x2_x4_x8": [deconv(4, 2, 1), deconv(8, 4, 2), deconv(16, 8, 4)],
 }

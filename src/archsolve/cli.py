@@ -42,10 +42,129 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineUsage(click.Command):
+    """A command whose usage errors (bad value, unknown option) are one line on stderr and exit 2.
+
+    Click would print the usage and a hint around the message; bad input should
+    read like every other archsolve error.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            message = exc.format_message()
+            if isinstance(exc, click.NoSuchOption) and exc.option_name.lstrip("-").isdigit():
+                message = f"{exc.option_name} is not a size: sizes are positive integers"  # click read -3 as an option
+            click.echo(f"error: {message}", err=True)
+            sys.exit(exc.exit_code)
+
+
+class Commands(click.Group):
+    """The archsolve group: every command reports usage errors in one line (:class:`OneLineUsage`)."""
+
+    command_class = OneLineUsage
+
+
+class SizeParam(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """``16`` (square) or ``HxW`` / ``DxHxW`` (per axis)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from .explore import parse_size
+
+        try:
+            return parse_size(value)
+        except ArchsolveError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class OpKindParam(click.ParamType):  # type: ignore[type-arg]
+    """A kind of the op catalog, with a 'did you mean' hint for a misspelling."""
+
+    name = "kind"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .ops import kind
+
+        try:
+            return kind(str(value)).name
+        except ArchsolveError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="archsolve")
 def main() -> None:
     """Find every layer recipe that produces the tensor sizes you want, and the fastest one."""
+
+
+@main.command("explore")
+@click.argument("size_in", metavar="IN", type=SizeParam())
+@click.argument("size_out", metavar="OUT", type=SizeParam())
+@click.option(
+    "--op",
+    "op_names",
+    multiple=True,
+    type=OpKindParam(),
+    metavar="KIND",
+    help="Op kind to list (repeatable). Default: every kind with a recipe to choose "
+    "(conv, conv_transpose, max_pool, avg_pool, upsample, pixel_shuffle, pixel_unshuffle, "
+    "residual_block, conv_lstm); the norms keep any size and are listed only when asked for.",
+)
+@click.option("--max-kernel", type=click.IntRange(min=1), default=8, show_default=True, help="Largest kernel size.")
+@click.option(
+    "--max-stride",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Largest stride; also the largest upsample scale and pixel (un)shuffle factor.",
+)
+@click.option("--max-padding", type=click.IntRange(min=0), default=4, show_default=True, help="Largest padding.")
+@click.option("--max-dilation", type=click.IntRange(min=1), default=1, show_default=True, help="Largest dilation.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print one JSON object: {"in", "out", "count", "recipes": [{"op", fields..., "checkerboard", "gaps"}]}.',
+)
+@reports_errors
+def explore_cmd(
+    size_in: int | tuple[int, ...],
+    size_out: int | tuple[int, ...],
+    op_names: tuple[str, ...],
+    max_kernel: int,
+    max_stride: int,
+    max_padding: int,
+    max_dilation: int,
+    as_json: bool,
+) -> None:
+    """List every single-layer recipe that maps size IN to size OUT.
+
+    IN and OUT are an integer (a square 2D input: one recipe on both axes) or
+    HxW / DxHxW (each axis gets its own recipe, so non-square kernels are listed
+    too). Every recipe torch accepts within the ranges is listed once (k=1 is the
+    same layer at any dilation), in a stable order. output_padding is searched up
+    to torch's own limit (smaller than stride or dilation) and pools try
+    ceil_mode both ways. checkerboard: a transposed conv whose taps overlap
+    unevenly (kernel not divisible by stride). gaps: output pixels no input
+    reaches (transposed conv) or input pixels never read (conv, pools).
+
+    Exits 1, naming the nearest reachable OUT sizes, when nothing fits; 2 on bad input.
+    """
+    from .explore import explore, explore_ranges
+
+    ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
+    result = explore(size_in, size_out, op_names or None, ranges)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(result.text())
 
 
 def _echo_json(data: object) -> None:
@@ -57,16 +176,27 @@ def _echo_json(data: object) -> None:
 @click.option("--no-rank", is_flag=True, help="Count and list valid designs without measuring them.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many designs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see design.md) instead of tables.")
-@click.option("--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source.")
-@click.option("--save", type=click.Path(dir_okay=False, path_type=str), help="Save the winner's design (.toml or .json).")
-@click.option("--storage", help="Optuna storage URL shared by several workers (postgresql://…, mysql://…, journal file).")
+@click.option(
+    "--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source."
+)
+@click.option(
+    "--save", type=click.Path(dir_okay=False, path_type=str), help="Save the winner's design (.toml or .json)."
+)
+@click.option(
+    "--storage", help="Optuna storage URL shared by several workers (postgresql://…, mysql://…, journal file)."
+)
 @click.option("--study", help="Optuna study name (default: the problem's name).")
 @click.option("--trials", type=click.IntRange(min=1), help="Designs to measure (default [rank].trials).")
 @click.option("--device", help="auto, cpu, cuda or cuda:N (default [rank].device).")
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=str), help="Where the study and results go.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Solver time limit in seconds.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable).",
+)
 @reports_errors
 def solve(
     problem_file: str,
@@ -199,8 +329,12 @@ def _design_for(path: str) -> Any:
 
 @main.command("build")
 @click.argument("design_file", metavar="DESIGN", type=click.Path(dir_okay=False, path_type=str))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
-              help="Write the PyTorch source here (default: print it).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the PyTorch source here (default: print it).",
+)
 @click.option("--class-name", help="Name of the generated nn.Module subclass (default: from the design's name).")
 @click.option("--no-check", is_flag=True, help="Skip the meta-device cross-check of shapes and counts against torch.")
 @reports_errors
@@ -243,103 +377,3 @@ def summary_cmd(design_file: str, no_check: bool) -> None:
     if not no_check:
         cross_check(design, rows)
     click.echo(render_summary(design, rows))
-
-
-class OneLineUsage(click.Command):
-    """A command whose usage errors (bad value, unknown option) are one line on stderr and exit 2.
-
-    Click would print the usage and a hint around the message; bad input should
-    read like every other archsolve error.
-    """
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            message = exc.format_message()
-            if isinstance(exc, click.NoSuchOption) and exc.option_name.lstrip("-").isdigit():
-                message = f"{exc.option_name} is not a size: sizes are positive integers"  # click read -3 as an option
-            click.echo(f"error: {message}", err=True)
-            sys.exit(exc.exit_code)
-
-
-class SizeParam(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
-    """``16`` (square) or ``HxW`` / ``DxHxW`` (per axis)."""
-
-    name = "size"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str):
-            return value
-        from .explore import parse_size
-
-        try:
-            return parse_size(value)
-        except ArchsolveError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class OpKindParam(click.ParamType):  # type: ignore[type-arg]
-    """A kind of the op catalog, with a 'did you mean' hint for a misspelling."""
-
-    name = "kind"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from .ops import kind
-
-        try:
-            return kind(str(value)).name
-        except ArchsolveError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-@main.command("explore", cls=OneLineUsage)
-@click.argument("size_in", metavar="IN", type=SizeParam())
-@click.argument("size_out", metavar="OUT", type=SizeParam())
-@click.option("--op", "op_names", multiple=True, type=OpKindParam(), metavar="KIND",
-              help="Op kind to list (repeatable). Default: every kind with a recipe to choose "
-                   "(conv, conv_transpose, max_pool, avg_pool, upsample, pixel_shuffle, pixel_unshuffle, "
-                   "residual_block, conv_lstm); the norms keep any size and are listed only when asked for.")
-@click.option("--max-kernel", type=click.IntRange(min=1), default=8, show_default=True, help="Largest kernel size.")
-@click.option("--max-stride", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Largest stride; also the largest upsample scale and pixel (un)shuffle factor.")
-@click.option("--max-padding", type=click.IntRange(min=0), default=4, show_default=True, help="Largest padding.")
-@click.option("--max-dilation", type=click.IntRange(min=1), default=1, show_default=True, help="Largest dilation.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print one JSON object: {"in", "out", "count", "recipes": [{"op", fields..., '
-                   '"checkerboard", "gaps"}]}.')
-@reports_errors
-def explore_cmd(
-    size_in: int | tuple[int, ...],
-    size_out: int | tuple[int, ...],
-    op_names: tuple[str, ...],
-    max_kernel: int,
-    max_stride: int,
-    max_padding: int,
-    max_dilation: int,
-    as_json: bool,
-) -> None:
-    """List every single-layer recipe that maps size IN to size OUT.
-
-    IN and OUT are an integer (a square 2D input: one recipe on both axes) or
-    HxW / DxHxW (each axis gets its own recipe, so non-square kernels are listed
-    too). Every recipe torch accepts within the ranges is listed once (k=1 is the
-    same layer at any dilation), in a stable order. output_padding is searched up
-    to torch's own limit (smaller than stride or dilation) and pools try
-    ceil_mode both ways. checkerboard: a transposed conv whose taps overlap
-    unevenly (kernel not divisible by stride). gaps: output pixels no input
-    reaches (transposed conv) or input pixels never read (conv, pools).
-
-    Exits 1, naming the nearest reachable OUT sizes, when nothing fits; 2 on bad input.
-    """
-    from .explore import explore, explore_ranges
-
-    ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
-    result = explore(size_in, size_out, op_names or None, ranges)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(result.to_dict()))
-    else:
-        click.echo(result.text())

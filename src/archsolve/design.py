@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -306,10 +305,6 @@ class Design:
 def trajectory_text(shapes: Sequence[Sequence[int]]) -> str:
     """``1x1 → 4x4 → 8x8`` for docstrings and tables."""
     return " → ".join("x".join(str(v) for v in shape[1:]) for shape in shapes)
-
-
-def numel(shape: Sequence[int]) -> int:
-    return math.prod(shape)
 
 
 def _sizes(shape: Sequence[int]) -> str:

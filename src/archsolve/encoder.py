@@ -19,7 +19,7 @@ from .ops import KINDS
 from .recipe import PADDING_WORDS, AxisRecipe
 
 if TYPE_CHECKING:
-    from .problem import _Checker
+    from .checks import Checker
 
 ENCODER_KEYS = ("inputs", "channels", "steps")
 DECODER_KEYS = ("ops", "skip", "channels", "out_channels")
@@ -55,14 +55,14 @@ def parse_size(value: Any) -> tuple[int, ...] | None:
 
 
 def read_mirror(
-    check: _Checker, encoder: Mapping[str, Any], decoder: Mapping[str, Any], ndim: int | None, build: BuildOptions
+    check: Checker, encoder: Mapping[str, Any], decoder: Mapping[str, Any], ndim: int | None, build: BuildOptions
 ) -> tuple[Mirror | None, int, tuple[tuple[str, ...], ...]]:
     """Check the tables and compute the encoder trajectory; returns (mirror, ndim, decoder ops)."""
     check.keys(encoder, ENCODER_KEYS, "encoder.")
     check.keys(decoder, DECODER_KEYS, "decoder.")
     raw_inputs = encoder.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
-        check.add("encoder.inputs", f"expected a list of input sizes such as [\"101x75\", 128], got {raw_inputs!r}")
+        check.add("encoder.inputs", f'expected a list of input sizes such as ["101x75", 128], got {raw_inputs!r}')
         return None, ndim or 2, ()
     inputs: list[tuple[int, ...]] = []
     for i, value in enumerate(raw_inputs):
@@ -80,8 +80,10 @@ def read_mirror(
     channels = check.integer(encoder.get("channels", 3), "encoder.channels", 1) or 1
     raw_steps = encoder.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        check.add("encoder.steps", "expected a list of steps such as [{ op = \"conv\", channels = 64, kernel = 3, "
-                  "stride = 2, padding = 1 }]")
+        check.add(
+            "encoder.steps",
+            'expected a list of steps such as [{ op = "conv", channels = 64, kernel = 3, stride = 2, padding = 1 }]',
+        )
         return None, ndim, ()
     if check.issues:
         return None, ndim, ()
@@ -100,8 +102,9 @@ def read_mirror(
                 resolved = _resolve_word(op, axes, word, shape[1:])
                 if x > 0 and resolved != prefix[i].layers[0].axes:
                     raise InputError(
-                        f"padding {word!r} needs torch padding {_pads(resolved)} here but {_pads(prefix[i].layers[0].axes)} "
-                        f"at {'x'.join(map(str, inputs[0]))}; one torch layer cannot serve both"
+                        f"padding {word!r} needs torch padding {_pads(resolved)} here but "
+                        f"{_pads(prefix[i].layers[0].axes)} at {'x'.join(map(str, inputs[0]))}; "
+                        "one torch layer cannot serve both"
                     )
                 step = make_step((op,), shape, (resolved,), c_out or shape[0], build, first=i == 0, last=False)
             except InputError as exc:
@@ -113,9 +116,7 @@ def read_mirror(
                 prefix.append(step)
         trajectories.append(shapes)
 
-    changing = [
-        j for j in range(len(parsed)) if any(t[j + 1][1:] != t[j][1:] for t in trajectories)
-    ]
+    changing = [j for j in range(len(parsed)) if any(t[j + 1][1:] != t[j][1:] for t in trajectories)]
     if not changing:
         check.add("encoder.steps", "no step changes the size, so there is nothing for a decoder to mirror")
         return None, ndim, ()
@@ -142,7 +143,9 @@ def read_mirror(
             continue
         skip_shape = trajectories[0][j]
         if skip == "add" and skip_shape[0] != own[d + 1]:
-            check.add("decoder.skip", f"add needs decoder step {d + 1} to give {skip_shape[0]} channels, not {own[d + 1]}")
+            check.add(
+                "decoder.skip", f"add needs decoder step {d + 1} to give {skip_shape[0]} channels, not {own[d + 1]}"
+            )
         merges.append(Merge(source, skip))
         skip_shapes.append(skip_shape)
     mirror = Mirror(
@@ -158,10 +161,10 @@ def read_mirror(
 
 
 def _encoder_step(
-    check: _Checker, where: str, step: Any, ndim: int
+    check: Checker, where: str, step: Any, ndim: int
 ) -> tuple[str, tuple[AxisRecipe, ...], int | None, str | None]:
     if not isinstance(step, dict):
-        check.add(where, f"expected a table such as {{ op = \"conv\", kernel = 3 }}, got {step!r}")
+        check.add(where, f'expected a table such as {{ op = "conv", kernel = 3 }}, got {step!r}')
         return "conv", (AxisRecipe(),) * ndim, None, None
     check.keys(step, STEP_KEYS, f"{where}.")
     op = step.get("op")
@@ -194,14 +197,13 @@ def _encoder_step(
     if not isinstance(ceil, bool):
         check.add(f"{where}.ceil_mode", f"expected true or false, got {ceil!r}")
         ceil = False
-    axes = tuple(
-        AxisRecipe(**{k: v[a] for k, v in per_axis.items()}, ceil_mode=ceil)  # type: ignore[arg-type]
-        for a in range(ndim)
-    )
+    axes = tuple(AxisRecipe(**{k: v[a] for k, v in per_axis.items()}, ceil_mode=ceil) for a in range(ndim))
     return op, axes, c_out, word
 
 
-def _resolve_word(op: str, axes: tuple[AxisRecipe, ...], word: str | None, size: Sequence[int]) -> tuple[AxisRecipe, ...]:
+def _resolve_word(
+    op: str, axes: tuple[AxisRecipe, ...], word: str | None, size: Sequence[int]
+) -> tuple[AxisRecipe, ...]:
     """Keras padding words become explicit torch padding at one input size, through the catalog."""
     from .ops import PaddedKind
 
@@ -224,7 +226,7 @@ def _pads(axes: Sequence[AxisRecipe]) -> str:
 
 
 def _decoder_channels(
-    check: _Checker, value: Any, targets: Sequence[int], shapes: Sequence[tuple[int, ...]], out_channels: int
+    check: Checker, value: Any, targets: Sequence[int], shapes: Sequence[tuple[int, ...]], out_channels: int
 ) -> list[int]:
     bottleneck = shapes[-1][0]
     if value == "mirror":
@@ -239,7 +241,7 @@ def _decoder_channels(
     return [bottleneck] + [check.integer(v, f"decoder.channels[{i}]", 1) or 1 for i, v in enumerate(value)]
 
 
-def _decoder_ops(check: _Checker, value: Any, count: int) -> list[tuple[str, ...]]:
+def _decoder_ops(check: Checker, value: Any, count: int) -> list[tuple[str, ...]]:
     entries = [value] * count if isinstance(value, str) else value
     if not isinstance(entries, list) or len(entries) != count:
         check.add("decoder.ops", f"expected one kind or a list of {count} (one per mirrored step), got {value!r}")

@@ -39,7 +39,10 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
     if not solver.layers or any(not step for step in solver.layers):
         return InfeasibleError(
             "no design: the free sizes never lead to the last size",
-            [f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; wanted {problem.sizes[-1]}"],
+            [
+                f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; "
+                f"wanted {problem.sizes[-1]}"
+            ],
         )
     return _global(problem, solver)
 
@@ -54,7 +57,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
         return []
     ops, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
-    (size, _, _), = frontier
+    ((size, _, _),) = frontier
     per = len(size) // problem.inputs
 
     def serving(x: int) -> set[object]:
@@ -76,9 +79,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
         return found
 
     sets = [serving(x) for x in range(problem.inputs)]
-    text = [
-        f"{_entry(size, x, per)} → {_entry(spec.fixed, x, per)}" for x in range(problem.inputs)  # type: ignore[arg-type]
-    ]
+    text = [f"{_entry(size, x, per)} → {_entry(spec.fixed, x, per)}" for x in range(problem.inputs)]
     for x in range(problem.inputs):
         if not sets[x]:
             return [f"input {x + 1} needs {text[x]}, which no recipe within the ranges gives"]
@@ -93,7 +94,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
 
 
 def _entry(sizes: tuple[int, ...], x: int, per: int) -> str:
-    return "x".join(map(str, sizes[x * per:(x + 1) * per]))
+    return "x".join(map(str, sizes[x * per : (x + 1) * per]))
 
 
 def _no_recipe(problem: Problem, index: int, frontier: set[State]) -> list[str]:
@@ -132,7 +133,7 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     names = [n for n in WIDEN if not (n == "padding" and ranges.padding_word is not None)]
 
     def works(changes: dict[str, tuple[int, int]]) -> bool:
-        trial: Ranges = replace(ranges, **changes)
+        trial: Ranges = replace(ranges, **changes)  # type: ignore[arg-type]
         return all(
             want in {c[1][-1] for c in _chains_for(ops, trial, n, problem.ndim)}
             for want, n in zip(spec.fixed, size, strict=True)  # type: ignore[arg-type]
@@ -142,7 +143,9 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
         best: tuple[int, dict[str, tuple[int, int]]] | None = None
         for fields in combinations(names, width):
             for extras in product(*(range(1, WIDEN[f] + 1) for f in fields)):
-                changes = {f: (getattr(ranges, f)[0], getattr(ranges, f)[1] + e) for f, e in zip(fields, extras, strict=True)}
+                changes = {
+                    f: (getattr(ranges, f)[0], getattr(ranges, f)[1] + e) for f, e in zip(fields, extras, strict=True)
+                }
                 if (best is None or sum(extras) < best[0]) and works(changes):
                     best = (sum(extras), changes)
         if best is not None:
@@ -200,7 +203,7 @@ def _bounds(problem: Problem, solver: Solver, groups: list) -> list[str]:  # typ
     from .solver import Solver
 
     rules = problem.constraints
-    lines = []
+    lines: list[str] = []
     free = dc_replace(problem, constraints=dc_replace(rules, max_params=None, max_macs=None, receptive_field=None))
     try:
         layers = Solver(free, solver.remaining())._reachable()

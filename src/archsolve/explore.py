@@ -94,12 +94,7 @@ class Found:
 
     def fields(self) -> dict[str, Any]:
         """The kind's own fields, an int (or bool) when equal on every axis, else a per-axis list."""
-        per_axis = [KINDS[self.op].describe(a) for a in self.axes]
-        merged: dict[str, Any] = {}
-        for name in per_axis[0]:
-            values = [d[name] for d in per_axis]
-            merged[name] = values[0] if len(set(values)) == 1 else values
-        return merged
+        return KINDS[self.op].describe_axes(self.axes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, **self.fields(), "checkerboard": self.checkerboard, "gaps": self.gaps}

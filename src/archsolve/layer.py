@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .ops import OpKind, ParamCount, kind
-from .recipe import AXIS_FIELDS, AxisRecipe
+from .recipe import AxisRecipe
 
 if TYPE_CHECKING:
     import torch
@@ -92,12 +92,7 @@ class Layer:
 
     def recipe(self) -> dict[str, Any]:
         """The kind's own fields, each an int when equal on every axis, else a list (PyTorch's convention)."""
-        per_axis = [self.kind.describe(a) for a in self.axes]
-        out: dict[str, Any] = {}
-        for name in per_axis[0]:
-            values = [d[name] for d in per_axis]
-            out[name] = values[0] if len(set(values)) == 1 else values
-        return out
+        return self.kind.describe_axes(self.axes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (design.md contract): op, shapes, recipe fields, params."""
@@ -118,15 +113,3 @@ class Layer:
 
 def _recipe_text(k: OpKind, r: AxisRecipe) -> str:
     return " ".join(f"{name}={value}" for name, value in k.describe(r).items()) or "the identity recipe"
-
-
-def axis_recipe_from(values: dict[str, Any], axis: int) -> AxisRecipe:
-    """Inverse of :meth:`Layer.recipe` for one axis: ints or per-axis lists back to an AxisRecipe."""
-    picked: dict[str, Any] = {}
-    aliases = {"scale": "stride", "factor": "stride"}
-    for name, value in values.items():
-        field = aliases.get(name, name)
-        if field not in (*AXIS_FIELDS, "ceil_mode", "pad_extra"):
-            continue
-        picked[field] = value[axis] if isinstance(value, list) else value
-    return AxisRecipe(**picked)

@@ -15,7 +15,7 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +24,6 @@ from .recipe import AXIS_FIELDS, AxisRecipe, Ranges
 
 if TYPE_CHECKING:
     import torch
-    import z3
 
     from .layer import Layer
 
@@ -144,7 +143,7 @@ class OpKind(ABC):
 
     def canonical(self, r: AxisRecipe) -> AxisRecipe:
         """Collapse fields that do not change the layer (k=1 at any dilation is one layer)."""
-        return r.with_(dilation=1) if r.kernel == 1 else r
+        return r._replace(dilation=1) if r.kernel == 1 else r
 
     def candidates(self, ranges: Ranges) -> Iterator[AxisRecipe]:
         """Every field combination within ``ranges`` for this kind, before validity checks."""
@@ -223,6 +222,16 @@ class OpKind(ABC):
     def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
         return {name: getattr(r, name) for name in self.report_fields}
 
+    def describe_axes(self, axes: Sequence[AxisRecipe]) -> dict[str, Any]:
+        """The kind's fields over every axis: an int (or bool) when equal on every axis, else a list,
+        PyTorch's own convention for ``kernel_size=3`` versus ``kernel_size=(3, 5)``."""
+        per_axis = [self.describe(a) for a in axes]
+        merged: dict[str, Any] = {}
+        for name in per_axis[0]:
+            values = [d[name] for d in per_axis]
+            merged[name] = values[0] if len(set(values)) == 1 else values
+        return merged
+
 
 def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
     if name == "ceil_mode":
@@ -234,24 +243,22 @@ def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
 def _recipes(kind: OpKind, n: int, ranges: Ranges, ndim: int) -> tuple[tuple[AxisRecipe, int], ...]:
     # Candidates come with dilation innermost, so the first valid recipe of each layer is the one with
     # the smallest dilation torch accepts (k=1 at dilation 1 unless output_padding needs more).
+    word = ranges.padding_word if isinstance(kind, PaddedKind) and "padding" in kind.search_fields else None
+    if word is not None:
+        ranges = replace(ranges, padding=(0, 0), output_padding=(0, 0))  # the word decides them
+    out_size, canonical = kind.out_size, kind.canonical
     found: dict[AxisRecipe, tuple[AxisRecipe, int]] = {}
     for raw in kind.candidates(ranges):
-        r = _apply_padding_word(kind, raw, n, ranges.padding_word)
+        r = raw if word is None else kind.keras_padding(raw, n, word)  # type: ignore[attr-defined]
         if r is None:
             continue
-        out = kind.out_size(r, n, ndim)
+        out = out_size(r, n, ndim)
         if out is None:
             continue
-        key = kind.canonical(r)
+        key = canonical(r)
         if key not in found:
             found[key] = (r, out)
     return tuple(sorted(found.values()))
-
-
-def _apply_padding_word(kind: OpKind, r: AxisRecipe, n: int, word: str | None) -> AxisRecipe | None:
-    if word is None or "padding" not in kind.search_fields:
-        return r
-    return kind.keras_padding(r, n, word) if isinstance(kind, PaddedKind) else r
 
 
 # ------------------------------------------------------------------------------------------------
@@ -271,7 +278,7 @@ class Conv(PaddedKind):
     """``nn.ConvNd``: ``out = floor((in + 2p - d(k-1) - 1) / s) + 1``."""
 
     name = "conv"
-    search_fields = ("kernel", "stride", "padding", "dilation")
+    search_fields: ClassVar[tuple[str, ...]] = ("kernel", "stride", "padding", "dilation")
     report_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
     has_weights = True
 
@@ -283,10 +290,10 @@ class Conv(PaddedKind):
 
     def keras_padding(self, r: AxisRecipe, n: int, word: str) -> AxisRecipe | None:
         if word == "valid":
-            return r.with_(padding=0, pad_extra=0)
+            return r._replace(padding=0, pad_extra=0)
         out = -(-n // r.stride)
         total = max((out - 1) * r.stride + r.span - n, 0)
-        return r.with_(padding=total // 2, pad_extra=total % 2)
+        return r._replace(padding=total // 2, pad_extra=total % 2)
 
     def gaps(self, r: AxisRecipe, n: int) -> bool:
         out = self.out_size(r, n)
@@ -359,7 +366,7 @@ class ConvTranspose(Conv):
 
     def canonical(self, r: AxisRecipe) -> AxisRecipe:
         # k=1 at any dilation is one layer; the representative is the smallest dilation torch accepts.
-        return r.with_(dilation=1) if r.kernel == 1 else r
+        return r._replace(dilation=1) if r.kernel == 1 else r
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         if r.kernel < 1 or r.stride < 1 or r.dilation < 1 or r.padding < 0:
@@ -378,7 +385,7 @@ class ConvTranspose(Conv):
         else:
             padding = max(excess, 0) // 2 + max(excess, 0) % 2
             op = 2 * padding - excess
-        fixed = r.with_(padding=padding, output_padding=op)
+        fixed = r._replace(padding=padding, output_padding=op)
         return fixed if op < max(r.stride, r.dilation) else None
 
     def gaps(self, r: AxisRecipe, n: int) -> bool:
@@ -472,10 +479,10 @@ class Pool(PaddedKind):
         if r.ceil_mode:
             return None  # the word decides ceil_mode; keep one representative
         if word == "valid":
-            return r.with_(padding=0)
+            return r._replace(padding=0)
         want = -(-n // r.stride)
         total = max((want - 1) * r.stride + r.span - n, 0)
-        for fixed in (r.with_(padding=total // 2), r.with_(padding=total // 2, ceil_mode=True)):
+        for fixed in (r._replace(padding=total // 2), r._replace(padding=total // 2, ceil_mode=True)):
             if self.out_size(fixed, n) == want:
                 return fixed
         return None

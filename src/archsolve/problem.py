@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checks import Checker, read_text, show
 from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue, nearest
 from .ops import KINDS, NORM_KINDS, Upsample
@@ -167,15 +168,10 @@ class Problem:
         if spec.fixed is None or self.inputs == 1:
             return str(spec)
         per = len(spec.fixed) // self.inputs
-        return ", ".join("x".join(map(str, spec.fixed[i * per:(i + 1) * per])) for i in range(self.inputs))
+        return ", ".join("x".join(map(str, spec.fixed[i * per : (i + 1) * per])) for i in range(self.inputs))
 
     def merge(self, index: int) -> Merge | None:
         return self.merges[index] if self.merges else None
-
-    def with_ranges(self, index: int, ranges: Ranges) -> Problem:
-        new = list(self.ranges)
-        new[index] = ranges
-        return replace(self, ranges=tuple(new))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,8 +195,17 @@ TOP_KEYS = (
     "decoder",
 )
 SEARCH_RANGE_KEYS = ("kernel", "stride", "padding", "output_padding", "dilation", "scale")
-SEARCH_KEYS = (*SEARCH_RANGE_KEYS, "ceil_mode", "channels", "multiple_of", "size", "per_axis", "groups",
-               "time_limit", "step")
+SEARCH_KEYS = (
+    *SEARCH_RANGE_KEYS,
+    "ceil_mode",
+    "channels",
+    "multiple_of",
+    "size",
+    "per_axis",
+    "groups",
+    "time_limit",
+    "step",
+)
 CONSTRAINT_KEYS = tuple(Constraints.__dataclass_fields__)
 OBJECTIVES = ("params", "macs")
 BUILD_KEYS = tuple(BuildOptions.__dataclass_fields__)
@@ -211,16 +216,13 @@ DEFAULT_RANGES = Ranges()
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
     """Read and check a problem file; ``overrides`` are ``dotted.key=TOML value`` strings (``--set``)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(Issue(str(path), "no such file")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+    text = read_text(path)
     return loads(text, source=str(path), overrides=overrides, default_name=path.stem)
 
 
-def loads(text: str, source: str = "<problem>", overrides: Sequence[str] = (), default_name: str = "problem") -> Problem:
+def loads(
+    text: str, source: str = "<problem>", overrides: Sequence[str] = (), default_name: str = "problem"
+) -> Problem:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -250,92 +252,18 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
     return data
 
 
-class _Checker:
-    """Collects every issue in one file; readers return a usable default after recording a problem."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.issues: list[Issue] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.issues.append(Issue(f"{self.source}: {key}" if key else self.source, message))
-
-    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.add(key, f"expected a table [{key}], got {_show(value)}")
-            return {}
-        return value
-
-    def keys(self, data: Mapping[str, Any], allowed: Sequence[str], prefix: str = "") -> None:
-        for key in data:
-            if key not in allowed:
-                hint = nearest(key, allowed)
-                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
-                self.add(f"{prefix}{key}", f"unknown key; {tail}")
-
-    def integer(self, value: Any, key: str, low: int | None = None, high: int | None = None) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(key, f"expected an integer, got {_show(value)}")
-            return None
-        if (low is not None and value < low) or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            self.add(key, f"expected an integer {bound}, got {value}")
-            return None
-        return value
-
-    def boolean(self, value: Any, key: str) -> bool | None:
-        if not isinstance(value, bool):
-            self.add(key, f"expected true or false, got {_show(value)}")
-            return None
-        return value
-
-    def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
-        if not isinstance(value, str) or value not in options:
-            hint = nearest(value, options) if isinstance(value, str) else None
-            tail = f"; did you mean {hint!r}?" if hint else ""
-            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {_show(value)}{tail}")
-            return None
-        return value
-
-    def span(self, value: Any, key: str, low: int) -> tuple[int, int] | None:
-        """An inclusive range: an int (pinned) or ``[low, high]``."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value, value]
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
-        ):
-            self.add(key, f"expected an integer or an inclusive range [low, high], got {_show(value)}")
-            return None
-        a, b = value
-        if a < low or b < a:
-            self.add(key, f"expected {low} <= low <= high, got [{a}, {b}]")
-            return None
-        return a, b
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: str = "problem") -> Problem:
     """Check a parsed problem table; raise one InputError listing every issue."""
-    check = _Checker(source)
+    check = Checker(source)
     check.keys(data, TOP_KEYS)
 
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
-        check.add("name", f"expected a non-empty string, got {_show(name)}")
+        check.add("name", f"expected a non-empty string, got {show(name)}")
         name = default_name
     description = data.get("description", "")
     if not isinstance(description, str):
-        check.add("description", f"expected a string, got {_show(description)}")
+        check.add("description", f"expected a string, got {show(description)}")
         description = ""
 
     ndim_given = data.get("dims")
@@ -371,7 +299,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     groups = check.integer(search.get("groups", 1), "search.groups", 1) or 1
     time_limit = search.get("time_limit", 30.0)
     if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or time_limit <= 0:
-        check.add("search.time_limit", f"expected a positive number of seconds, got {_show(time_limit)}")
+        check.add("search.time_limit", f"expected a positive number of seconds, got {show(time_limit)}")
         time_limit = 30.0
 
     constraints = _constraints(check, check.table(data, "constraints"))
@@ -402,28 +330,22 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         rank=rank,
         build=build,
         source=source,
-        **(
-            {
-                "prefix": mirror.prefix,
-                "inputs": len(mirror.inputs),
-                "merges": mirror.merges,
-                "size_from": mirror.size_from,
-                "skip_shapes": mirror.skip_shapes,
-            }
-            if mirror
-            else {}
-        ),
+        prefix=mirror.prefix if mirror else (),
+        inputs=len(mirror.inputs) if mirror else 1,
+        merges=mirror.merges if mirror else (),
+        size_from=mirror.size_from if mirror else (),
+        skip_shapes=mirror.skip_shapes if mirror else (),
     )
 
 
 def _sizes(
-    check: _Checker, value: Any, ndim: int | None, size_range: tuple[int, int]
+    check: Checker, value: Any, ndim: int | None, size_range: tuple[int, int]
 ) -> tuple[list[SizeSpec], int | None]:
     if value is None:
         check.add("sizes", "missing; expected the spatial size trajectory, e.g. sizes = [1, 4, 8, 16]")
         return [], ndim
     if not isinstance(value, list) or len(value) < 2:
-        check.add("sizes", f"expected a list of at least two sizes, got {_show(value)}")
+        check.add("sizes", f"expected a list of at least two sizes, got {show(value)}")
         return [], ndim
     lengths = {len(v) for v in value if isinstance(v, list)}
     if ndim is None:
@@ -444,24 +366,26 @@ def _sizes(
             specs.append(SizeSpec(None, low or 1, high or size_range[1]))
         elif isinstance(entry, list):
             if len(entry) != ndim:
-                check.add(key, f"expected {ndim} per-axis sizes, got {_show(entry)}")
+                check.add(key, f"expected {ndim} per-axis sizes, got {show(entry)}")
             ints = [check.integer(v, key, 1) for v in entry]
             specs.append(SizeSpec(tuple(v or 1 for v in ints)))
         else:
             n = check.integer(entry, key, 1)
             if isinstance(entry, str):
-                check.issues[-1] = Issue(check.issues[-1].where, f"expected a positive integer, [h, w] or '?', got {_show(entry)}")
+                check.issues[-1] = Issue(
+                    check.issues[-1].where, f"expected a positive integer, [h, w] or '?', got {show(entry)}"
+                )
             specs.append(SizeSpec((n or 1,) * ndim))
     return specs, ndim
 
 
 def _channels(
-    check: _Checker, value: Any, count: int, channel_range: tuple[int, int] | None, multiple_of: int
+    check: Checker, value: Any, count: int, channel_range: tuple[int, int] | None, multiple_of: int
 ) -> list[int | None]:
     if value is None:
         return [1] * count
     if not isinstance(value, list) or len(value) != count:
-        check.add("channels", f"expected a list of {count} channel counts (one per size), got {_show(value)}")
+        check.add("channels", f"expected a list of {count} channel counts (one per size), got {show(value)}")
         return [1] * count
     out: list[int | None] = []
     for i, entry in enumerate(value):
@@ -478,19 +402,19 @@ def _channels(
     return out
 
 
-def _ops(check: _Checker, value: Any, n_steps: int, ndim: int | None) -> list[tuple[str, ...]]:
+def _ops(check: Checker, value: Any, n_steps: int, ndim: int | None) -> list[tuple[str, ...]]:
     if value is None:
-        check.add("ops", "missing; expected a kind for every step or one per step, e.g. ops = \"conv_transpose\"")
+        check.add("ops", 'missing; expected a kind for every step or one per step, e.g. ops = "conv_transpose"')
         return [("conv",)] * n_steps
     entries = [value] * n_steps if isinstance(value, str) else value
     if not isinstance(entries, list) or len(entries) != n_steps:
-        check.add("ops", f"expected one kind or a list of {n_steps} (one per step), got {_show(value)}")
+        check.add("ops", f"expected one kind or a list of {n_steps} (one per step), got {show(value)}")
         return [("conv",)] * n_steps
     out: list[tuple[str, ...]] = []
     for i, entry in enumerate(entries):
         key = "ops" if isinstance(value, str) else f"ops[{i}]"
         if not isinstance(entry, str) or not entry:
-            check.add(key, f"expected a kind name such as 'conv' or 'upsample+conv', got {_show(entry)}")
+            check.add(key, f"expected a kind name such as 'conv' or 'upsample+conv', got {show(entry)}")
             out.append(("conv",))
             continue
         parts = tuple(p.strip() for p in entry.split("+"))
@@ -509,7 +433,7 @@ def _ops(check: _Checker, value: Any, n_steps: int, ndim: int | None) -> list[tu
     return out
 
 
-def _ranges(check: _Checker, table: Mapping[str, Any], prefix: str, base: Ranges) -> Ranges:
+def _ranges(check: Checker, table: Mapping[str, Any], prefix: str, base: Ranges) -> Ranges:
     changes: dict[str, Any] = {}
     for key in SEARCH_RANGE_KEYS:
         if key not in table:
@@ -531,13 +455,13 @@ def _ranges(check: _Checker, table: Mapping[str, Any], prefix: str, base: Ranges
         elif isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
             changes["ceil_mode"] = tuple(sorted(set(value)))
         else:
-            check.add(f"{prefix}ceil_mode", f"expected true, false or [false, true], got {_show(value)}")
+            check.add(f"{prefix}ceil_mode", f"expected true, false or [false, true], got {show(value)}")
     return replace(base, **changes)
 
 
-def _step_ranges(check: _Checker, table: Any, base: Ranges, n_steps: int) -> list[Ranges]:
+def _step_ranges(check: Checker, table: Any, base: Ranges, n_steps: int) -> list[Ranges]:
     if not isinstance(table, dict):
-        check.add("search.step", f"expected tables [search.step.N] (N = 1..{n_steps}), got {_show(table)}")
+        check.add("search.step", f"expected tables [search.step.N] (N = 1..{n_steps}), got {show(table)}")
         return [base] * n_steps
     out = [base] * n_steps
     for key, sub in table.items():
@@ -546,14 +470,14 @@ def _step_ranges(check: _Checker, table: Any, base: Ranges, n_steps: int) -> lis
             check.add(where, f"expected a step number 1..{n_steps}")
             continue
         if not isinstance(sub, dict):
-            check.add(where, f"expected a table of ranges, got {_show(sub)}")
+            check.add(where, f"expected a table of ranges, got {show(sub)}")
             continue
         check.keys(sub, (*SEARCH_RANGE_KEYS, "ceil_mode"), f"{where}.")
         out[int(key) - 1] = _ranges(check, sub, f"{where}.", base)
     return out
 
 
-def _constraints(check: _Checker, table: Mapping[str, Any]) -> Constraints:
+def _constraints(check: Checker, table: Mapping[str, Any]) -> Constraints:
     check.keys(table, CONSTRAINT_KEYS, "constraints.")
     values: dict[str, Any] = {}
     for key in ("max_params", "max_macs"):
@@ -573,7 +497,7 @@ def _constraints(check: _Checker, table: Mapping[str, Any]) -> Constraints:
     return Constraints(**values)
 
 
-def _rank(check: _Checker, table: Mapping[str, Any]) -> RankOptions:
+def _rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     check.keys(table, RANK_KEYS, "rank.")
     values: dict[str, Any] = {}
     for key, low in (("trials", 1), ("batch_size", 1), ("repeats", 3), ("time_steps", 1), ("warmup", 1)):
@@ -593,13 +517,13 @@ def _rank(check: _Checker, table: Mapping[str, Any]) -> RankOptions:
     if "device" in table:
         device = table["device"]
         if not isinstance(device, str) or not _valid_device(device):
-            check.add("rank.device", f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {_show(device)}")
+            check.add("rank.device", f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {show(device)}")
         else:
             values["device"] = device
     for key in ("storage", "study", "results_dir"):
         if key in table:
             if not isinstance(table[key], str) or not table[key]:
-                check.add(f"rank.{key}", f"expected a non-empty string, got {_show(table[key])}")
+                check.add(f"rank.{key}", f"expected a non-empty string, got {show(table[key])}")
             else:
                 values[key] = table[key]
     return RankOptions(**{k: v for k, v in values.items() if v is not None})
@@ -612,7 +536,7 @@ def _valid_device(device: str) -> bool:
     return head == "cuda" and index.isdigit()
 
 
-def _build(check: _Checker, table: Mapping[str, Any]) -> BuildOptions:
+def _build(check: Checker, table: Mapping[str, Any]) -> BuildOptions:
     check.keys(table, BUILD_KEYS, "build.")
     values: dict[str, Any] = {}
     readers: dict[str, Callable[[Any, str], Any]] = {
@@ -629,7 +553,7 @@ def _build(check: _Checker, table: Mapping[str, Any]) -> BuildOptions:
     if "negative_slope" in table:
         slope = table["negative_slope"]
         if isinstance(slope, bool) or not isinstance(slope, int | float) or not math.isfinite(slope):
-            check.add("build.negative_slope", f"expected a number, got {_show(slope)}")
+            check.add("build.negative_slope", f"expected a number, got {show(slope)}")
         else:
             values["negative_slope"] = float(slope)
     if "bias" in table:
@@ -637,5 +561,5 @@ def _build(check: _Checker, table: Mapping[str, Any]) -> BuildOptions:
         if bias == "auto" or isinstance(bias, bool):
             values["bias"] = bias
         else:
-            check.add("build.bias", f"expected true, false or 'auto', got {_show(bias)}")
+            check.add("build.bias", f"expected true, false or 'auto', got {show(bias)}")
     return BuildOptions(**{k: v for k, v in values.items() if v is not None})

@@ -37,9 +37,6 @@ class AxisRecipe(NamedTuple):
         """Extent of the dilated kernel: ``d * (k - 1) + 1``."""
         return self.dilation * (self.kernel - 1) + 1
 
-    def with_(self, **changes: int | bool) -> AxisRecipe:
-        return self._replace(**changes)
-
 
 @dataclass(frozen=True)
 class Ranges:

@@ -7,12 +7,20 @@ from typing import TYPE_CHECKING, Any
 
 from .design import Design
 from .layer import Layer
+
 if TYPE_CHECKING:
     from .rank import RankResult
     from .solver import Solution
 
-SHORT = {"kernel": "k", "stride": "s", "padding": "p", "output_padding": "op", "dilation": "d", "scale": "×",
-         "factor": "r"}
+SHORT = {
+    "kernel": "k",
+    "stride": "s",
+    "padding": "p",
+    "output_padding": "op",
+    "dilation": "d",
+    "scale": "×",
+    "factor": "r",
+}
 DEFAULTS = {"output_padding": 0, "dilation": 1, "ceil_mode": False, "padding": 0}
 NORMS = ("batch_norm", "instance_norm", "group_norm")
 
@@ -37,10 +45,6 @@ def design_text(design: Design) -> str:
     for step in design.steps:
         steps.append(" + ".join(recipe_text(layer) for layer in step.layers if layer.op not in NORMS))
     return " | ".join(steps)
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    return f"{shape[0]}×" + "x".join(map(str, shape[1:]))
 
 
 def solution_json(solution: Solution) -> dict[str, Any]:
@@ -88,11 +92,15 @@ def ranked_text(result: RankResult) -> str:
         table(("#", "samples/s", "ms (median ± IQR)", "params", "MACs", "recipe"), rows, right=(0, 1, 2, 3, 4)),
     ]
     if result.winner:
-        lines.append(f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
-                     f"{design_text(result.winner.design)}")
+        lines.append(
+            f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
+            f"{design_text(result.winner.design)}"
+        )
     run = result.run
-    lines.append(f"this run: {run.measured} measured, {run.reused} reused from the study, {run.invalid} invalid "
-                 f"skipped, {run.failed} failed")
+    lines.append(
+        f"this run: {run.measured} measured, {run.reused} reused from the study, {run.invalid} invalid "
+        f"skipped, {run.failed} failed"
+    )
     if result.spearman is not None:
         lines.append(f"latency model: Spearman rank correlation predicted vs measured = {result.spearman:.2f}")
     for failed in result.failed:
@@ -106,8 +114,7 @@ def ranked_text(result: RankResult) -> str:
 def solution_rows(solution: Solution) -> list[tuple[str, ...]]:
     """Rows for the human table: rank, params, MACs, recipe per step."""
     return [
-        (str(i + 1), f"{c.params:,}", f"{c.macs:,}", design_text(c.design))
-        for i, c in enumerate(solution.candidates)
+        (str(i + 1), f"{c.params:,}", f"{c.macs:,}", design_text(c.design)) for i, c in enumerate(solution.candidates)
     ]
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .checks import Checker, read_text, show
 from .design import (
     ACTIVATIONS,
     MERGE_HOWS,
@@ -29,7 +30,7 @@ from .design import (
     Merge,
     Step,
 )
-from .errors import InputError, Issue, nearest
+from .errors import InputError, Issue
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import AXIS_FIELDS, AxisRecipe
@@ -190,12 +191,7 @@ def load_design(path: str | Path) -> Design:
     """Read a saved design (``.toml`` or ``.json``); InputError listing every issue."""
     path = Path(path)
     fmt = _format_of(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(Issue(str(path), "no such file")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+    text = read_text(path)
     return loads_design(text, fmt, source=str(path))
 
 
@@ -214,7 +210,7 @@ def looks_like_problem(data: Mapping[str, Any]) -> bool:
 
 def design_from_dict(data: Any, source: str = "<design>") -> Design:
     """Check a parsed saved design and rebuild it through the op catalog; one InputError with every issue."""
-    check = _Checker(source)
+    check = Checker(source)
     if not isinstance(data, dict):
         raise InputError(Issue(source, f"expected a table of keys, got {type(data).__name__}"))
     if looks_like_problem(data):
@@ -224,17 +220,17 @@ def design_from_dict(data: Any, source: str = "<design>") -> Design:
     check.keys(data, TOP_KEYS, "")
     version = data.get("version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        check.add("version", f"expected {FORMAT_VERSION}, got {_show(version)}")
+        check.add("version", f"expected {FORMAT_VERSION}, got {show(version)}")
     name = data.get("name", Path(source).stem or "design")
     if not isinstance(name, str) or not name:
-        check.add("name", f"expected a non-empty string, got {_show(name)}")
+        check.add("name", f"expected a non-empty string, got {show(name)}")
         name = "design"
     sequence = check.boolean(data.get("sequence", False), "sequence")
     options = _build_options(check, data.get("build", {}))
     steps_data = data.get("steps")
     steps: list[Step] = []
     if not isinstance(steps_data, list) or not steps_data:
-        check.add("steps", f"expected a non-empty array of [[steps]] tables, got {_show(steps_data)}")
+        check.add("steps", f"expected a non-empty array of [[steps]] tables, got {show(steps_data)}")
     else:
         for i, step in enumerate(steps_data):
             made = _step(check, step, f"steps[{i}]")
@@ -250,9 +246,9 @@ def design_from_dict(data: Any, source: str = "<design>") -> Design:
         ) from None
 
 
-def _build_options(check: _Checker, table: Any) -> BuildOptions | None:
+def _build_options(check: Checker, table: Any) -> BuildOptions | None:
     if not isinstance(table, dict):
-        check.add("build", f"expected a table [build], got {_show(table)}")
+        check.add("build", f"expected a table [build], got {show(table)}")
         return None
     check.keys(table, BUILD_KEYS, "build.")
     values: dict[str, Any] = {}
@@ -266,7 +262,7 @@ def _build_options(check: _Checker, table: Any) -> BuildOptions | None:
             if value == "auto" or isinstance(value, bool):
                 values[key] = value
             else:
-                check.add(where, f"expected true, false or 'auto', got {_show(value)}")
+                check.add(where, f"expected true, false or 'auto', got {show(value)}")
         elif key in BUILD_CHOICES:
             if check.choice(value, where, BUILD_CHOICES[key]) is not None:
                 values[key] = value
@@ -275,13 +271,13 @@ def _build_options(check: _Checker, table: Any) -> BuildOptions | None:
                 values[key] = value
         elif isinstance(default, float):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                check.add(where, f"expected a number, got {_show(value)}")
+                check.add(where, f"expected a number, got {show(value)}")
             else:
                 values[key] = float(value)
         elif type(value) is type(default):
             values[key] = value
         else:
-            check.add(where, f"expected {type(default).__name__}, got {_show(value)}")
+            check.add(where, f"expected {type(default).__name__}, got {show(value)}")
     try:
         return BuildOptions(**values)
     except InputError as exc:
@@ -290,9 +286,9 @@ def _build_options(check: _Checker, table: Any) -> BuildOptions | None:
         return None
 
 
-def _step(check: _Checker, data: Any, where: str) -> Step | None:
+def _step(check: Checker, data: Any, where: str) -> Step | None:
     if not isinstance(data, dict):
-        check.add(where, f"expected a table, got {_show(data)}")
+        check.add(where, f"expected a table, got {show(data)}")
         return None
     check.keys(data, STEP_KEYS, f"{where}.")
     before = len(check.issues)
@@ -301,7 +297,7 @@ def _step(check: _Checker, data: Any, where: str) -> Step | None:
     layers_data = data.get("layers")
     layers: list[Layer] = []
     if not isinstance(layers_data, list) or not layers_data:
-        check.add(f"{where}.layers", f"expected a non-empty array of [[steps.layers]] tables, got {_show(layers_data)}")
+        check.add(f"{where}.layers", f"expected a non-empty array of [[steps.layers]] tables, got {show(layers_data)}")
     else:
         for j, layer in enumerate(layers_data):
             made = _layer(check, layer, f"{where}.layers[{j}]")
@@ -316,9 +312,9 @@ def _step(check: _Checker, data: Any, where: str) -> Step | None:
         return None
 
 
-def _merge(check: _Checker, data: Any, where: str) -> Merge | None:
+def _merge(check: Checker, data: Any, where: str) -> Merge | None:
     if not isinstance(data, dict):
-        check.add(where, f"expected a table {{ source = STEP, how = 'concat' }}, got {_show(data)}")
+        check.add(where, f"expected a table {{ source = STEP, how = 'concat' }}, got {show(data)}")
         return None
     check.keys(data, MERGE_KEYS, f"{where}.")
     if "source" not in data:
@@ -329,9 +325,9 @@ def _merge(check: _Checker, data: Any, where: str) -> Merge | None:
     return None if source is None or how is None else Merge(source, how)
 
 
-def _layer(check: _Checker, data: Any, where: str) -> Layer | None:
+def _layer(check: Checker, data: Any, where: str) -> Layer | None:
     if not isinstance(data, dict):
-        check.add(where, f"expected a table, got {_show(data)}")
+        check.add(where, f"expected a table, got {show(data)}")
         return None
     check.keys(data, LAYER_KEYS, f"{where}.")
     before = len(check.issues)
@@ -382,80 +378,3 @@ def _layer(check: _Checker, data: Any, where: str) -> Layer | None:
         )
         return None
     return layer
-
-
-class _Checker:
-    """Collects every issue in one file, each as ``FILE: key``; readers return None after recording one."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.issues: list[Issue] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.issues.append(Issue(f"{self.source}: {key}" if key else self.source, message))
-
-    def keys(self, data: Mapping[str, Any], allowed: Sequence[str], prefix: str) -> None:
-        for key in data:
-            if key not in allowed:
-                hint = nearest(key, allowed)
-                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
-                self.add(f"{prefix}{key}", f"unknown key; {tail}")
-
-    def integer(self, value: Any, key: str, low: int | None = None) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(key, f"expected an integer, got {_show(value)}")
-            return None
-        if low is not None and value < low:
-            self.add(key, f"expected an integer >= {low}, got {value}")
-            return None
-        return value
-
-    def boolean(self, value: Any, key: str) -> bool | None:
-        if not isinstance(value, bool):
-            self.add(key, f"expected true or false, got {_show(value)}")
-            return None
-        return value
-
-    def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
-        if not isinstance(value, str) or value not in options:
-            hint = nearest(value, options) if isinstance(value, str) else None
-            tail = f"; did you mean {hint!r}?" if hint else ""
-            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {_show(value)}{tail}")
-            return None
-        return value
-
-    def shape(self, value: Any, key: str) -> tuple[int, ...] | None:
-        if (
-            not isinstance(value, list)
-            or len(value) < 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
-        ):
-            self.add(key, f"expected [channels, size, ...] of positive integers, got {_show(value)}")
-            return None
-        return tuple(value)
-
-    def per_axis(self, value: Any, key: str, ndim: int, boolean: bool = False) -> list[Any] | None:
-        """One value for every axis, or a list with one per axis."""
-        values = value if isinstance(value, list) else [value] * ndim
-        if len(values) != ndim:
-            self.add(key, f"expected one value or {ndim} (one per axis), got {len(values)}")
-            return None
-        if boolean:
-            ok = all(isinstance(v, bool) for v in values)
-        else:
-            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        if not ok:
-            what = "true or false" if boolean else "an integer"
-            self.add(key, f"expected {what} or a list of them per axis, got {_show(value)}")
-            return None
-        return values
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "nothing"
-    return str(value)

@@ -30,12 +30,15 @@ from typing import Any
 
 from .design import Design, Step, make_step
 from .errors import InfeasibleError, InputError, SolverTimeout
-from .ops import KINDS
+from .ops import KINDS, ConvTranspose
 from .problem import Problem
 from .recipe import AxisRecipe, Ranges
 
 State = tuple[tuple[int, ...], int, tuple[int, ...]]
 """A boundary between steps: (spatial size per axis, channels, jump per axis for receptive fields)."""
+
+Row = tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]
+"""One way through a step before channels: recipes [op][axis], sizes [boundary][entry], run-time sized."""
 
 
 @dataclass(frozen=True)
@@ -168,21 +171,17 @@ class Tables:
         entries: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]] = []
         for e, n in enumerate(size):
             allowed = {}
-            for recipes, sizes in _chains(ops, ranges, n, ndim):
-                out = sizes[-1]
-                if (spec.fixed[e] == out) if spec.fixed is not None else (spec.low <= out <= spec.high):
-                    allowed[recipes] = sizes
+            for chain, passed in _chains(ops, ranges, n, ndim):
+                reached = passed[-1]
+                if (spec.fixed[e] == reached) if spec.fixed is not None else (spec.low <= reached <= spec.high):
+                    allowed[chain] = passed
             entries.append(allowed)
-        rows: list[tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]] = []
+        rows: list[Row] = []
         if problem.per_axis:
-            per_axis = [
-                sorted(set.intersection(*(set(d) for d in entries[a::ndim]))) for a in range(ndim)
-            ]
+            per_axis = [sorted(set.intersection(*(set(d) for d in entries[a::ndim]))) for a in range(ndim)]
             for keys in itertools.product(*per_axis):
                 recipes = tuple(tuple(keys[a][j] for a in range(ndim)) for j in range(len(ops)))
-                sizes = tuple(
-                    tuple(d[keys[e % ndim]][j] for e, d in enumerate(entries)) for j in range(len(ops) + 1)
-                )
+                sizes = tuple(tuple(d[keys[e % ndim]][j] for e, d in enumerate(entries)) for j in range(len(ops) + 1))
                 rows.append((recipes, sizes, False))
         else:
             for key in sorted(set.intersection(*(set(d) for d in entries))):
@@ -205,7 +204,7 @@ class Tables:
 
     def _runtime_rows(
         self, ranges: Ranges, size: tuple[int, ...], target: tuple[int, ...], fixed: set[tuple[AxisRecipe, ...]]
-    ) -> list[tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]]:
+    ) -> list[Row]:
         """Transposed convs that reach every input's size only with ``output_size=`` at run time.
 
         Torch then picks output_padding per call, accepting sizes from the op=0 size up to stride − 1
@@ -213,13 +212,15 @@ class Tables:
         """
         kind = KINDS["conv_transpose"]
         ndim = self.problem.ndim
+        assert isinstance(kind, ConvTranspose)
         bases = {r._replace(output_padding=0) for r, _ in kind.recipes(size[0], ranges, ndim)}
-        rows = []
+        rows: list[Row] = []
         for base in sorted(bases):
-            spans = [kind.size_range(base, n) for n in size]  # type: ignore[attr-defined]
+            spans = [kind.size_range(base, n) for n in size]
             if any(s is None or not s[0] <= want <= s[1] for s, want in zip(spans, target, strict=True)):
                 continue
-            reference = base._replace(output_padding=target[0] - spans[0][0])  # type: ignore[index]
+            low = spans[0][0] if spans[0] is not None else 0
+            reference = base._replace(output_padding=target[0] - low)
             if (reference,) in fixed:
                 continue  # one fixed output_padding already serves every size
             rows.append((((reference,) * ndim,), (tuple(size), tuple(target)), True))
@@ -241,8 +242,16 @@ class Tables:
         ndim = problem.ndim
         merge = problem.merge(index)
         try:
-            step = make_step(ops, (channels, *size[:ndim]), recipes, c_out, problem.build, index == 0 and not
-                             problem.prefix, last, merge)
+            step = make_step(
+                ops,
+                (channels, *size[:ndim]),
+                recipes,
+                c_out,
+                problem.build,
+                index == 0 and not problem.prefix,
+                last,
+                merge,
+            )
             if runtime:
                 layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
                 step = replace(step, layers=layers)
@@ -385,9 +394,7 @@ class Solver:
         for step in layers:
             grouped: dict[State, Counter[tuple[State, int, int, tuple[int, ...]]]] = defaultdict(Counter)
             for c in step:
-                grouped[c.source][
-                    (c.target, c.params if track_p else 0, c.macs if track_m else 0, c.rf_growth)
-                ] += 1
+                grouped[c.source][(c.target, c.params if track_p else 0, c.macs if track_m else 0, c.rf_growth)] += 1
             nxt: dict[State, Counter[tuple[int, int, tuple[int, ...]]]] = defaultdict(Counter)
             for state, partial in dp.items():
                 for (target, p, m, growth), mult in grouped.get(state, {}).items():
@@ -466,7 +473,9 @@ def _multiplicity(combo: Sequence[Group]) -> int:
     return total
 
 
-def _expand(value: tuple[int, int], combo: Sequence[Group]) -> Iterator[tuple[tuple[int, int], tuple[Any, ...], tuple[Choice, ...]]]:
+def _expand(
+    value: tuple[int, int], combo: Sequence[Group]
+) -> Iterator[tuple[tuple[int, int], tuple[Any, ...], tuple[Choice, ...]]]:
     """Designs of one group combination in tie order (itertools.product over sorted members is lexicographic)."""
     for picks in itertools.product(*(g.members for g in combo)):
         yield value, tuple(c.order for c in picks), picks
@@ -553,10 +562,16 @@ def constraints(
     anchor = z3.Int("shared")
     same: list[Any] = []
     for i, (step, sel) in enumerate(zip(groups, select, strict=True)):
-        links = [
-            z3.Implies(b, z3.And(boundary[i] == state_id[g.source], boundary[i + 1] == state_id[g.target]))
-            for b, g in zip(sel, step, strict=True)
-        ]
+        # Fixed sizes and channels leave one state per boundary: nothing to link, and Z3 is faster without.
+        chained = len({(g.source, g.target) for g in step}) > 1 or len(states) > len(groups) + 1
+        links = (
+            [
+                z3.Implies(b, z3.And(boundary[i] == state_id[g.source], boundary[i + 1] == state_id[g.target]))
+                for b, g in zip(sel, step, strict=True)
+            ]
+            if chained
+            else []
+        )
         one = z3.PbEq([(b, 1) for b in sel], 1) if sel else z3.BoolVal(False)
         named[problem.step_label(i)] = z3.And(one, *links)
         params.append(z3.Sum([z3.If(b, g.params, 0) for b, g in zip(sel, step, strict=True)]) if sel else 0)
@@ -599,11 +614,6 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
     from .explain import explain as _explain
 
     return _explain(problem, solver)
-
-
-def relaxed(problem: Problem) -> Problem:
-    """The problem without local rules, to tell a rule that removes every recipe from a missing recipe."""
-    return replace(problem, constraints=replace(problem.constraints, no_gaps=False, no_checkerboard=False))
 
 
 def satisfies(problem: Problem, picks: Sequence[Choice]) -> bool:

@@ -55,7 +55,7 @@ def _raw_recipes(kind: str) -> list[tuple[int, int, int, int, int, bool]]:
     return [(1, s, 0, 0, 1, False) for s in _span(STRIDE)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[tuple[int, int]]]:
     """out size -> [(params, macs)] of each distinct layer torch accepts (k=1 is one layer at any dilation)."""
     seen: set[tuple[object, ...]] = set()
@@ -116,8 +116,7 @@ bias = true
 
 def brute_force(sizes: list[int], channels: list[int], kinds: list[str], budget: int | None, objective: str):
     per_step = [
-        torch_layers(kind, sizes[i], channels[i], channels[i + 1]).get(sizes[i + 1], [])
-        for i, kind in enumerate(kinds)
+        torch_layers(kind, sizes[i], channels[i], channels[i + 1]).get(sizes[i + 1], []) for i, kind in enumerate(kinds)
     ]
     count, best = 0, None
     for combo in itertools.product(*per_step):

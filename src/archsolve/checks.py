@@ -1,0 +1,127 @@
+"""Reading user files: one checker that gathers every issue, each naming the file, key and value.
+
+Problem files and saved designs both read through it, so their messages agree and a file's
+errors are all reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Issue, nearest
+
+
+def read_text(path: Path) -> str:
+    """A user file's text; InputError naming the file when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Issue(str(path), "no such file")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+
+
+class Checker:
+    """Collects every issue in one file; readers return a usable default after recording a problem."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.issues: list[Issue] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.issues.append(Issue(f"{self.source}: {key}" if key else self.source, message))
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.add(key, f"expected a table [{key}], got {show(value)}")
+            return {}
+        return value
+
+    def keys(self, data: Mapping[str, Any], allowed: Sequence[str], prefix: str = "") -> None:
+        """Unknown keys, each with the nearest valid one."""
+        for key in data:
+            if key not in allowed:
+                hint = nearest(key, allowed)
+                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
+                self.add(f"{prefix}{key}", f"unknown key; {tail}")
+
+    def integer(self, value: Any, key: str, low: int | None = None, high: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(key, f"expected an integer, got {show(value)}")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            self.add(key, f"expected an integer {bound}, got {value}")
+            return None
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.add(key, f"expected true or false, got {show(value)}")
+            return None
+        return value
+
+    def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
+        if not isinstance(value, str) or value not in options:
+            hint = nearest(value, options) if isinstance(value, str) else None
+            tail = f"; did you mean {hint!r}?" if hint else ""
+            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {show(value)}{tail}")
+            return None
+        return value
+
+    def span(self, value: Any, key: str, low: int) -> tuple[int, int] | None:
+        """An inclusive range: an int (pinned) or ``[low, high]``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value, value]
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        ):
+            self.add(key, f"expected an integer or an inclusive range [low, high], got {show(value)}")
+            return None
+        a, b = value
+        if a < low or b < a:
+            self.add(key, f"expected {low} <= low <= high, got [{a}, {b}]")
+            return None
+        return a, b
+
+    def shape(self, value: Any, key: str) -> tuple[int, ...] | None:
+        if (
+            not isinstance(value, list)
+            or len(value) < 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+        ):
+            self.add(key, f"expected [channels, size, ...] of positive integers, got {show(value)}")
+            return None
+        return tuple(value)
+
+    def per_axis(self, value: Any, key: str, ndim: int, boolean: bool = False) -> list[Any] | None:
+        """One value for every axis, or a list with one per axis."""
+        values = value if isinstance(value, list) else [value] * ndim
+        if len(values) != ndim:
+            self.add(key, f"expected one value or {ndim} (one per axis), got {len(values)}")
+            return None
+        if boolean:
+            ok = all(isinstance(v, bool) for v in values)
+        else:
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        if not ok:
+            what = "true or false" if boolean else "an integer"
+            self.add(key, f"expected {what} or a list of them per axis, got {show(value)}")
+            return None
+        return values
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it in TOML."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    return str(value)
