@@ -127,14 +127,11 @@ class Exploration:
 
     def text(self) -> str:
         """A count line and an aligned table (plain text: no rich import on this fast path)."""
+        from .report import table
+
         header, rows = self.table()
-        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-        def line(cells: Sequence[str]) -> str:
-            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
-
         title = f"{size_text(self.size_in)} → {size_text(self.size_out)}: {self.count} recipes"
-        return "\n".join([title, line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+        return "\n".join([title, table(header, rows)])
 
     def to_dict(self) -> dict[str, Any]:
         def plain(size: int | Size) -> int | list[int]:

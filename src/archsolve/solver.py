@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -65,7 +66,7 @@ class Choice:
         ]
         return (*fields, self.target[1])
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Stable text naming this choice (per-step categorical value for the ranker)."""
         parts = []
@@ -661,6 +662,7 @@ class SolutionSpace:
                 by_key[choice.key].append(choice)
             self._by_key.append(by_key)
             self._keys.append(sorted(by_key, key=lambda k, b=by_key: b[k][0].order))  # type: ignore[misc]
+        self._index = [{key: i for i, key in enumerate(keys)} for keys in self._keys]
 
     @property
     def name(self) -> str:
@@ -685,9 +687,42 @@ class SolutionSpace:
         return None if chosen is None else make_design(self.problem, chosen)
 
     def picks(self, choices: Sequence[Choice]) -> tuple[int, ...]:
-        return tuple(keys.index(c.key) for keys, c in zip(self._keys, choices, strict=True))
+        return tuple(index[c.key] for index, c in zip(self._index, choices, strict=True))
 
-    def candidates(self, limit: int) -> Iterator[Sequence[int]]:
-        solver = Solver(self.problem)
-        for candidate in solver.best(self.solution.tables, limit):
-            yield self.picks(candidate.choices)
+    def candidates(self, limit: int, seed: int = 0) -> Iterator[Sequence[int]]:
+        """Valid designs for the ranker's latency model: the solved best by the objective, then a
+        uniform random sample of the rest (weights are completion counts, as in counting), each once.
+
+        Sampling instead of asking Z3 for thousands of next-best designs keeps this at milliseconds.
+        """
+        seen: set[tuple[int, ...]] = set()
+        for candidate in self.solution.candidates:
+            picks = self.picks(candidate.choices)
+            seen.add(picks)
+            yield picks
+        tables = self.solution.tables
+        ways: list[dict[State, int]] = [defaultdict(int) for _ in range(len(tables) + 1)]
+        for choice in tables[-1]:
+            ways[-1][choice.target] = 1
+        for i in reversed(range(len(tables))):
+            for choice in tables[i]:
+                ways[i][choice.source] += ways[i + 1][choice.target]
+        leaving: list[dict[State, list[Choice]]] = [defaultdict(list) for _ in tables]
+        for i, step in enumerate(tables):
+            for choice in step:
+                if ways[i + 1][choice.target]:
+                    leaving[i][choice.source].append(choice)
+        rng = random.Random(seed)
+        for _ in range(limit * 4):
+            if len(seen) >= limit:
+                return
+            state, picked = initial_state(self.problem), []
+            for i in range(len(tables)):
+                options = leaving[i][state]
+                choice = rng.choices(options, weights=[ways[i + 1][c.target] for c in options])[0]
+                picked.append(choice)
+                state = choice.target
+            picks = self.picks(picked)
+            if picks not in seen and satisfies(self.problem, picked):
+                seen.add(picks)
+                yield picks
