@@ -208,3 +208,27 @@ def test_time_limit_ends_with_a_clear_error() -> None:
     problem = load(PROBLEMS / "acgan_generator.toml")
     with pytest.raises(SolverTimeout, match="time limit"):
         solve(problem, time_limit=1e-4)
+
+
+# --- the solver as the ranker's search space -----------------------------------------------------------
+
+
+def test_solution_space_offers_exactly_the_valid_designs() -> None:
+    from archsolve.solver import SolutionSpace
+
+    text = (
+        'sizes = [4, 8, 16]\nchannels = [8, 8, 3]\nops = "conv_transpose"\n'
+        "[search]\nkernel = [1, 4]\nstride = [1, 2]\npadding = [0, 2]\noutput_padding = [0, 1]\n"
+        "[constraints]\nmax_params = 700\n"
+    )
+    problem = loads(text)
+    solution = solve(problem, top=3)
+    space = SolutionSpace(solution)
+    options = space.step_options()
+    valid = [p for p in itertools.product(*(range(len(o)) for o in options)) if space.design(p) is not None]
+    assert len(valid) == solution.count  # every combination the count includes, and no other
+    for picks in valid:
+        assert space.design(picks).params.total <= 700  # type: ignore[union-attr]
+    pool = list(space.candidates(limit=len(valid)))
+    assert len(pool) == len(set(pool)) == len(valid)
+    assert pool[0] == space.picks(solution.candidates[0].choices)
