@@ -141,3 +141,37 @@ def test_patchgan_designs_see_70_pixels() -> None:
     assert solution.count >= 1
     for candidate in solution.candidates:
         assert receptive_field_in_torch(candidate, 256) == 70
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "in_shape", "out_shape"),
+    [
+        # Issue #4's golden figures: the PyTorch DCGAN tutorial's models as torch counts them.
+        ("dcgan_generator", 3_576_704, (2, 100, 1, 1), (2, 3, 64, 64)),
+        ("dcgan_discriminator", 2_765_568, (2, 3, 64, 64), (2, 1, 1, 1)),
+    ],
+)
+def test_pinned_dcgan_problems_emit_the_tutorial_models(
+    name: str, params: int, in_shape: tuple[int, ...], out_shape: tuple[int, ...], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from archsolve.emit import emit_source
+
+    problem = load(PROBLEMS / f"{name}.toml", pinned(name, SEED_DESIGNS[name]))
+    (candidate,) = solve(problem).candidates
+    path = tmp_path / "model.py"
+    path.write_text(emit_source(candidate.design))
+    script = (
+        "import importlib.util, sys, torch\n"
+        f"spec = importlib.util.spec_from_file_location('model', {str(path)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "assert 'archsolve' not in sys.modules\n"
+        "model = getattr(mod, mod.__all__[0])().eval()\n"
+        f"y = model(torch.randn{in_shape})\n"
+        "print(sum(p.numel() for p in model.parameters()), tuple(y.shape))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) == params
+    assert tuple(int(v) for v in " ".join(out[1:]).strip("()").split(",") if v.strip()) == out_shape

@@ -114,7 +114,7 @@ def test_kernel_one_is_one_layer_at_any_dilation(name: str, n: int, s: int, p: i
     kind = ops.KINDS[name]
     fields = {"stride": s, "padding": p, "output_padding": op}
     base = AxisRecipe(kernel=1, **{f: v for f, v in fields.items() if f in kind.search_fields})
-    dilated = base.with_(dilation=d)
+    dilated = base._replace(dilation=d)
     assert kind.canonical(dilated) == kind.canonical(base) == base
     assume(kind.out_size(base, n) is not None and kind.out_size(dilated, n) is not None)
     c_out = 2 if kind.has_weights and not kind.keeps_channels else None

@@ -63,7 +63,7 @@ def test_pool_padding_bound_is_on_the_undilated_kernel(ndim: int) -> None:
     r = AxisRecipe(kernel=2, stride=1, padding=2, dilation=3)
     assert torch_pool_size("max_pool", r, 8, ndim) is None
     assert ops.KINDS["max_pool"].out_size(r, 8, ndim) is None
-    ok = r.with_(padding=1)
+    ok = r._replace(padding=1)
     assert torch_pool_size("max_pool", ok, 8, ndim) == ops.KINDS["max_pool"].out_size(ok, 8, ndim)
 
 
@@ -157,7 +157,7 @@ def test_padding_words_give_tensorflow_sizes(
             span = dilation * (kernel - 1) + 1
             paddings = [max((want - 1) * stride + span - n, 0) // 2]
         tries = [
-            r.with_(padding=p, output_padding=op, ceil_mode=c)
+            r._replace(padding=p, output_padding=op, ceil_mode=c)
             for p in paddings
             for op in range(max(stride, dilation) if name == "conv_transpose" else 1)
             for c in (False, True)
