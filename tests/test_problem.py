@@ -25,7 +25,7 @@ def test_good_file_loads_with_defaults() -> None:
     problem = loads(GOOD)
     assert problem.name == "g"
     assert [s.fixed for s in problem.sizes] == [(1, 1), (4, 4), (8, 8)]
-    assert problem.steps == (("conv_transpose",), ("conv_transpose",))
+    assert problem.steps == ((("conv_transpose",),), (("conv_transpose",),))
     assert problem.constraints.no_gaps is True
     assert problem.objective == "params"
 
@@ -52,8 +52,19 @@ def test_composite_ops_and_step_overrides() -> None:
         'sizes = [8, 16, 32]\nops = ["upsample+conv", "conv+pixel_shuffle"]\n'
         "[search]\nkernel = [1, 5]\n[search.step.2]\nkernel = 3\n"
     )
-    assert problem.steps == (("upsample", "conv"), ("conv", "pixel_shuffle"))
+    assert problem.steps == ((("upsample", "conv"),), (("conv", "pixel_shuffle"),))
     assert problem.ranges[0].kernel == (1, 5) and problem.ranges[1].kernel == (3, 3)
+
+
+def test_alternative_kinds_per_step() -> None:
+    problem = loads(
+        'sizes = [8, 16, 32]\nops = ["conv_transpose | upsample+conv", ["pixel_shuffle", "conv_transpose"]]'
+    )
+    assert problem.steps == (
+        (("conv_transpose",), ("upsample", "conv")),
+        (("pixel_shuffle",), ("conv_transpose",)),
+    )
+    assert "conv_transpose | upsample+conv" in problem.step_label(0)
 
 
 def test_overrides_replace_keys() -> None:
@@ -91,6 +102,8 @@ BAD_FILES = [
     ("sizes = [4, 8]\nops = 3", "ops: expected one kind or a list of 1"),
     ("sizes = [4, 8]", "ops: missing"),
     ('sizes = [4, 8]\nops = "upsample+pixel_shufle"', "did you mean 'pixel_shuffle'"),
+    ('sizes = [4, 8]\nops = "conv | maxpool"', "unknown op kind 'maxpool'; did you mean 'max_pool'"),
+    ("sizes = [4, 8]\nops = [[]]", "ops[0]: expected a kind such as"),
     ('dims = 3\nsizes = [4, 8]\nops = "pixel_shuffle"', "pixel_shuffle supports (2,)D inputs only"),
     ('sizes = [4, 8]\nops = "conv"\nchannels = [3]', "channels: expected a list of 2 channel counts"),
     ('sizes = [4, 8]\nops = "conv"\nchannels = ["?", 3]', "channels[0]: the input channel count must be given"),

@@ -232,3 +232,17 @@ def test_solution_space_offers_exactly_the_valid_designs() -> None:
     pool = list(space.candidates(limit=len(valid)))
     assert len(pool) == len(set(pool)) == len(valid)
     assert pool[0] == space.picks(solution.candidates[0].choices)
+
+
+def test_alternative_kinds_count_as_the_sum_of_their_designs() -> None:
+    base = (
+        "sizes = [8, 16]\nchannels = [4, 4]\nops = OPS\n"
+        "[search]\nkernel = [1, 4]\nstride = [1, 2]\npadding = [0, 1]\noutput_padding = [0, 1]\nscale = [1, 2]\n"
+    )
+    alone = [solve(loads(base.replace("OPS", f'"{ops}"')), top=0).count for ops in ("conv_transpose", "upsample+conv")]
+    both = solve(loads(base.replace("OPS", '"conv_transpose | upsample+conv"')), top=50)
+    assert both.count == sum(alone) > 0
+    kinds = {tuple(layer.op for layer in c.design.layers if layer.op != "batch_norm") for c in both.candidates}
+    assert kinds == {("conv_transpose",), ("upsample", "conv")}
+    for candidate in both.candidates:
+        assert tuple(run_layers(candidate, sequence=False).shape) == (1, 4, 16, 16)

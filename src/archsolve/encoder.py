@@ -56,7 +56,7 @@ def parse_size(value: Any) -> tuple[int, ...] | None:
 
 def read_mirror(
     check: Checker, encoder: Mapping[str, Any], decoder: Mapping[str, Any], ndim: int | None, build: BuildOptions
-) -> tuple[Mirror | None, int, tuple[tuple[str, ...], ...]]:
+) -> tuple[Mirror | None, int, tuple[tuple[tuple[str, ...], ...], ...]]:
     """Check the tables and compute the encoder trajectory; returns (mirror, ndim, decoder ops)."""
     check.keys(encoder, ENCODER_KEYS, "encoder.")
     check.keys(decoder, DECODER_KEYS, "decoder.")
@@ -125,7 +125,9 @@ def read_mirror(
     out_channels = check.integer(decoder.get("out_channels", channels), "decoder.out_channels", 1) or channels
     targets = list(reversed(changing))  # decoder step d lands on the size encoder step targets[d] started from
     own = _decoder_channels(check, decoder.get("channels", "mirror"), targets, trajectories[0], out_channels)
-    ops = _decoder_ops(check, decoder.get("ops", "conv_transpose"), len(targets))
+    from .problem import read_ops
+
+    ops = read_ops(check, decoder.get("ops", "conv_transpose"), len(targets), ndim, key="decoder.ops")
     if check.issues:
         return None, ndim, ()
 
@@ -239,18 +241,3 @@ def _decoder_channels(
         check.add("decoder.channels", f"expected 'mirror' or a list of {len(targets)} channel counts, got {value!r}")
         return [bottleneck] * (len(targets) + 1)
     return [bottleneck] + [check.integer(v, f"decoder.channels[{i}]", 1) or 1 for i, v in enumerate(value)]
-
-
-def _decoder_ops(check: Checker, value: Any, count: int) -> list[tuple[str, ...]]:
-    entries = [value] * count if isinstance(value, str) else value
-    if not isinstance(entries, list) or len(entries) != count:
-        check.add("decoder.ops", f"expected one kind or a list of {count} (one per mirrored step), got {value!r}")
-        return [("conv_transpose",)] * count
-    out = []
-    for i, entry in enumerate(entries):
-        parts = tuple(str(entry).split("+"))
-        for part in parts:
-            if part not in KINDS:
-                check.choice(part, f"decoder.ops[{i}]", tuple(KINDS))
-        out.append(parts)
-    return out

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import InfeasibleError, SolverTimeout
-from .ops import KINDS
+from .ops import KINDS, ConvTranspose
 from .recipe import Ranges
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
     spec = problem.sizes[index + 1]
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
         return []
-    ops, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
+    alternatives, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
     ((size, _, _),) = frontier
     per = len(size) // problem.inputs
 
@@ -66,15 +66,18 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
         found: set[object] = set()
         for a in range(per):
             n, want = size[x * per + a], spec.fixed[x * per + a]  # type: ignore[index]
-            if ops == ("conv_transpose",):
-                kind = KINDS["conv_transpose"]
-                here: set[object] = {
-                    r._replace(output_padding=0)
-                    for r, _ in kind.recipes(n, ranges, ndim)
-                    if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]  # type: ignore[attr-defined]
-                }
-            else:
-                here = {recipes for recipes, sizes in _chains(ops, ranges, n, ndim) if sizes[-1] == want}
+            here: set[object] = set()
+            for ops in alternatives:
+                if ops == ("conv_transpose",):
+                    kind = KINDS["conv_transpose"]
+                    assert isinstance(kind, ConvTranspose)
+                    here |= {
+                        (ops, r._replace(output_padding=0))
+                        for r, _ in kind.recipes(n, ranges, ndim)
+                        if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]
+                    }
+                else:
+                    here |= {(ops, recipes) for recipes, sizes in _chains(ops, ranges, n, ndim) if sizes[-1] == want}
             found = here if a == 0 else found & here
         return found
 
@@ -98,12 +101,10 @@ def _entry(sizes: tuple[int, ...], x: int, per: int) -> str:
 
 
 def _no_recipe(problem: Problem, index: int, frontier: set[State]) -> list[str]:
-    from .solver import _chains
-
-    ops, ranges, spec = problem.steps[index], problem.ranges[index], problem.sizes[index + 1]
+    ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     lines = []
     for size, _, _ in sorted(frontier)[:3]:
-        reach = [{chain[1][-1] for chain in _chains(ops, ranges, n, problem.ndim)} for n in size]
+        reach = [_reach(problem, index, ranges, n) for n in size]
         if spec.fixed is not None:
             near = [_nearest(r, want) for r, want in zip(reach, spec.fixed, strict=True)]
             lines.append(
@@ -128,14 +129,14 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     """The smallest widening of one range, else of two, that lets the step reach its target size."""
     from itertools import combinations, product
 
-    ops, ranges, spec = problem.steps[index], problem.ranges[index], problem.sizes[index + 1]
+    ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     assert spec.fixed is not None
     names = [n for n in WIDEN if not (n == "padding" and ranges.padding_word is not None)]
 
     def works(changes: dict[str, tuple[int, int]]) -> bool:
         trial: Ranges = replace(ranges, **changes)  # type: ignore[arg-type]
         return all(
-            want in {c[1][-1] for c in _chains_for(ops, trial, n, problem.ndim)}
+            want in _reach(problem, index, trial, n)
             for want, n in zip(spec.fixed, size, strict=True)  # type: ignore[arg-type]
         )
 
@@ -153,10 +154,11 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     return None
 
 
-def _chains_for(ops: tuple[str, ...], ranges: Ranges, n: int, ndim: int):  # type: ignore[no-untyped-def]
+def _reach(problem: Problem, index: int, ranges: Ranges, n: int) -> set[int]:
+    """Sizes step ``index`` can reach from ``n`` on one axis, over its alternative kinds."""
     from .solver import _chains
 
-    return _chains(ops, ranges, n, ndim)
+    return {chain[1][-1] for ops in problem.steps[index] for chain in _chains(ops, ranges, n, problem.ndim)}
 
 
 def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from .measure import MeasureSettings
     from .rank import RankSettings
 
+Ops = tuple[str, ...]
+"""One way to do a step: a kind, or a composite such as ("upsample", "conv")."""
+
 FREE = "?"
 DEFAULT_SIZE_RANGE = (1, 1024)
 DEFAULT_CHANNEL_RANGE = (1, 1024)
@@ -120,7 +123,7 @@ class Problem:
     name: str
     sizes: tuple[SizeSpec, ...]
     channels: tuple[int | None, ...]
-    steps: tuple[tuple[str, ...], ...]
+    steps: tuple[tuple[Ops, ...], ...]  # per step, the alternatives; each a kind or a composite
     ranges: tuple[Ranges, ...]
     ndim: int = 2
     description: str = ""
@@ -160,7 +163,8 @@ class Problem:
         return tuple(range(start, high + 1, self.multiple_of))
 
     def step_label(self, index: int) -> str:
-        return f"step {index + 1} ({'+'.join(self.steps[index])} {self.size_text(index)} → {self.size_text(index + 1)})"
+        kinds = " | ".join("+".join(ops) for ops in self.steps[index])
+        return f"step {index + 1} ({kinds} {self.size_text(index)} → {self.size_text(index + 1)})"
 
     def size_text(self, index: int) -> str:
         """A boundary's sizes; one ``HxW`` per declared input size."""
@@ -292,7 +296,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range)
         n_steps = max(len(sizes) - 1, 0)
         channels = _channels(check, data.get("channels"), len(sizes), channel_range, multiple_of)
-        steps = _ops(check, data.get("ops"), n_steps, ndim)
+        steps = read_ops(check, data.get("ops"), n_steps, ndim)
     base = _ranges(check, search, "search.", DEFAULT_RANGES)
     ranges = _step_ranges(check, search.get("step", {}), base, n_steps)
     per_axis = check.boolean(search.get("per_axis", False), "search.per_axis")
@@ -402,22 +406,30 @@ def _channels(
     return out
 
 
-def _ops(check: Checker, value: Any, n_steps: int, ndim: int | None) -> list[tuple[str, ...]]:
+def read_ops(check: Checker, value: Any, n_steps: int, ndim: int | None, key: str = "ops") -> list[tuple[Ops, ...]]:
+    """``ops``: one entry for every step or one per step; an entry is a kind, a composite
+    (``upsample+conv``) or alternatives the solver chooses between (``conv_transpose | upsample+conv``,
+    or a list of them)."""
     if value is None:
-        check.add("ops", 'missing; expected a kind for every step or one per step, e.g. ops = "conv_transpose"')
-        return [("conv",)] * n_steps
-    entries = [value] * n_steps if isinstance(value, str) else value
-    if not isinstance(entries, list) or len(entries) != n_steps:
-        check.add("ops", f"expected one kind or a list of {n_steps} (one per step), got {show(value)}")
-        return [("conv",)] * n_steps
-    out: list[tuple[str, ...]] = []
-    for i, entry in enumerate(entries):
-        key = "ops" if isinstance(value, str) else f"ops[{i}]"
-        if not isinstance(entry, str) or not entry:
-            check.add(key, f"expected a kind name such as 'conv' or 'upsample+conv', got {show(entry)}")
-            out.append(("conv",))
-            continue
-        parts = tuple(p.strip() for p in entry.split("+"))
+        check.add(key, 'missing; expected a kind for every step or one per step, e.g. ops = "conv_transpose"')
+        return [(("conv",),)] * n_steps
+    shared = isinstance(value, str)
+    entries = [value] if shared else value
+    if not isinstance(entries, list) or (not shared and len(entries) != n_steps):
+        check.add(key, f"expected one kind or a list of {n_steps} (one per step), got {show(value)}")
+        return [(("conv",),)] * n_steps
+    out = [_step_ops(check, key if shared else f"{key}[{i}]", entry, ndim) for i, entry in enumerate(entries)]
+    return out * n_steps if shared else out
+
+
+def _step_ops(check: Checker, key: str, entry: Any, ndim: int | None) -> tuple[Ops, ...]:
+    texts = entry.split("|") if isinstance(entry, str) else entry
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        check.add(key, f"expected a kind such as 'conv', 'upsample+conv' or 'conv | max_pool', got {show(entry)}")
+        return (("conv",),)
+    alternatives: list[Ops] = []
+    for text in texts:
+        parts = tuple(p.strip() for p in text.split("+"))
         for part in parts:
             if part not in KINDS:
                 hint = nearest(part, KINDS)
@@ -425,12 +437,9 @@ def _ops(check: Checker, value: Any, n_steps: int, ndim: int | None) -> list[tup
                 check.add(key, f"unknown op kind {part!r}; {tail}")
             elif ndim is not None and ndim not in KINDS[part].ndims:
                 check.add(key, f"{part} supports {KINDS[part].ndims}D inputs only, the problem is {ndim}D")
-        out.append(parts)
-        if isinstance(value, str) and check.issues and check.issues[-1].where.endswith("ops"):
-            break
-    if isinstance(value, str):
-        out = [out[0]] * n_steps if out else []
-    return out
+        if parts not in alternatives:
+            alternatives.append(parts)
+    return tuple(alternatives)
 
 
 def _ranges(check: Checker, table: Mapping[str, Any], prefix: str, base: Ranges) -> Ranges:

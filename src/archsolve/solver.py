@@ -12,9 +12,9 @@ PyTorch accepts and that land on the step's sizes).  Over those tables:
   cores) plus the nearest sizes and ranges that would work.
 
 Tie order for designs of equal objective: the other metric (MACs after params,
-or params after MACs), then the recipes step by step, each compared as
-(kernel, stride, padding, output_padding, dilation, ceil_mode) per op and axis,
-then the output channels.
+or params after MACs), then step by step: the step's op kinds in catalog order,
+its recipes compared as (kernel, stride, padding, output_padding, dilation,
+ceil_mode) per op and axis, then the output channels.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 
 from .design import Design, Step, make_step
 from .errors import InfeasibleError, InputError, SolverTimeout
-from .ops import KINDS, ConvTranspose
+from .ops import KIND_ORDER, KINDS, ConvTranspose
 from .problem import Problem
 from .recipe import AxisRecipe, Ranges
 
@@ -59,12 +59,13 @@ class Choice:
 
     @functools.cached_property
     def order(self) -> tuple[Any, ...]:
+        kinds = tuple(KIND_ORDER[layer.op] for layer in self.step.layers)
         fields = [
             (r.kernel, r.stride, r.padding, r.output_padding, r.dilation, r.ceil_mode)
             for per_op in self.recipes
             for r in per_op
         ]
-        return (*fields, self.target[1])
+        return (kinds, *fields, self.target[1])
 
     @functools.cached_property
     def key(self) -> str:
@@ -160,14 +161,31 @@ class Tables:
         return self._cache[key]
 
     def _build(self, index: int, source: State) -> list[Choice]:
-        """Every valid choice for step ``index`` from ``source``.
+        """Every valid choice for step ``index`` from ``source``, over the step's alternative kinds."""
+        problem = self.problem
+        out: list[Choice] = []
+        last = index == problem.n_steps - 1
+        for ops in problem.steps[index]:
+            for recipes, sizes, runtime in self._rows(index, ops, source[0]):
+                if time.monotonic() > self.deadline:
+                    raise SolverTimeout(
+                        f"no answer within the time limit of {problem.time_limit:g} s (building tables)"
+                    )
+                for c_out in problem.channel_options(index + 1):
+                    choice = self._choice(index, source, ops, recipes, sizes, c_out, last, runtime)
+                    if choice is not None:
+                        out.append(choice)
+        out.sort(key=lambda c: c.order)
+        return out
+
+    def _rows(self, index: int, ops: tuple[str, ...], size: tuple[int, ...]) -> list[Row]:
+        """Recipe rows of one alternative (a kind or composite) landing on the step's target sizes.
 
         A state's sizes hold every declared input's axes (entry ``e`` is axis
         ``e % ndim``); one recipe must be valid for all of them.
         """
         problem = self.problem
-        ops, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
-        size = source[0]
+        ranges, ndim = problem.ranges[index], problem.ndim
         spec = problem.sizes[index + 1]
         entries: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]] = []
         for e, n in enumerate(size):
@@ -191,17 +209,7 @@ class Tables:
                 rows.append((recipes, sizes, False))
             if problem.inputs > 1 and ops == ("conv_transpose",) and spec.fixed is not None:
                 rows += self._runtime_rows(ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
-        out: list[Choice] = []
-        last = index == problem.n_steps - 1
-        for recipes, sizes, runtime in rows:
-            if time.monotonic() > self.deadline:
-                raise SolverTimeout(f"no answer within the time limit of {problem.time_limit:g} s (building tables)")
-            for c_out in problem.channel_options(index + 1):
-                choice = self._choice(index, source, ops, recipes, sizes, c_out, last, runtime)
-                if choice is not None:
-                    out.append(choice)
-        out.sort(key=lambda c: c.order)
-        return out
+        return rows
 
     def _runtime_rows(
         self, ranges: Ranges, size: tuple[int, ...], target: tuple[int, ...], fixed: set[tuple[AxisRecipe, ...]]
