@@ -82,7 +82,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from itertools import islice, product
 from pathlib import Path
@@ -460,16 +460,8 @@ class _Tally:
     enqueued: set[Keys] = field(default_factory=set)
 
     def counts(self) -> RunCounts:
-        return RunCounts(
-            self.measured,
-            self.reused,
-            self.invalid,
-            self.failed,
-            self.deferred,
-            self.step_timings,
-            self.step_timings_reused,
-            self.asks,
-        )
+        """The frozen result, field by field by name (the tally is RunCounts' running side)."""
+        return RunCounts(**{f.name: getattr(self, f.name) for f in fields(RunCounts)})
 
 
 @dataclass
