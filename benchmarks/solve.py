@@ -29,7 +29,7 @@ from archsolve.ops import (  # noqa: E402
     _recipes,
 )
 from archsolve.problem import Problem, load, loads  # noqa: E402
-from archsolve.solver import _chains, solve  # noqa: E402
+from archsolve.solve import recipe_chains, solve  # noqa: E402
 
 PROBLEM = ROOT / "problems" / "dcgan_generator.toml"
 RUNS = 7
@@ -40,7 +40,7 @@ def median_time(func, runs: int = RUNS) -> tuple[float, object]:  # type: ignore
     times, result = [], None
     for _ in range(runs):
         _recipes.cache_clear()
-        _chains.cache_clear()
+        recipe_chains.cache_clear()
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)

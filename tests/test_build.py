@@ -294,7 +294,7 @@ REAL_MACS = 120_000_000
 @pytest.mark.parametrize("path", sorted(PROBLEMS.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_bundled_problem_builds_to_its_declared_sizes(path: Path) -> None:
     from archsolve.problem import load
-    from archsolve.solver import solve
+    from archsolve.solve import solve
     from archsolve.summary import cross_check
 
     problem = load(path)

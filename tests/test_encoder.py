@@ -24,7 +24,7 @@ from archsolve.errors import InfeasibleError, InputError
 from archsolve.problem import load, loads
 from archsolve.recipe import AxisRecipe
 from archsolve.saved import design_from_dict, dumps_design, loads_design
-from archsolve.solver import solve
+from archsolve.solve import solve
 from archsolve.summary import cross_check, summary_table
 
 PROBLEMS = Path(__file__).parent.parent / "problems"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from archsolve.problem import load
-from archsolve.solver import solve
+from archsolve.solve import solve
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 

@@ -11,7 +11,7 @@ import torch
 
 from archsolve.errors import InfeasibleError, SolverTimeout
 from archsolve.problem import load, loads
-from archsolve.solver import Candidate, solve
+from archsolve.solve import Candidate, solve
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 
@@ -214,7 +214,7 @@ def test_time_limit_ends_with_a_clear_error() -> None:
 
 
 def test_solution_space_offers_exactly_the_valid_designs() -> None:
-    from archsolve.solver import SolutionSpace
+    from archsolve.solve import SolutionSpace
 
     text = (
         'sizes = [4, 8, 16]\nchannels = [8, 8, 3]\nops = "conv_transpose"\n'

@@ -20,7 +20,7 @@ from .errors import ArchsolveError
 if TYPE_CHECKING:
     from .problem import Problem
     from .rank import RankProgress, RankResult
-    from .solver import Solution
+    from .solve import Solution
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -220,7 +220,7 @@ def solve(
     """
     from . import problem as problem_mod
     from . import report
-    from . import solver as solver_mod
+    from . import solve as solver_mod
 
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
     rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
@@ -273,7 +273,7 @@ def _write(path: str, text: str) -> None:
 def _rank(problem: Problem, solution: Solution, quiet: bool) -> RankResult:
     """Measure and rank the solution's designs, with a progress line on stderr (unless ``quiet``)."""
     from .rank import rank
-    from .solver import SolutionSpace
+    from .solve import SolutionSpace
 
     search, measure = problem.rank.settings()
     progress = None if quiet else _Progress()
@@ -321,7 +321,7 @@ def _design_for(path: str) -> Any:
             data = {}  # load_design reports it
         if looks_like_problem(data):
             from . import problem as problem_mod
-            from . import solver as solver_mod
+            from . import solve as solver_mod
 
             return solver_mod.solve(problem_mod.load(path), top=1).candidates[0].design
     return load_design(path)

@@ -10,7 +10,7 @@ from .layer import Layer
 
 if TYPE_CHECKING:
     from .rank import RankResult
-    from .solver import Solution
+    from .solve import Solution
 
 SHORT = {
     "kernel": "k",

@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from archsolve.errors import InfeasibleError
 from archsolve.problem import loads
-from archsolve.solver import solve
+from archsolve.solve import solve
 
 KERNEL, STRIDE, PADDING, OUT_PAD, DILATION = (1, 3), (1, 2), (0, 1), (0, 1), (1, 2)
 KINDS = ("conv", "conv_transpose", "max_pool", "avg_pool", "upsample")

@@ -10,33 +10,37 @@ makes the step possible.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from itertools import combinations, product
 
-from .errors import InfeasibleError, SolverTimeout
-from .ops import KINDS, ConvTranspose
-from .recipe import Ranges
-
-if TYPE_CHECKING:
-    from .problem import Problem
-    from .solver import Choice, Solver, State
+from ..errors import InfeasibleError, SolverTimeout
+from ..ops import KINDS, ConvTranspose
+from ..problem import Problem
+from ..recipe import Ranges
+from .choices import Choice, State, allowed, group_choices, initial_state
+from .count import reachable
+from .deadline import Deadline
+from .model import constraints, selectors
+from .tables import Tables, recipe_chains
 
 WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
 
 
-def explain(problem: Problem, solver: Solver) -> InfeasibleError:
-    from .solver import _allowed, initial_state
+def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadline: Deadline) -> InfeasibleError:
+    """Why no design exists: the first step that cannot be done, or the conflicting constraints.
 
+    ``tables`` are the problem's step tables and ``layers`` the reachable choices the solver found.
+    """
     frontier: set[State] = {initial_state(problem)}
     for index in range(problem.n_steps):
-        every: list[Choice] = [c for s in sorted(frontier) for c in solver.tables.choices(index, s)]
-        allowed = [c for c in every if _allowed(c, problem)]
+        every: list[Choice] = [c for s in sorted(frontier) for c in tables.choices(index, s)]
+        kept = [c for c in every if allowed(c, problem)]
         if not every:
             lines = _size_conflict(problem, index, frontier) or _no_recipe(problem, index, frontier)
             return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", lines)
-        if not allowed:
+        if not kept:
             return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
-        frontier = {c.target for c in allowed}
-    if not solver.layers or any(not step for step in solver.layers):
+        frontier = {c.target for c in kept}
+    if not layers or any(not step for step in layers):
         return InfeasibleError(
             "no design: the free sizes never lead to the last size",
             [
@@ -44,15 +48,11 @@ def explain(problem: Problem, solver: Solver) -> InfeasibleError:
                 f"wanted {problem.sizes[-1]}"
             ],
         )
-    return _global(problem, solver)
+    return _global(problem, layers, deadline)
 
 
 def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[str]:
     """For designs serving several input sizes: which two inputs no single layer can serve, and why."""
-    from itertools import combinations
-
-    from .solver import _chains
-
     spec = problem.sizes[index + 1]
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
         return []
@@ -77,7 +77,9 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
                         if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]
                     }
                 else:
-                    here |= {(ops, recipes) for recipes, sizes in _chains(ops, ranges, n, ndim) if sizes[-1] == want}
+                    here |= {
+                        (ops, recipes) for recipes, sizes in recipe_chains(ops, ranges, n, ndim) if sizes[-1] == want
+                    }
             found = here if a == 0 else found & here
         return found
 
@@ -127,8 +129,6 @@ def _nearest(reach: set[int], want: int, count: int = 2) -> list[int]:
 
 def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     """The smallest widening of one range, else of two, that lets the step reach its target size."""
-    from itertools import combinations, product
-
     ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     assert spec.fixed is not None
     names = [n for n in WIDEN if not (n == "padding" and ranges.padding_word is not None)]
@@ -156,9 +156,7 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
 
 def _reach(problem: Problem, index: int, ranges: Ranges, n: int) -> set[int]:
     """Sizes step ``index`` can reach from ``n`` on one axis, over its alternative kinds."""
-    from .solver import _chains
-
-    return {chain[1][-1] for ops in problem.steps[index] for chain in _chains(ops, ranges, n, problem.ndim)}
+    return {chain[1][-1] for ops in problem.steps[index] for chain in recipe_chains(ops, ranges, n, problem.ndim)}
 
 
 def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
@@ -175,15 +173,13 @@ def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
     return lines
 
 
-def _global(problem: Problem, solver: Solver) -> InfeasibleError:
+def _global(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> InfeasibleError:
     import z3
 
-    from .solver import _groups, constraints, selectors
-
-    groups = [_groups(step) for step in solver.layers]
+    groups = [group_choices(step) for step in layers]
     named, _, _ = constraints(problem, groups, selectors(groups))
     s = z3.Solver()
-    s.set("timeout", max(int(solver.remaining() * 1000), 1))
+    s.set("timeout", max(int(deadline.remaining() * 1000), 1))
     labels = {}
     for i, (name, formula) in enumerate(named.items()):
         flag = z3.Bool(f"c{i}")
@@ -191,24 +187,20 @@ def _global(problem: Problem, solver: Solver) -> InfeasibleError:
         s.assert_and_track(formula, flag)
     result = s.check()
     if result == z3.unknown:
-        raise SolverTimeout(f"no answer within the time limit of {problem.time_limit:g} s (explaining)")
+        raise deadline.timeout("explaining")
     core = sorted(labels[str(flag)] for flag in s.unsat_core()) if result == z3.unsat else []
     lines = [f"conflicting: {', '.join(core)}"] if core else []
-    lines += _bounds(problem, solver, groups)
+    lines += _bounds(problem, deadline)
     return InfeasibleError("no design satisfies every constraint", lines)
 
 
-def _bounds(problem: Problem, solver: Solver, groups: list) -> list[str]:  # type: ignore[type-arg]
+def _bounds(problem: Problem, deadline: Deadline) -> list[str]:
     """The best each budget can be on its own, so the user knows how far to relax it."""
-    from dataclasses import replace as dc_replace
-
-    from .solver import Solver
-
     rules = problem.constraints
     lines: list[str] = []
-    free = dc_replace(problem, constraints=dc_replace(rules, max_params=None, max_macs=None, receptive_field=None))
+    free = replace(problem, constraints=replace(rules, max_params=None, max_macs=None, receptive_field=None))
     try:
-        layers = Solver(free, solver.remaining())._reachable()
+        layers = reachable(free, Tables(free, deadline))
     except SolverTimeout:
         return lines
     if any(not step for step in layers):

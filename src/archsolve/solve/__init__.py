@@ -1,0 +1,63 @@
+"""Solve a whole trajectory: exact counts, the best designs by Z3, and explanations when there are none.
+
+The op catalog turns every step into a finite table of choices (recipes that
+PyTorch accepts and that land on the step's sizes), built by :mod:`.tables`.
+Over those tables:
+
+* **counting** (:mod:`.count`) is dynamic programming over boundary states,
+  never enumeration, so tens of millions of designs cost milliseconds;
+* **the best designs** (:mod:`.model`) come from a *linear* Z3 ``Optimize``
+  model in which each step picks a *group* of choices with equal cost — one
+  solver call usually yields thousands of tied designs, expanded lazily in a
+  stable order;
+* **infeasible problems** (:mod:`.explain`) are explained from tracked
+  assertions (Z3 unsat cores) plus the nearest sizes and ranges that would work.
+
+One :class:`Deadline` covers the whole solve.  :class:`SolutionSpace` offers
+the solved tables to the ranker.
+
+Tie order for designs of equal objective: the other metric (MACs after params,
+or params after MACs), then step by step: the step's op kinds in catalog order,
+its recipes compared as (kernel, stride, padding, output_padding, dilation,
+ceil_mode) per op and axis, then the output channels.
+"""
+
+from __future__ import annotations
+
+from .choices import (
+    Candidate,
+    Choice,
+    Group,
+    Solution,
+    State,
+    allowed,
+    initial_state,
+    make_design,
+    prefix_cost,
+    satisfies,
+)
+from .deadline import Deadline
+from .explain import explain
+from .solver import Solver, solve
+from .space import SolutionSpace
+from .tables import Tables, recipe_chains
+
+__all__ = [
+    "Candidate",
+    "Choice",
+    "Deadline",
+    "Group",
+    "Solution",
+    "SolutionSpace",
+    "Solver",
+    "State",
+    "Tables",
+    "allowed",
+    "explain",
+    "initial_state",
+    "make_design",
+    "prefix_cost",
+    "recipe_chains",
+    "satisfies",
+    "solve",
+]

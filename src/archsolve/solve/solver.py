@@ -1,0 +1,57 @@
+"""The solve pipeline: tables, reachability, the exact count, the best designs, or an explanation."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from ..problem import Problem
+from . import count as counting
+from .choices import Candidate, Choice, Solution
+from .deadline import Deadline
+from .explain import explain
+from .model import best
+from .tables import Tables
+
+
+class Solver:
+    """Counts, optimises and explains one problem under one deadline."""
+
+    def __init__(self, problem: Problem, time_limit: float | None = None) -> None:
+        self.problem = problem
+        self.deadline = Deadline(time_limit if time_limit is not None else problem.time_limit)
+        self.tables = Tables(problem, self.deadline)
+        self.layers: list[list[Choice]] = []  # valid choices per step, reachable from the input and to the end
+
+    @property
+    def time_limit(self) -> float:
+        return self.deadline.limit
+
+    def reachable(self) -> list[list[Choice]]:
+        return counting.reachable(self.problem, self.tables)
+
+    def count(self, layers: list[list[Choice]]) -> int:
+        return counting.count(self.problem, layers, self.deadline)
+
+    def best(self, layers: list[list[Choice]], top: int) -> list[Candidate]:
+        return best(self.problem, layers, top, self.deadline)
+
+    def solve(self, top: int = 20) -> Solution:
+        problem = self.problem
+        if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
+            raise InputError("sizes: the first and last sizes must be fixed")
+        layers = self.reachable()
+        self.layers = layers
+        if any(not step for step in layers):
+            raise explain(problem, self.tables, layers, self.deadline)
+        total = self.count(layers)
+        if total == 0:
+            raise explain(problem, self.tables, layers, self.deadline)
+        candidates = self.best(layers, top) if top > 0 else []
+        return Solution(problem, total, candidates, layers, self.deadline.elapsed())
+
+    def remaining(self) -> float:
+        return self.deadline.remaining()
+
+
+def solve(problem: Problem, top: int = 20, time_limit: float | None = None) -> Solution:
+    """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none."""
+    return Solver(problem, time_limit).solve(top)
