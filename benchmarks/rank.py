@@ -7,7 +7,7 @@ The space: a decoder from 64x8x8 to 3x64x64 in three steps, each step one of
 (36,000 by default: 48 valid designs).
 
 * **exhaustive**: every valid design measured once with the same
-  :class:`~archsolve.measure.Measurer` (no Optuna);
+  :class:`~archsolve.rank.measure.Measurer` (no Optuna);
 * **search**: ``archsolve.rank.rank`` with ``trials = floor(valid / 3)``, a
   fresh default SQLite study per run, the latency model on, seeds 0..runs-1.
 
@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 from archsolve.build import build
-from archsolve.measure import Measurement, Measurer, MeasureSettings
 from archsolve.rank import RankSettings, rank
+from archsolve.rank.measure import Measurement, Measurer, MeasureSettings
 from archsolve.recipe import AxisRecipe as R
 from archsolve.space import StepChoice, TableSpace
 

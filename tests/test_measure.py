@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from archsolve.errors import InputError, MeasureError
-from archsolve.measure import Measurer, MeasureSettings, median_iqr
+from archsolve.rank.measure import Measurer, MeasureSettings, median_iqr
 
 FAST = {"device": "cpu", "batch_size": 2, "warmup": 1, "repeats": 5, "min_sample_s": 0.0}
 

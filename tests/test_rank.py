@@ -30,7 +30,6 @@ from torch import nn
 from archsolve.build import build
 from archsolve.design import Design
 from archsolve.errors import InputError, MeasureError
-from archsolve.measure import Measurement, Measurer, MeasureSettings
 from archsolve.rank import (
     RankProgress,
     RankSettings,
@@ -40,6 +39,7 @@ from archsolve.rank import (
     redact,
     spearman,
 )
+from archsolve.rank.measure import Measurement, Measurer, MeasureSettings
 from archsolve.recipe import AxisRecipe as R
 from archsolve.space import StepChoice, TableSpace
 

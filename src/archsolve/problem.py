@@ -21,8 +21,8 @@ from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import PADDING_WORDS, Ranges
 
 if TYPE_CHECKING:
-    from .measure import MeasureSettings
     from .rank import RankSettings
+    from .rank.measure import MeasureSettings
 
 Ops = tuple[str, ...]
 """One way to do a step: a kind, or a composite such as ("upsample", "conv")."""
@@ -91,8 +91,8 @@ class RankOptions:
 
     def settings(self) -> tuple[RankSettings, MeasureSettings]:
         """The ranker's and the measuring harness's settings (imports them only when ranking)."""
-        from .measure import MeasureSettings
         from .rank import RankSettings
+        from .rank.measure import MeasureSettings
 
         search = RankSettings(
             trials=self.trials,

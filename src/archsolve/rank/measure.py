@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import InputError, Issue, MeasureError, unknown
+from ..errors import InputError, Issue, MeasureError, unknown
 
 if TYPE_CHECKING:
     import torch

@@ -1,0 +1,96 @@
+"""Rank a space of valid designs by measured throughput with an Optuna study.
+
+Public API::
+
+    result = rank(space, RankSettings(trials=20), MeasureSettings(batch_size=16), progress=callback)
+    result.winner.design, result.winner.throughput, result.results_path
+
+``space`` is a :class:`archsolve.space.SearchSpace` (the solver implements it).
+One Optuna trial picks one key per step (``step0``, ``step1``, … as
+categorical parameters); its value is the measured throughput in samples/s
+(maximised).  What happens to a proposal:
+
+* **invalid** (``space.design`` says a global constraint fails) → the trial is
+  *pruned* with ``user_attrs["invalid"]``; nothing is built or measured;
+* **already measured** in the study (any run, any worker) → *completed* with
+  the finished trial's value and ``user_attrs["reused_from"]``; not measured;
+* **known to fail** (an earlier trial of the same design raised) → *failed*
+  again with ``user_attrs["error"]``; not measured;
+* **being measured by another worker** → *failed* with
+  ``user_attrs["deferred_to"]`` (samplers ignore failed trials);
+* otherwise it is measured; an exception (CUDA out of memory, a runtime error
+  from build or forward) makes it a *failed* trial whose ``user_attrs["error"]``
+  holds the reason, and the run goes on.
+
+``RankSettings.trials`` is the number of designs measured **in the study**,
+counted over every run and worker: re-running the same command after it
+finished measures nothing and reproduces the ranking; re-running after an
+interruption (Ctrl-C, ``kill -9``) measures only what is missing.  Optuna
+commits each trial as it finishes, and the results JSON is rewritten
+atomically after every trial, so no finished measurement is lost.
+
+**Latency model.**  Before searching, each distinct step of the candidate pool
+(every valid combination when the product of the options is at most
+``pool_limit``; else :class:`~archsolve.space.CandidateSource` or random
+samples) is timed once alone on its own input shape; a design's predicted time
+is the sum of its steps'.  The ``enqueue`` designs predicted fastest are
+enqueued first (``study.enqueue_trial``); TPE (seeded by ``seed``) proposes
+the rest.  Step timings are stored in the study's user attributes, so a
+resumed run does not repeat them.  The result reports Spearman's rank
+correlation between predicted and measured time.
+
+**Storage.**  Default: ``sqlite:///<results_dir>/study.db``, fine for one
+process.  ``storage`` takes any Optuna RDB URL
+(``postgresql://user:pass@host/db``, ``mysql+pymysql://…``) so several
+machines share one study: run the same command with the same ``storage`` and
+``study_name`` on each.  For several processes on **one** machine Optuna
+recommends its journal storage over SQLite (SQLite serialises writers and can
+raise "database is locked"): ``storage="journal:///abs/path/study.log"`` (or
+``journal://relative/path.log``) uses ``JournalStorage(JournalFileBackend(path))``.
+Concurrency: a worker claims a design (``user_attrs["claim"]``) and re-reads
+the study before measuring; if another running trial has claimed the same
+design it backs off.  With storages whose reads see every finished write (RDB,
+journal) this means a design is measured at most once per study; the
+exception is a worker that died mid-measurement, whose design is measured
+again.  Stale claims: a running trial whose process is gone (same host, dead
+pid) is marked failed at start-up; one from another host after
+``stale_after_s``.
+
+**Dashboard.**  ``optuna-dashboard sqlite:///results/<problem>/study.db``
+(or ``optuna-dashboard results/<problem>/study.log`` for a journal file)
+shows the trials, their user attributes and the measured throughput.
+
+**Pareto.**  The front of throughput (max) against parameters (min) and, where
+measured (CUDA), peak memory (min) is computed from the measured trials and
+written as a table in the results JSON and as a self-contained SVG plot in
+``pareto.html`` (no plotting dependency).
+
+The library never prints: pass ``progress`` to receive a :class:`RankProgress`
+after every step timing and every trial (with ETA and best so far).
+"""
+
+from __future__ import annotations
+
+from .measure import Environment, Measurement, Measurer, MeasureSettings
+from .ranker import rank
+from .stats import pareto_front, spearman
+from .study import open_storage, redact
+from .values import Candidate, FailedCandidate, RankProgress, RankResult, RankSettings, RunCounts
+
+__all__ = [
+    "Candidate",
+    "Environment",
+    "FailedCandidate",
+    "MeasureSettings",
+    "Measurement",
+    "Measurer",
+    "RankProgress",
+    "RankResult",
+    "RankSettings",
+    "RunCounts",
+    "open_storage",
+    "pareto_front",
+    "rank",
+    "redact",
+    "spearman",
+]

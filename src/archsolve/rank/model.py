@@ -1,0 +1,157 @@
+"""The latency model: each distinct step timed once, a design's predicted time the sum of its steps'.
+
+Before searching, each distinct step of the candidate pool (every valid
+combination when the product of the options is at most ``pool_limit``; else
+:class:`~archsolve.space.CandidateSource` or random samples) is timed once on
+its own input shape.  Step timings are stored in the study's user attributes,
+so a resumed run or another worker does not repeat them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from itertools import islice, product
+from typing import TYPE_CHECKING
+
+from ..design import Design, Step
+from ..errors import ArchsolveError
+from ..space import CandidateSource
+from .choices import Choices
+from .measure import Measurer, MeasureSettings
+from .progress import Reporter
+from .values import Keys, RankSettings, Tally
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+STEP_ATTR = "step_time:"
+
+
+def build_module(design: Design) -> torch.nn.Module:
+    """The torch module measured for ``design``: exactly what ``archsolve.build`` hands the user."""
+    from ..build import build
+
+    return build(design)
+
+
+def sample_shape(design: Design, settings: MeasureSettings) -> tuple[int, ...]:
+    """One sample's input shape: ``in_shape``, with ``time_steps`` in front for sequence designs."""
+    return (settings.time_steps, *design.in_shape) if design.sequence else design.in_shape
+
+
+def alone(step: Step, design: Design) -> Design:
+    """One step as a design of its own, for the latency model.
+
+    A skip connection needs the earlier output it joins, so the merge is
+    dropped: the model times the step's layers and activation, not the concat.
+    """
+    return Design(f"{design.name}/step", (replace(step, merge=None),), design.options, design.sequence)
+
+
+def step_id(step: Step, design: Design) -> str:
+    """A stable identity for a step's timing (its layers, activation and the sequence flag)."""
+    text = f"{replace(step, merge=None)!r}|{design.sequence}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+class LatencyModel:
+    """Step timings (from the study or measured here) and the predictions they give."""
+
+    def __init__(
+        self,
+        choices: Choices,
+        settings: RankSettings,
+        measurer: Measurer,
+        build: Callable[[Design], torch.nn.Module],
+        tally: Tally,
+        report: Reporter,
+    ) -> None:
+        self.choices = choices
+        self.settings = settings
+        self.measurer = measurer
+        self.build = build
+        self.tally = tally
+        self.report = report
+        self.step_times: dict[str, float] = {}
+        self.predicted: dict[Keys, float] = {}
+        self.pool_complete = False
+
+    def pool(self) -> list[Keys]:
+        """Valid designs for the model and for exhaustion checks (every one when the space is small)."""
+        sizes = self.choices.sizes
+        limit = self.settings.pool_limit
+        space = self.choices.space
+        picks: Iterator[Sequence[int]]
+        if math.prod(sizes) <= limit:
+            picks = iter(product(*(range(n) for n in sizes)))
+            self.pool_complete = True
+        elif isinstance(space, CandidateSource):
+            picks = islice(iter(space.candidates(limit)), limit)
+        else:
+            rng = random.Random(self.settings.seed)
+            picks = iter([tuple(rng.randrange(n) for n in sizes) for _ in range(limit)])
+        pool: list[Keys] = []
+        seen: set[Keys] = set()
+        for pick in picks:
+            keys = self.choices.keys(pick)
+            if keys in seen:
+                continue
+            seen.add(keys)
+            if self.choices.design(keys) is not None:
+                pool.append(keys)
+        return pool
+
+    def time_steps(self, study: optuna.Study, pool: list[Keys], measure_new: bool) -> None:
+        """Time each distinct step of the pool once (or reuse the study's timing) and predict every design.
+
+        With ``measure_new`` false (the study already has its trials) only the
+        study's stored timings are used, for the predictions in the report.
+        """
+        known = {k.removeprefix(STEP_ATTR): v for k, v in study.user_attrs.items() if k.startswith(STEP_ATTR)}
+        steps: dict[str, tuple[Step, Design]] = {}
+        for keys in pool:
+            design = self.choices.design(keys)
+            assert design is not None
+            for step in design.steps:
+                steps.setdefault(step_id(step, design), (step, design))
+        if len(steps) > self.settings.model_limit:
+            return  # too many distinct steps: timing them would cost more than the search saves
+        todo = [(sid, pair) for sid, pair in steps.items() if sid not in known and measure_new]
+        self.tally.step_timings_reused = sum(sid in known for sid in steps)
+        self.step_times.update({sid: float(v) for sid, v in known.items() if sid in steps})
+        started = time.perf_counter()
+        mset = self.measurer.settings
+        for n, (sid, (step, design)) in enumerate(todo, 1):
+            single = alone(step, design)
+            try:
+                result = self.measurer.measure(
+                    self.build(single), sample_shape(single, mset), repeats=self.settings.model_repeats
+                )
+            except (ArchsolveError, RuntimeError, ValueError, TypeError) as exc:
+                message = f"step timing failed: {exc}"
+            else:
+                self.step_times[sid] = result.median_s
+                self.tally.timed_s += result.timed_s
+                self.tally.step_timings += 1
+                study.set_user_attr(STEP_ATTR + sid, result.median_s)
+                message = f"step {sid}: {result.median_s * 1e3:.3f} ms"
+            spent = time.perf_counter() - started
+            self.report("model", n, len(todo), spent / n * (len(todo) - n), None, message)
+        for keys in pool:
+            predicted = self.predict(keys)
+            if predicted is not None:
+                self.predicted[keys] = predicted
+
+    def predict(self, keys: Keys) -> float | None:
+        """The sum of the design's step timings; None when a step has no timing."""
+        design = self.choices.design(keys)
+        if design is None or not self.step_times:
+            return None
+        times = [self.step_times.get(step_id(step, design)) for step in design.steps]
+        return sum(t for t in times if t is not None) if all(t is not None for t in times) else None
