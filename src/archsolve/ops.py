@@ -125,6 +125,8 @@ class OpKind(ABC):
     range_of: ClassVar[dict[str, str]] = {}
     #: Fields reported for a recipe of this kind (explore, JSON, summary).
     report_fields: ClassVar[tuple[str, ...]] = ()
+    #: Names fields are reported and written by, where not the field's own (upsample's stride is its scale).
+    describe_as: ClassVar[dict[str, str]] = {}
     #: Numbers of spatial axes torch supports for this kind.
     ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
     #: Whether out channels always equal in channels.
@@ -220,7 +222,19 @@ class OpKind(ABC):
         """The torch module for ``layer``."""
 
     def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
-        return {name: getattr(r, name) for name in self.report_fields}
+        return {self.describe_as.get(name, name): getattr(r, name) for name in self.report_fields}
+
+    def written_fields(self) -> dict[str, str]:
+        """Described name → :class:`AxisRecipe` field, for the fields this kind searches (what notation reads)."""
+        return {self.describe_as.get(name, name): name for name in self.search_fields}
+
+    def from_description(self, values: dict[str, int]) -> AxisRecipe:
+        """The recipe whose searched fields have the described ``values`` (the others at their defaults)."""
+        names = self.written_fields()
+        fields: dict[str, Any] = {names[key]: value for key, value in values.items()}
+        if "ceil_mode" in fields:
+            fields["ceil_mode"] = bool(fields["ceil_mode"])
+        return AxisRecipe(**fields)
 
     def describe_axes(self, axes: Sequence[AxisRecipe]) -> dict[str, Any]:
         """The kind's fields over every axis: an int (or bool) when equal on every axis, else a list,
@@ -576,6 +590,7 @@ class Upsample(OpKind):
     search_fields = ("stride",)
     range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
+    describe_as: ClassVar[dict[str, str]] = {"stride": "scale"}
     keeps_channels = True
     MODES: ClassVar[dict[str, dict[int, str]]] = {
         "nearest": {1: "nearest", 2: "nearest", 3: "nearest"},
@@ -584,9 +599,6 @@ class Upsample(OpKind):
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
-
-    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
-        return {"scale": r.stride}
 
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
@@ -609,13 +621,11 @@ class PixelShuffle(OpKind):
     search_fields = ("stride",)
     range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
+    describe_as: ClassVar[dict[str, str]] = {"stride": "factor"}
     ndims = (2,)
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
-
-    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
-        return {"factor": r.stride}
 
     def factor(self, axes: Sequence[AxisRecipe]) -> int:
         return axes[0].stride

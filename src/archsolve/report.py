@@ -5,46 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .design import Design
-from .layer import Layer
+from .notation import design_text
 
 if TYPE_CHECKING:
     from .rank import RankResult
     from .solve import Solution
-
-SHORT = {
-    "kernel": "k",
-    "stride": "s",
-    "padding": "p",
-    "output_padding": "op",
-    "dilation": "d",
-    "scale": "×",
-    "factor": "r",
-}
-DEFAULTS = {"output_padding": 0, "dilation": 1, "ceil_mode": False, "padding": 0}
-NORMS = ("batch_norm", "instance_norm", "group_norm")
-
-
-def recipe_text(layer: Layer) -> str:
-    """``conv_transpose k4 s2 p1`` (fields at their defaults left out)."""
-    parts = [layer.op]
-    for name, value in layer.recipe().items():
-        if DEFAULTS.get(name) == value:
-            continue
-        if name == "ceil_mode":
-            parts.append("ceil")
-            continue
-        shown = "x".join(map(str, value)) if isinstance(value, list) else str(value)
-        parts.append(f"{SHORT.get(name, name)}{shown}")
-    return " ".join(parts)
-
-
-def design_text(design: Design) -> str:
-    """One line per design: the steps' op recipes, norms left out."""
-    steps = []
-    for step in design.steps:
-        steps.append(" + ".join(recipe_text(layer) for layer in step.layers if layer.op not in NORMS))
-    return " | ".join(steps)
 
 
 def solution_json(solution: Solution) -> dict[str, Any]:
@@ -114,7 +79,8 @@ def ranked_text(result: RankResult) -> str:
 def solution_rows(solution: Solution) -> list[tuple[str, ...]]:
     """Rows for the human table: rank, params, MACs, recipe per step."""
     return [
-        (str(i + 1), f"{c.params:,}", f"{c.macs:,}", design_text(c.design)) for i, c in enumerate(solution.candidates)
+        (str(i + 1), f"{c.params:,}", f"{c.macs:,}", design_text(c.design, solution.problem))
+        for i, c in enumerate(solution.candidates)
     ]
 
 
