@@ -14,7 +14,7 @@ from archsolve.errors import InputError
 from archsolve.layer import Layer
 from archsolve.problem import load, loads
 from archsolve.recipe import AxisRecipe
-from archsolve.solver import solve
+from archsolve.solve import solve
 
 ROOT = Path(__file__).parent.parent
 
