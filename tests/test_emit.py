@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +24,9 @@ from archsolve.recipe import AxisRecipe
 from archsolve.saved import save_design
 from seed_designs import ALL, random_designs
 
+LoadSource = Callable[[Path], ModuleType]
+SameNetwork = Callable[[Design, Path, torch.Tensor], None]
+
 #: Inputs for a real forward pass: the seeds' sizes, with a short sequence for the ConvLSTM network.
 INPUTS = {
     "dcgan_generator": (2, 100, 1, 1),
@@ -35,6 +38,7 @@ INPUTS = {
 FRESH_INTERPRETER = r"""
 import importlib.util, json, sys
 import torch
+
 torch.manual_seed(0)
 out = {}
 for key, (path, shape) in json.loads(sys.argv[1]).items():
@@ -55,14 +59,6 @@ for key, (path, shape) in json.loads(sys.argv[1]).items():
     }
 print(json.dumps(out))
 """
-
-
-def load_file(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"emitted_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def residual_design(norm: str) -> Design:
@@ -108,10 +104,18 @@ def test_emitted_files_run_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert results["keras_seed_003"]["params"] + results["keras_seed_003"]["buffers"] == 87_957
 
 
-def same_network(design: Design, path: Path, x: torch.Tensor) -> None:
-    """The emitted class has the built module's layers, takes its weights, and gives its output."""
-    write_source(design, path)
-    module = load_file(path)
+@pytest.fixture
+def same_network(load_source: LoadSource) -> SameNetwork:
+    """Checks that the emitted class has the built module's layers, takes its weights, and gives its output."""
+
+    def check(design: Design, path: Path, x: torch.Tensor) -> None:
+        write_source(design, path)
+        compare(load_source(path), design, x)
+
+    return check
+
+
+def compare(module: ModuleType, design: Design, x: torch.Tensor) -> None:
     (name,) = module.__all__
     emitted = getattr(module, name)()
     built = build(design)
@@ -125,15 +129,15 @@ def same_network(design: Design, path: Path, x: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("key", ["dcgan_generator", "dcgan_discriminator", "keras_seed_003"])
-def test_emitted_seed_networks_equal_the_built_ones(key: str, tmp_path: Path) -> None:
+def test_emitted_seed_networks_equal_the_built_ones(key: str, tmp_path: Path, same_network: SameNetwork) -> None:
     same_network(ALL[key](), tmp_path / "model.py", torch.randn(*INPUTS[key]))
 
 
-def test_emitted_convlstm_equals_the_built_one(tmp_path: Path) -> None:
+def test_emitted_convlstm_equals_the_built_one(tmp_path: Path, same_network: SameNetwork) -> None:
     same_network(ALL["convlstm_encoder_decoder"](), tmp_path / "model.py", torch.randn(1, 2, 1, 64, 64))
 
 
-def test_residual_blocks_are_emitted_as_source(tmp_path: Path) -> None:
+def test_residual_blocks_are_emitted_as_source(tmp_path: Path, same_network: SameNetwork) -> None:
     for norm in ("instance", "group", "batch", "none"):
         design = residual_design(norm)
         source = emit_source(design)
@@ -143,7 +147,7 @@ def test_residual_blocks_are_emitted_as_source(tmp_path: Path) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(design=random_designs())
-def test_random_designs_emit_the_built_network(design: Design, tmp_path: Path) -> None:
+def test_random_designs_emit_the_built_network(design: Design, tmp_path: Path, same_network: SameNetwork) -> None:
     same_network(design, tmp_path / "random_model.py", torch.randn(2, *design.in_shape))
 
 
@@ -234,13 +238,13 @@ def test_docstring_gives_trajectory_and_recipe() -> None:
     assert '__all__ = ["DcganGenerator"]' in source
 
 
-def test_build_command_writes_source_from_a_saved_design(tmp_path: Path) -> None:
+def test_build_command_writes_source_from_a_saved_design(tmp_path: Path, load_source: LoadSource) -> None:
     saved = save_design(ALL["keras_seed_003"](), tmp_path / "design.toml")
     out = tmp_path / "model.py"
     result = CliRunner().invoke(main, ["build", str(saved), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "87,829 trainable + 128 non-trainable" in result.output
-    module = load_file(out)
+    module = load_source(out)
     model = getattr(module, module.__all__[0])()
     assert model(torch.randn(1, 3, 128, 128)).shape == (1, 85, 128, 128)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +26,8 @@ from archsolve.recipe import AxisRecipe
 from archsolve.saved import design_from_dict, dumps_design, loads_design
 from archsolve.solve import solve
 from archsolve.summary import cross_check, summary_table
+
+LoadSource = Callable[[Path], ModuleType]
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 
@@ -290,17 +292,10 @@ def test_several_sizes_use_output_size_from_the_mirrored_tensor() -> None:
     assert sizes[96] == 96 and sizes[101] != 101
 
 
-def load_file(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"emitted_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 FRESH_INTERPRETER = r"""
 import importlib.util, json, sys
 import torch
+
 out = {}
 for key, (path, shapes) in json.loads(sys.argv[1]).items():
     spec = importlib.util.spec_from_file_location(key, path)
@@ -338,9 +333,9 @@ def test_emitted_encoder_decoders_run_at_every_declared_size_in_a_fresh_interpre
     assert results["unet_multisize"] == [[1, 3, 96, 96], [1, 3, 100, 100], [1, 3, 101, 101], [1, 3, 128, 128]]
 
 
-def test_emitted_multisize_model_is_the_built_one_at_every_size(tmp_path: Path) -> None:
+def test_emitted_multisize_model_is_the_built_one_at_every_size(tmp_path: Path, load_source: LoadSource) -> None:
     design = solve(load(PROBLEMS / "unet_multisize.toml"), top=1).candidates[0].design
-    module = load_file(write_source(design, tmp_path / "multisize.py"))
+    module = load_source(write_source(design, tmp_path / "multisize.py"))
     (name,) = module.__all__
     emitted = getattr(module, name)()
     built = build(design)
@@ -354,7 +349,7 @@ def test_emitted_multisize_model_is_the_built_one_at_every_size(tmp_path: Path) 
             torch.testing.assert_close(emitted(x), built(x))
 
 
-def test_cli_solve_emit_save_then_build(tmp_path: Path) -> None:
+def test_cli_solve_emit_save_then_build(tmp_path: Path, load_source: LoadSource) -> None:
     emitted, saved, rebuilt = tmp_path / "X.py", tmp_path / "X.toml", tmp_path / "Y.py"
     runner = CliRunner()
     first = runner.invoke(
@@ -367,7 +362,7 @@ def test_cli_solve_emit_save_then_build(tmp_path: Path) -> None:
     # The saved design keeps the run-time sizes, so the rebuilt file is the emitted one.
     assert "output_size_from = -1" in saved.read_text(encoding="utf-8")
     assert rebuilt.read_text(encoding="utf-8") == emitted.read_text(encoding="utf-8")
-    module = load_file(rebuilt)
+    module = load_source(rebuilt)
     (name,) = module.__all__
     model = getattr(module, name)().eval()
     with torch.no_grad():
@@ -447,7 +442,7 @@ def test_solve_json_names_skips_and_run_time_sizes() -> None:
 
 
 @pytest.mark.parametrize("sequence", [False, True])
-def test_emitted_run_time_sizes_read_the_spatial_axes(sequence: bool, tmp_path: Path) -> None:
+def test_emitted_run_time_sizes_read_the_spatial_axes(sequence: bool, tmp_path: Path, load_source: LoadSource) -> None:
     """The emitted forward passes output_size= through the per-frame wrapper; sizes come from the last axes."""
     r = AxisRecipe(kernel=3, stride=2, padding=1)
     options = BuildOptions(norm="batch", activation="relu")
@@ -455,7 +450,7 @@ def test_emitted_run_time_sizes_read_the_spatial_axes(sequence: bool, tmp_path: 
     up = make_step(["conv_transpose"], (4, 8, 8), [(r._replace(output_padding=1),) * 2], 2, options, False, True)
     up = replace(up, layers=(replace(up.layers[0], size_from=-1), *up.layers[1:]))
     design = Design("down up", (down, up), options, sequence)
-    module = load_file(write_source(design, tmp_path / f"down_up_{sequence}.py"))
+    module = load_source(write_source(design, tmp_path / f"down_up_{sequence}.py"))
     emitted = module.DownUp()
     built = build(design)
     emitted.load_state_dict(built.state_dict(), strict=True)

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from archsolve import ops
 from archsolve.errors import InfeasibleError, InputError
-from archsolve.explore import DEFAULT_KINDS, explore, explore_ranges, parse_size
+from archsolve.explore import DEFAULT_KINDS, explore, explore_ranges
 from archsolve.recipe import AxisRecipe, Ranges
+from archsolve.sizes import parse_size
 from explore_bruteforce import bruteforce, reachable
 
 
@@ -176,13 +177,16 @@ def test_bad_input_is_an_input_error(
     assert info.value.exit_code == 2
 
 
-@pytest.mark.parametrize(("text", "size"), [("16", 16), ("64x48", (64, 48)), ("8X8x8", (8, 8, 8)), (" 7 ", 7)])
-def test_parse_size(text: str, size: object) -> None:
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("16", (16,)), ("64x48", (64, 48)), ("8X8x8", (8, 8, 8)), (" 7 ", (7,)), (12, (12,)), ([101, 75], (101, 75))],
+)
+def test_parse_size(text: object, size: object) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["abc", "0", "-3", "16x", "x16", "1.5", "", "16x16x16x16", "4x0"])
-def test_parse_size_refuses(text: str) -> None:
+@pytest.mark.parametrize("text", ["abc", "0", "-3", "16x", "x16", "1.5", "", "16x16x16x16", "4x0", True, [], 1.5])
+def test_parse_size_refuses(text: object) -> None:
     with pytest.raises(InputError):
         parse_size(text)
 

@@ -76,10 +76,11 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]  # generic only from
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
-        from .explore import parse_size
+        from .sizes import parse_size
 
         try:
-            return parse_size(value)
+            size = parse_size(value)
+            return size[0] if len(size) == 1 else size  # one number: a square (one recipe on every axis)
         except ArchsolveError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -131,7 +132,7 @@ def main() -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help='Print one JSON object: {"in", "out", "count", "recipes": [{"op", fields..., "checkerboard", "gaps"}]}.',
+    help='Print one JSON object: {"version", "in", "out", "count", "recipes": [...]} (docs/json.md).',
 )
 @reports_errors
 def explore_cmd(
@@ -162,20 +163,23 @@ def explore_cmd(
     ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
     result = explore(size_in, size_out, op_names or None, ranges)
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
+        _echo_json(result.to_dict())
     else:
         click.echo(result.text())
 
 
-def _echo_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2))
+def _echo_json(data: dict[str, Any]) -> None:
+    """Every command's ``--json`` output: one object, its format version first (docs/json.md)."""
+    from .formats import versioned
+
+    click.echo(json.dumps(versioned(data), indent=2))
 
 
 @main.command()
 @click.argument("problem_file", metavar="PROBLEM.toml", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--no-rank", is_flag=True, help="Count and list valid designs without measuring them.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many designs to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see design.md) instead of tables.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables (docs/json.md).")
 @click.option(
     "--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source."
 )
@@ -328,7 +332,7 @@ def _design_for(path: str) -> Any:
 
 
 @main.command("build")
-@click.argument("design_file", metavar="DESIGN", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("design_file", metavar="DESIGN|PROBLEM", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "-o",
     "--output",
@@ -337,9 +341,12 @@ def _design_for(path: str) -> Any:
 )
 @click.option("--class-name", help="Name of the generated nn.Module subclass (default: from the design's name).")
 @click.option("--no-check", is_flag=True, help="Skip the meta-device cross-check of shapes and counts against torch.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: class, shapes, counts, source (docs/json.md)."
+)
 @reports_errors
-def build_cmd(design_file: str, output: str | None, class_name: str | None, no_check: bool) -> None:
-    """Write standalone PyTorch source (imports torch only) for a saved DESIGN (.toml or .json)."""
+def build_cmd(design_file: str, output: str | None, class_name: str | None, no_check: bool, as_json: bool) -> None:
+    """Write standalone PyTorch source (imports torch only) for a saved DESIGN or a PROBLEM's best design."""
     from .emit import class_name as default_class_name
     from .emit import emit_source
     from .summary import cross_check
@@ -347,33 +354,50 @@ def build_cmd(design_file: str, output: str | None, class_name: str | None, no_c
     design = _design_for(design_file)
     if not no_check:
         cross_check(design)
-    source = emit_source(design, class_name)
-    if output is None:
-        click.echo(source, nl=False)
-        return
-    _write(output, source)
+    name = class_name or default_class_name(design)
+    source = emit_source(design, name)
+    if output is not None:
+        _write(output, source)
     params = design.params
-    click.echo(
-        f"wrote {output}: class {class_name or default_class_name(design)}, "
-        f"{list(design.in_shape)} → {list(design.out_shape)}, "
-        f"{params.trainable:,} trainable + {params.non_trainable:,} non-trainable parameters"
-    )
+    if as_json:
+        _echo_json(
+            {
+                "design": design.name,
+                "class": name,
+                "in_shape": list(design.in_shape),
+                "out_shape": list(design.out_shape),
+                "params": {"total": params.total, "trainable": params.trainable, "non_trainable": params.non_trainable},
+                "macs": design.macs,
+                "checked": not no_check,
+                "output": output,
+                "source": source,
+            }
+        )
+    elif output is None:
+        click.echo(source, nl=False)
+    else:
+        click.echo(
+            f"wrote {output}: class {name}, "
+            f"{list(design.in_shape)} → {list(design.out_shape)}, "
+            f"{params.trainable:,} trainable + {params.non_trainable:,} non-trainable parameters"
+        )
 
 
 @main.command("summary")
 @click.argument("design_file", metavar="DESIGN|PROBLEM", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--no-check", is_flag=True, help="Skip the meta-device cross-check of shapes and counts against torch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: rows and totals (docs/json.md).")
 @reports_errors
-def summary_cmd(design_file: str, no_check: bool) -> None:
+def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
     """Keras-style table for a saved design (or a problem's best design): shapes, parameters, MACs.
 
     Every number comes from the op catalog and is checked against the module
     built on torch's meta device (no memory, no weights) unless --no-check.
     """
-    from .summary import cross_check, render_summary, summary_table
+    from .summary import summarize
 
-    design = _design_for(design_file)
-    rows = summary_table(design)
-    if not no_check:
-        cross_check(design, rows)
-    click.echo(render_summary(design, rows))
+    result = summarize(_design_for(design_file), check=not no_check)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(str(result))

@@ -10,6 +10,7 @@ from .errors import InputError, unknown
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS, ParamCount
 from .recipe import AxisRecipe
+from .sizes import spatial_text
 
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "none")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "none")
@@ -84,7 +85,7 @@ class Merge:
         own, skip = tuple(own), tuple(skip)
         if own[1:] != skip[1:]:
             raise InputError(
-                f"{self.how} with output {self.source}: sizes {_sizes(skip)} and {_sizes(own)} differ "
+                f"{self.how} with output {self.source}: sizes {spatial_text(skip)} and {spatial_text(own)} differ "
                 "(tensors must match except in the channel dimension)"
             )
         if self.how == "add":
@@ -243,7 +244,8 @@ class Design:
         if tuple(target[1:]) != tuple(layer.out_shape[1:]):
             named = "the input" if source == -1 else f"steps[{source}]"
             raise InputError(
-                f"{where}: output_size from {named} is {_sizes(target)} but the recipe gives {_sizes(layer.out_shape)}"
+                f"{where}: output_size from {named} is {spatial_text(target)} "
+                f"but the recipe gives {spatial_text(layer.out_shape)}"
             )
 
     @property
@@ -300,12 +302,3 @@ class Design:
             "throughput": throughput,
             "layers": layers,
         }
-
-
-def trajectory_text(shapes: Sequence[Sequence[int]]) -> str:
-    """``1x1 → 4x4 → 8x8`` for docstrings and tables."""
-    return " → ".join("x".join(str(v) for v in shape[1:]) for shape in shapes)
-
-
-def _sizes(shape: Sequence[int]) -> str:
-    return "x".join(str(v) for v in shape[1:])

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .design import Design, trajectory_text
+from .design import Design
 from .errors import BuildError, InputError
-from .summary import describe_layer, shape_text, summary_table, totals
+from .sizes import batch_shape_text, format_size, trajectory_text
+from .summary import describe_layer, summary_table, totals
 
 if TYPE_CHECKING:
     from torch import nn
@@ -297,13 +298,13 @@ def _forward_lines(design: Design, module_counts: Sequence[int]) -> list[str]:
 def _step_comment(design: Design, i: int) -> str:
     step = design.steps[i]
     before = design.in_shape if i == 0 else design.outputs[i - 1]
-    text = f"{_dims(before)} → {_dims(step.out_shape)}"
+    text = f"{format_size(before)} → {format_size(step.out_shape)}"
     for layer in step.layers:
         if layer.size_from is not None:
             text += f", output_size from {_output_name(layer.size_from)}"
     if step.merge is not None:
         source = "the input" if step.merge.source == -1 else f"steps[{step.merge.source}]"
-        text += f", {step.merge.how} with {source} → {_dims(design.outputs[i])}"
+        text += f", {step.merge.how} with {source} → {format_size(design.outputs[i])}"
     return text
 
 
@@ -328,7 +329,7 @@ def _docstring(design: Design) -> str:
         "Standalone PyTorch (imports torch only); construct with no arguments.",
         "",
         f"Trajectory (channels x spatial, per {per}):",
-        f"    {_dims(shapes[0])} → " + " → ".join(_dims(s) for s in shapes[1:]),
+        f"    {format_size(shapes[0])} → " + " → ".join(format_size(s) for s in shapes[1:]),
         f"    sizes {trajectory_text(shapes)}",
         "",
         "Recipe:",
@@ -337,8 +338,8 @@ def _docstring(design: Design) -> str:
         f"Parameters: {params.trainable:,} trainable + {params.non_trainable:,} non-trainable (norm running"
         f" statistics) = {params.total:,}.",
         f"MACs per {per}: {macs:,}.",
-        f"Input {shape_text(design.in_shape, design.sequence)} → "
-        f"output {shape_text(design.out_shape, design.sequence)}.",
+        f"Input {batch_shape_text(design.in_shape, design.sequence)} → "
+        f"output {batch_shape_text(design.out_shape, design.sequence)}.",
         *(
             [
                 "Transposed convs with 'output_size from' take their output size from that tensor at run time,",
@@ -354,10 +355,6 @@ def _docstring(design: Design) -> str:
 
 def _output_name(source: int) -> str:
     return "the input" if source == -1 else f"steps[{source}]"
-
-
-def _dims(shape: Sequence[int]) -> str:
-    return "x".join(str(v) for v in shape)
 
 
 def _escape(text: str) -> str:

@@ -17,6 +17,7 @@ from .design import BuildOptions, Merge, Step, make_step
 from .errors import InputError
 from .ops import KINDS
 from .recipe import PADDING_WORDS, AxisRecipe
+from .sizes import format_size, parse_size, spread
 
 if TYPE_CHECKING:
     from .checks import Checker
@@ -40,20 +41,6 @@ class Mirror:
     skip_shapes: tuple[tuple[int, ...] | None, ...]  # per decoder step: the skip's shape at the first input
 
 
-def parse_size(value: Any) -> tuple[int, ...] | None:
-    """``101``, ``"101x75"`` or ``[101, 75]`` → per-axis sizes (None when malformed)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        if all(p.strip().isdigit() for p in parts):
-            return tuple(int(p) for p in parts)
-        return None
-    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return tuple(value)
-    return None
-
-
 def read_mirror(
     check: Checker, encoder: Mapping[str, Any], decoder: Mapping[str, Any], ndim: int | None, build: BuildOptions
 ) -> tuple[Mirror | None, int, tuple[tuple[tuple[str, ...], ...], ...]]:
@@ -66,17 +53,16 @@ def read_mirror(
         return None, ndim or 2, ()
     inputs: list[tuple[int, ...]] = []
     for i, value in enumerate(raw_inputs):
-        size = parse_size(value)
-        if size is None or min(size) < 1:
-            check.add(f"encoder.inputs[{i}]", f"expected a positive size, 'HxW' or [h, w], got {value!r}")
-            continue
-        inputs.append(size)
+        try:
+            inputs.append(parse_size(value))
+        except InputError as exc:
+            check.add(f"encoder.inputs[{i}]", str(exc))
     lengths = {len(s) for s in inputs if len(s) > 1}
     ndim = ndim or (lengths.pop() if len(lengths) == 1 else 2)
-    inputs = [s * ndim if len(s) == 1 else s for s in inputs]
+    inputs = [spread(s, ndim) for s in inputs]
     for i, size in enumerate(inputs):
         if len(size) != ndim:
-            check.add(f"encoder.inputs[{i}]", f"expected {ndim} per-axis sizes, got {'x'.join(map(str, size))}")
+            check.add(f"encoder.inputs[{i}]", f"expected {ndim} per-axis sizes, got {format_size(size)}")
     channels = check.integer(encoder.get("channels", 3), "encoder.channels", 1) or 1
     raw_steps = encoder.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -103,12 +89,12 @@ def read_mirror(
                 if x > 0 and resolved != prefix[i].layers[0].axes:
                     raise InputError(
                         f"padding {word!r} needs torch padding {_pads(resolved)} here but "
-                        f"{_pads(prefix[i].layers[0].axes)} at {'x'.join(map(str, inputs[0]))}; "
+                        f"{_pads(prefix[i].layers[0].axes)} at {format_size(inputs[0])}; "
                         "one torch layer cannot serve both"
                     )
                 step = make_step((op,), shape, (resolved,), c_out or shape[0], build, first=i == 0, last=False)
             except InputError as exc:
-                check.add(f"encoder.steps[{i}]", f"at input {'x'.join(map(str, size))}: {exc}")
+                check.add(f"encoder.steps[{i}]", f"at input {format_size(size)}: {exc}")
                 return None, ndim, ()
             shape = step.out_shape
             shapes.append(shape)

@@ -20,6 +20,7 @@ from .errors import InfeasibleError, InputError
 from .layer import Layer
 from .ops import KINDS, OpKind, kind
 from .recipe import AxisRecipe, Ranges
+from .sizes import format_size
 
 #: Spatial axes assumed when a size is one int (images; give ``DxHxW`` for 3D).
 SQUARE_NDIM = 2
@@ -66,21 +67,6 @@ def check_ranges(ranges: Ranges) -> None:
             problems.append(f"{name} range {low}..{high} is empty")
     if problems:
         raise InputError("; ".join(problems))
-
-
-def parse_size(text: str) -> int | Size:
-    """``"16"`` → 16 (square), ``"64x48"`` → (64, 48), ``"8x8x8"`` → (8, 8, 8); InputError otherwise."""
-    parts = text.strip().lower().split("x")
-    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
-        raise InputError(f"{text!r} is not a size: expected a positive integer or HxW such as 64x48")
-    values = tuple(int(p) for p in parts)
-    if min(values) < 1:
-        raise InputError(f"{text!r} is not a size: sizes are at least 1")
-    return values[0] if len(values) == 1 else values
-
-
-def size_text(size: int | Size) -> str:
-    return str(size) if isinstance(size, int) else "x".join(str(n) for n in size)
 
 
 @dataclass(frozen=True)
@@ -130,7 +116,7 @@ class Exploration:
         from .report import table
 
         header, rows = self.table()
-        title = f"{size_text(self.size_in)} → {size_text(self.size_out)}: {self.count} recipes"
+        title = f"{format_size(self.size_in)} → {format_size(self.size_out)}: {self.count} recipes"
         return "\n".join([title, table(header, rows)])
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,10 +201,10 @@ def _axes_of(size_in: int | Sequence[int], size_out: int | Sequence[int]) -> tup
         if not 1 <= len(values) <= 3 or any(not isinstance(v, int) or isinstance(v, bool) for v in values):
             raise InputError(f"{label} must be a positive integer or 1 to 3 per-axis integers, not {size!r}")
         if min(values) < 1:
-            raise InputError(f"{label} {size_text(_plain(size))} has a size below 1")
+            raise InputError(f"{label} {format_size(_plain(size))} has a size below 1")
     lengths = {len(s) for s in (size_in, size_out) if not isinstance(s, int)}
     if len(lengths) > 1:
-        raise InputError(f"IN {size_text(_plain(size_in))} and OUT {size_text(_plain(size_out))} differ in axes")
+        raise InputError(f"IN {format_size(_plain(size_in))} and OUT {format_size(_plain(size_out))} differ in axes")
     ndim = lengths.pop() if lengths else SQUARE_NDIM
 
     def spread(size: int | Sequence[int]) -> Size:
@@ -267,15 +253,15 @@ def _infeasible(
         for size in _nearest_for_kind(KINDS[name], n_in, n_out, ndim, square, ranges):
             reach.setdefault(size, []).append(name)
     summary = (
-        f"no single layer maps {size_text(_plain(size_in))} to {size_text(_plain(size_out))} "
+        f"no single layer maps {format_size(_plain(size_in))} to {format_size(_plain(size_out))} "
         f"with {', '.join(kinds)} within {ranges_text(ranges)}"
     )
     if not reach:
-        return InfeasibleError(summary, [f"these kinds reach no size at all from {size_text(_plain(size_in))}"])
+        return InfeasibleError(summary, [f"these kinds reach no size at all from {format_size(_plain(size_in))}"])
     best = min(_distance(size, n_out) for size in reach)
     nearest = sorted(size for size in reach if _distance(size, n_out) == best)
     lines = [
-        f"nearest OUT reachable: {size_text(size[0] if square else size)} ({', '.join(reach[size])})"
+        f"nearest OUT reachable: {format_size(size[0] if square else size)} ({', '.join(reach[size])})"
         for size in nearest
     ]
     return InfeasibleError(summary, lines)

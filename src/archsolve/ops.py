@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import InputError, unknown
 from .recipe import AXIS_FIELDS, AxisRecipe, Ranges
+from .sizes import channels_text
 
 if TYPE_CHECKING:
     import torch
@@ -357,10 +358,6 @@ class Conv(PaddedKind):
         )
         extra = _trailing_pad(layer.axes)
         return nn.Sequential(_nd("ConstantPad", ndim)(extra, 0.0), conv) if any(extra) else conv
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return f"{shape[0]} channels of " + "x".join(str(n) for n in shape[1:])
 
 
 def _trailing_pad(axes: Sequence[AxisRecipe]) -> tuple[int, ...]:
@@ -725,7 +722,7 @@ class InstanceNorm(BatchNorm):
     def shape_issue(self, layer: Layer) -> str | None:
         # Statistics are per sample and channel, in eval mode too (no running stats).
         if math.prod(layer.in_shape[1:]) <= 1:
-            return f"{self.name} needs more than one spatial value per channel, got {_shape_text(layer.in_shape)}"
+            return f"{self.name} needs more than one spatial value per channel, got {channels_text(layer.in_shape)}"
         return None
 
     def build(self, layer: Layer) -> torch.nn.Module:
@@ -749,7 +746,7 @@ class GroupNorm(BatchNorm):
         # Statistics are per sample and group, in eval mode too.
         c = layer.in_shape[0]
         if c // self.groups(c) * math.prod(layer.in_shape[1:]) <= 1:
-            return f"{self.name} needs more than one value per group, got {_shape_text(layer.in_shape)}"
+            return f"{self.name} needs more than one value per group, got {channels_text(layer.in_shape)}"
         return None
 
     def build(self, layer: Layer) -> torch.nn.Module:

@@ -19,6 +19,7 @@ from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue, nearest
 from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import PADDING_WORDS, Ranges
+from .sizes import format_size, split_inputs
 
 if TYPE_CHECKING:
     from .rank import RankSettings
@@ -50,7 +51,7 @@ class SizeSpec:
         return all(self.low <= n <= self.high for n in size)
 
     def __str__(self) -> str:
-        return "x".join(map(str, self.fixed)) if self.fixed is not None else f"?[{self.low}..{self.high}]"
+        return format_size(self.fixed) if self.fixed is not None else f"?[{self.low}..{self.high}]"
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,7 @@ class Problem:
         spec = self.sizes[index]
         if spec.fixed is None or self.inputs == 1:
             return str(spec)
-        per = len(spec.fixed) // self.inputs
-        return ", ".join("x".join(map(str, spec.fixed[i * per : (i + 1) * per])) for i in range(self.inputs))
+        return ", ".join(format_size(size) for size in split_inputs(spec.fixed, self.inputs))
 
     def merge(self, index: int) -> Merge | None:
         return self.merges[index] if self.merges else None

@@ -4,8 +4,8 @@ A saved design lists every layer with its shapes and recipe, so a person can
 read it and ``archsolve build`` can rebuild it without solving again.  Loading
 trusts nothing: every layer is remade through the op catalog and its stored
 output shape must agree; every issue in the file is reported at once, each
-naming its key (with the nearest valid key for typos).  TOML is written by
-hand (no dependency) and read with :mod:`tomllib`.  Nothing here imports torch.
+naming its key (with the nearest valid key for typos).  TOML is written with
+tomli-w and read with :mod:`tomllib`.  Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ from .design import (
     Step,
 )
 from .errors import InputError, Issue
+from .formats import DESIGN_VERSION
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS, Upsample
+from .problem import TOP_KEYS as PROBLEM_KEYS
 from .recipe import AXIS_FIELDS, AxisRecipe
+from .sizes import format_size
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = DESIGN_VERSION
 TOP_KEYS = ("version", "name", "sequence", "build", "steps")
 STEP_KEYS = ("activation", "merge", "layers")
 MERGE_KEYS = ("source", "how")
@@ -104,55 +107,19 @@ def dumps_json(design: Design) -> str:
 
 
 def dumps_toml(design: Design) -> str:
-    """TOML for ``design``: top-level keys, ``[build]``, then ``[[steps]]`` each with ``[[steps.layers]]``."""
-    data = design_to_dict(design)
+    """TOML for ``design`` (written by tomli-w): top-level keys, ``[build]``, then ``[[steps]]`` with their layers."""
+    import tomli_w
+
     shapes = [design.in_shape, *design.outputs]
-    lines = [
+    header = [
         f"# archsolve design, written by archsolve {__version__}; rebuild with: archsolve build THIS_FILE -o model.py",
-        "# " + " → ".join("x".join(str(v) for v in shape) for shape in shapes),
+        "# " + " → ".join(format_size(shape) for shape in shapes),
     ]
-    lines += [f"{key} = {_toml_value(data[key])}" for key in ("version", "name", "sequence")]
-    lines += ["", "[build]", *(f"{key} = {_toml_value(value)}" for key, value in data["build"].items())]
-    for i, step in enumerate(data["steps"]):
-        lines += ["", f"[[steps]]  # steps[{i}]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in step.items() if key != "layers"]
-        for layer in step["layers"]:
-            lines += ["", "[[steps.layers]]", *(f"{key} = {_toml_value(value)}" for key, value in layer.items())]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    data = design_to_dict(design)
+    for value in data["build"].values():
+        if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"cannot save the non-finite number {value} in TOML")
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{key} = {_toml_value(v)}" for key, v in value.items()) + " }"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quote, backslash and every control character (DEL included) escaped."""
-    out = []
-    for char in text:
-        if char in _TOML_ESCAPES:
-            out.append(_TOML_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+    return "\n".join(header) + "\n" + tomli_w.dumps(data)
 
 
 def dumps_design(design: Design, fmt: str = ".toml") -> str:
@@ -204,8 +171,9 @@ def loads_design(text: str, fmt: str = ".toml", source: str = "<design>") -> Des
 
 
 def looks_like_problem(data: Mapping[str, Any]) -> bool:
-    """A problem file (``sizes``, ``ops``) given where a saved design was expected."""
-    return "steps" not in data and ("sizes" in data or "ops" in data)
+    """A problem file given where a saved design was expected: a key only problems have (``sizes``,
+    ``ops``, ``[encoder]``, ``[search]`` …) and no ``[[steps]]``."""
+    return "steps" not in data and any(key in data and key not in TOP_KEYS for key in PROBLEM_KEYS)
 
 
 def design_from_dict(data: Any, source: str = "<design>") -> Design:

@@ -9,14 +9,17 @@ torch's FlopCounterMode agrees with and torchinfo does not).
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .design import Design
 from .errors import BuildError
 from .layer import Layer
 from .ops import ParamCount
+from .sizes import batch_shape_text
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,6 @@ def cross_check(design: Design, rows: Sequence[SummaryRow] | None = None) -> Non
         raise BuildError(f"{design.name}: summary disagrees with the built module:\n  " + "\n  ".join(problems))
 
 
-def shape_text(shape: Sequence[int], sequence: bool = False) -> str:
-    """``(N, 64, 128, 128)``; sequences add the time axis, ``(N, T, 16, 64, 64)``."""
-    lead = ["N", "T"] if sequence else ["N"]
-    return "(" + ", ".join([*lead, *(str(v) for v in shape)]) + ")"
-
-
 def describe_layer(layer: Layer) -> str:
     """``conv_transpose 100→512 kernel=4 stride=1 padding=0 output_padding=0 dilation=1, no bias``."""
     fields = [f"{key}={value}" for key, value in layer.recipe().items()]
@@ -136,7 +133,7 @@ def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None) -> 
     body = [
         (
             row.name,
-            shape_text(row.output_shape, design.sequence),
+            batch_shape_text(row.output_shape, design.sequence),
             f"{row.params.total:,}",
             f"{row.macs:,}",
             ", ".join(row.inputs),
@@ -166,3 +163,67 @@ def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None) -> 
         "_" * rule,
     ]
     return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A design's summary: its rows, their totals, and whether torch confirmed them (:func:`cross_check`).
+
+    ``str()`` gives the table; notebooks render it through ``_repr_html_``.
+    """
+
+    design: Design
+    rows: tuple[SummaryRow, ...]
+    checked: bool = False
+
+    @property
+    def params(self) -> ParamCount:
+        return totals(self.rows)[0]
+
+    @property
+    def macs(self) -> int:
+        return totals(self.rows)[1]
+
+    def __str__(self) -> str:
+        return render_summary(self.design, self.rows)
+
+    def __repr__(self) -> str:
+        return f"<Summary {self.design.name!r}: {self.params.total:,} params, {self.macs:,} MACs>"
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``summary --json`` form (docs/json.md), without the version field."""
+        params, macs = totals(self.rows)
+        return {
+            "design": self.design.name,
+            "sequence": self.design.sequence,
+            "in_shape": list(self.design.in_shape),
+            "out_shape": list(self.design.out_shape),
+            "checked": self.checked,
+            "rows": [
+                {
+                    "name": row.name,
+                    "kind": row.kind,
+                    "step": row.step,
+                    "output_shape": list(row.output_shape),
+                    "params": row.params.total,
+                    "trainable": row.params.trainable,
+                    "non_trainable": row.params.non_trainable,
+                    "macs": row.macs,
+                    "inputs": list(row.inputs),
+                }
+                for row in self.rows
+            ],
+            "params": {"total": params.total, "trainable": params.trainable, "non_trainable": params.non_trainable},
+            "macs": macs,
+        }
+
+
+def summarize(design: Design, check: bool = True) -> Summary:
+    """The summary of ``design``; with ``check``, every row confirmed against torch on the meta device."""
+    rows = summary_table(design)
+    if check:
+        cross_check(design, rows)
+    return Summary(design, rows, checked=check)

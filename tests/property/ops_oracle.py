@@ -7,10 +7,8 @@ computed from a formula, so the tests compare the catalog with torch itself.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -18,15 +16,6 @@ from archsolve.layer import Layer
 
 #: Time steps fed to a ConvLSTM in the contract tests (its input is (B, T, C, H, W)).
 TIME_STEPS = 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny layers run fastest on one thread, and the suite shares few cores: import it into a test module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

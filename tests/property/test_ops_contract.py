@@ -18,7 +18,7 @@ import pytest
 import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ops_oracle import observe, one_thread  # noqa: F401  (one_thread: autouse fixture)
+from ops_oracle import observe
 
 from archsolve import ops
 from archsolve.errors import InputError

@@ -13,7 +13,6 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from ops_oracle import one_thread  # noqa: F401  (autouse fixture)
 
 from archsolve import ops
 from archsolve.layer import Layer

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ops_oracle import one_thread  # noqa: F401  (autouse fixture)
 
 from archsolve import ops
 from archsolve.errors import InputError

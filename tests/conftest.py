@@ -1,0 +1,73 @@
+"""Helpers shared by the whole suite.
+
+The helper modules beside the tests (``seed_designs``, ``explore_bruteforce``,
+``property/ops_oracle``) are importable because ``pythonpath`` in
+``[tool.pytest.ini_options]`` names their folders — not because pytest happens to
+put a test's folder on ``sys.path``.  Fixtures used by several test files live here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
+
+import pytest
+from click.testing import CliRunner
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+PROBLEMS = ROOT / "problems"
+
+
+class CliRun(NamedTuple):
+    """One ``archsolve`` invocation through click's runner."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliRun]:
+    """``cli("summary", path, "--json")`` runs the command in-process: exit code, stdout, stderr."""
+    from archsolve.cli import main
+
+    def run(*args: str) -> CliRun:
+        result = CliRunner().invoke(main, list(args))
+        return CliRun(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def import_file(path: Path) -> ModuleType:
+    """A generated source file imported as a module (emitted models)."""
+    spec = importlib.util.spec_from_file_location(f"emitted_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def load_source() -> Callable[[Path], ModuleType]:
+    """Import a generated ``.py`` file as a module."""
+    return import_file
+
+
+@pytest.fixture
+def fresh_python() -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """Run Python code in a new interpreter (nothing imported yet), the test helpers importable."""
+
+    def run(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=cwd or ROOT, env=env
+        )
+
+    return run
