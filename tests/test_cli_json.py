@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,12 +13,12 @@ import torch
 from archsolve.build import build
 from archsolve.formats import JSON_VERSION
 from archsolve.problem import load
-from archsolve.solver import solve
-from conftest import PROBLEMS, CliRun
+from archsolve.solve import solve
 
+PROBLEMS = Path(__file__).parent.parent / "problems"
 UNET = str(PROBLEMS / "unet_101x75.toml")
 DCGAN = str(PROBLEMS / "dcgan_generator.toml")
-Cli = Callable[..., CliRun]
+Cli = Callable[..., Any]  # conftest's cli fixture: (code, out, err)
 
 
 @pytest.mark.parametrize(
