@@ -18,6 +18,7 @@ import click
 from .errors import ArchsolveError
 
 if TYPE_CHECKING:
+    from .console import Terminal
     from .problem import Problem
     from .rank import RankProgress, RankResult
     from .solve import Solution
@@ -165,7 +166,7 @@ def explore_cmd(
     if as_json:
         _echo_json(result.to_dict())
     else:
-        click.echo(result.text())
+        _terminal().table(result.table())
 
 
 def _echo_json(data: dict[str, Any]) -> None:
@@ -173,6 +174,13 @@ def _echo_json(data: dict[str, Any]) -> None:
     from .formats import versioned
 
     click.echo(json.dumps(versioned(data), indent=2))
+
+
+def _terminal() -> Terminal:
+    """The command's output streams (made per call: click's test runner swaps sys.stdout per invocation)."""
+    from .console import Terminal
+
+    return Terminal()
 
 
 @main.command()
@@ -230,17 +238,17 @@ def solve(
     rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     problem = problem_mod.load(problem_file, [*overrides, *rank_overrides])
     solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
+    terminal = _terminal()
     if no_rank:
         design = solution.candidates[0].design
         if as_json:
             _echo_json(report.solution_json(solution))
         else:
-            click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
-            click.echo(f"best {len(solution.candidates)} by {problem.objective}:")
-            click.echo(report.table(("#", "params", "MACs", "recipe"), report.solution_rows(solution), right=(0, 1, 2)))
+            terminal.line(report.count_line(solution))
+            terminal.table(report.solution_table(solution))
     else:
         if not as_json:
-            click.echo(f"{problem.name}: {solution.count:,} valid designs (solved in {solution.seconds:.2f} s)")
+            terminal.line(report.count_line(solution))
         result = _rank(problem, solution, quiet=as_json)
         winner = result.winner
         assert winner is not None  # rank() raises MeasureError when nothing could be measured
@@ -248,19 +256,21 @@ def solve(
         if as_json:
             _echo_json(report.ranked_json(solution, result))
         else:
-            click.echo(report.ranked_text(result))
+            terminal.table(report.ranked_table(result, problem))
+            for line in report.ranked_lines(result, problem):
+                terminal.line(line)
     if emit:
         from .emit import emit_source
 
         _write(emit, emit_source(design))
         if not as_json:
-            click.echo(f"wrote {emit}")
+            terminal.line(f"wrote {emit}")
     if save:
         from .saved import save_design
 
         save_design(design, save)
         if not as_json:
-            click.echo(f"wrote {save}")
+            terminal.line(f"wrote {save}")
 
 
 def _write(path: str, text: str) -> None:

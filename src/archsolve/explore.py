@@ -16,11 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .console import PIPE_WIDTH
 from .errors import InfeasibleError, InputError
 from .layer import Layer
 from .ops import KINDS, OpKind, kind
 from .recipe import AxisRecipe, Ranges
 from .sizes import format_size
+from .table import Column, Table, plural
 
 #: Spatial axes assumed when a size is one int (images; give ``DxHxW`` for 3D).
 SQUARE_NDIM = 2
@@ -99,8 +101,8 @@ class Exploration:
     def count(self) -> int:
         return len(self.recipes)
 
-    def table(self) -> tuple[list[str], list[list[str]]]:
-        """Header and rows for a text table: one column per field any listed kind reports."""
+    def table(self) -> Table:
+        """The recipes as a table: one column per field any listed kind reports (``-`` where a kind has none)."""
         names: list[str] = []
         for found in self.recipes:
             names += [name for name in found.fields() if name not in names]
@@ -108,16 +110,21 @@ class Exploration:
         for found in self.recipes:
             fields = found.fields()
             cells = [_cell(fields[name]) if name in fields else "-" for name in names]
-            rows.append([found.op, *cells, _cell(found.checkerboard), _cell(found.gaps)])
-        return ["op", *names, "checkerboard", "gaps"], rows
+            rows.append((found.op, *cells, _cell(found.checkerboard), _cell(found.gaps)))
+        columns = (
+            Column("op"),
+            *(Column(name, "right") for name in names),
+            Column("checkerboard"),
+            Column("gaps"),
+        )
+        title = f"{format_size(self.size_in)} → {format_size(self.size_out)}: {plural(self.count, 'recipe')}"
+        return Table(columns, tuple(rows), title=title)
 
-    def text(self) -> str:
-        """A count line and an aligned table (plain text: no rich import on this fast path)."""
-        from .report import table
+    def text(self, width: int = PIPE_WIDTH) -> str:
+        """The table as plain text ``width`` columns wide (the CLI draws :meth:`table` for the terminal)."""
+        from .console import render
 
-        header, rows = self.table()
-        title = f"{format_size(self.size_in)} → {format_size(self.size_out)}: {self.count} recipes"
-        return "\n".join([title, table(header, rows)])
+        return render(self.table(), width)
 
     def to_dict(self) -> dict[str, Any]:
         def plain(size: int | Size) -> int | list[int]:

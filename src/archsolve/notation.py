@@ -6,7 +6,9 @@ pasted from a table names the same design::
     conv_transpose k4 s1 | conv_transpose k4 s2 p1 | upsample ×2 + conv k3 p1 →64 @8x8
 
 Grammar
-    A design is its steps joined by ``|``.  A step is its layers joined by
+    A design is its steps joined by ``|``; a run of equal steps is written
+    once with its count in front (``16× residual_block k1``, or ``16x``).
+    A step is its layers joined by
     ``+`` (a composite such as ``upsample+conv``), optionally followed by
     ``→C`` (or ``->C``: the step's output channels) and ``@HxW`` (its output
     size), printed where the problem leaves them free.  A layer is its kind
@@ -59,6 +61,12 @@ NORMS = frozenset(name for name in NORM_KINDS.values() if name is not None)
 _TOKEN = re.compile(r"^(op|pe|k|s|p|d|r|g|×|x)(\d+(?:x\d+)*)$")
 _CHANNELS = re.compile(r"^(?:→|->)(\d+)$")
 _SIZE = re.compile(r"^@(\d+(?:x\d+)*)$")
+_REPEAT = re.compile(r"^\s*(\d+)\s*[×x]\s+(.*)$", re.DOTALL)
+
+#: The largest count a run of equal steps may be written with (``16× …``).
+MAX_REPEAT = 1000
+#: Between a design's steps; tables break a long design only here.
+STEP_SEPARATOR = " | "
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ def step_text(step: Step, inserted_norm: bool = True, channels: bool = False, si
 
 
 def design_text(design: Design, problem: Trajectory | None = None) -> str:
-    """The design on one line, steps joined by `` | ``.
+    """The design on one line, steps joined by `` | ``, a run of equal steps as ``16× step``.
 
     With ``problem``, the steps it fixes (an encoder) are left out, and each step's
     channels and size are written where the problem leaves them free: the line is
@@ -174,14 +182,21 @@ def design_text(design: Design, problem: Trajectory | None = None) -> str:
     inserted = design.options.norm != "none"
     steps = design.steps
     if problem is None:
-        return " | ".join(step_text(step, inserted) for step in steps)
-    skip = len(problem.prefix)
-    texts = []
-    for i, step in enumerate(steps[skip:]):
-        free_c = problem.channels[i + 1] is None
-        free_s = bool(problem.sizes[i + 1].free)
-        texts.append(step_text(step, inserted, channels=free_c, size=free_s))
-    return " | ".join(texts)
+        texts = [step_text(step, inserted) for step in steps]
+    else:
+        skip = len(problem.prefix)
+        texts = []
+        for i, step in enumerate(steps[skip:]):
+            free_c = problem.channels[i + 1] is None
+            free_s = bool(problem.sizes[i + 1].free)
+            texts.append(step_text(step, inserted, channels=free_c, size=free_s))
+    runs: list[list[Any]] = []
+    for text in texts:
+        if runs and runs[-1][0] == text:
+            runs[-1][1] += 1
+        else:
+            runs.append([text, 1])
+    return STEP_SEPARATOR.join(text if count == 1 else f"{count}× {text}" for text, count in runs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,10 +267,15 @@ def parse_design(text: str) -> tuple[StepText, ...]:
     """A design line, steps joined by ``|``; InputError naming the step that does not parse."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("expected a design such as 'conv_transpose k4 s1 | conv_transpose k4 s2 p1'")
-    steps = []
+    steps: list[StepText] = []
     for i, part in enumerate(text.split("|")):
+        count, written = 1, part
+        if (repeat := _REPEAT.match(part)) is not None:
+            count, written = int(repeat.group(1)), repeat.group(2)
         try:
-            steps.append(parse_step(part))
+            if not 1 <= count <= MAX_REPEAT:
+                raise InputError(f"a step repeated {count} times; expected 1 to {MAX_REPEAT}")
+            steps += [parse_step(written)] * count
         except InputError as exc:
             raise InputError(f"step {i + 1} ({part.strip()!r}): {exc}") from None
     return tuple(steps)

@@ -1,15 +1,27 @@
-"""Text and JSON forms of solver results (strings and dicts only; the CLI prints them)."""
+"""Tables, text and JSON forms of solver and ranking results (values only; the CLI prints them)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .notation import design_text
+from .notation import STEP_SEPARATOR, Trajectory, design_text
+from .table import Column, Table, plural
 
 if TYPE_CHECKING:
     from .rank import RankResult
     from .solve import Solution
+
+SHORT = {
+    "kernel": "k",
+    "stride": "s",
+    "padding": "p",
+    "output_padding": "op",
+    "dilation": "d",
+    "scale": "×",
+    "factor": "r",
+}
+DEFAULTS = {"output_padding": 0, "dilation": 1, "ceil_mode": False, "padding": 0}
+NORMS = ("batch_norm", "instance_norm", "group_norm")
 
 
 def solution_json(solution: Solution) -> dict[str, Any]:
@@ -37,29 +49,63 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
     }
 
 
-def ranked_text(result: RankResult) -> str:
-    """The ranked table, the winner and where the study and results live."""
-    rows = [
+def solution_table(solution: Solution) -> Table:
+    """``solve --no-rank``: the count, then the best designs by the objective."""
+    rows = tuple(
+        (str(i), f"{c.params:,}", f"{c.macs:,}", design_text(c.design, solution.problem))
+        for i, c in enumerate(solution.candidates, 1)
+    )
+    return Table(
+        (Column("#", "right"), Column("params", "right"), Column("MACs", "right"), RECIPE),
+        rows,
+        title=f"best {len(rows)} by {solution.problem.objective}:",
+    )
+
+
+def count_line(solution: Solution) -> str:
+    """``dcgan-generator: 1,234 valid designs (solved in 0.52 s)``."""
+    return f"{solution.problem.name}: {plural(solution.count, 'valid design')} (solved in {solution.seconds:.2f} s)"
+
+
+RECIPE = Column("recipe", separator=STEP_SEPARATOR)
+
+
+def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table:
+    """The measured designs, fastest first: throughput with its flag, time with its IQR, params, MACs, recipe."""
+    rows = tuple(
         (
             str(c.rank),
             f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""),
             f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}",
             f"{c.design.params.total:,}",
             f"{c.design.macs:,}",
-            design_text(c.design),
+            design_text(c.design, problem),
         )
         for c in result.candidates
-    ]
+    )
     env = result.environment
-    lines = [
+    title = (
         f"measured on {env.device_name} ({result.measure.dtype}, batch {result.measure.batch_size}, "
-        f"{result.measure.mode}); samples/s, '?' = spread too wide after re-measuring",
-        table(("#", "samples/s", "ms (median ± IQR)", "params", "MACs", "recipe"), rows, right=(0, 1, 2, 3, 4)),
-    ]
+        f"{result.measure.mode}); samples/s, '?' = spread too wide after re-measuring"
+    )
+    columns = (
+        Column("#", "right"),
+        Column("samples/s", "right"),
+        Column("ms ± IQR", "right"),
+        Column("params", "right"),
+        Column("MACs", "right"),
+        RECIPE,
+    )
+    return Table(columns, rows, title=title)
+
+
+def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
+    """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
+    lines = []
     if result.winner:
         lines.append(
             f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
-            f"{design_text(result.winner.design)}"
+            f"{design_text(result.winner.design, problem)}"
         )
     run = result.run
     lines.append(
@@ -73,26 +119,4 @@ def ranked_text(result: RankResult) -> str:
     lines.append(f"study {result.study_name!r} in {result.storage}; results {result.results_path}")
     if result.plot_path:
         lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
-    return "\n".join(lines)
-
-
-def solution_rows(solution: Solution) -> list[tuple[str, ...]]:
-    """Rows for the human table: rank, params, MACs, recipe per step."""
-    return [
-        (str(i + 1), f"{c.params:,}", f"{c.macs:,}", design_text(c.design, solution.problem))
-        for i, c in enumerate(solution.candidates)
-    ]
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """A plain aligned text table (no dependency, so light commands stay light)."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-            out.append(str(cell).rjust(width) if i in right else str(cell).ljust(width))
-        return "  ".join(out).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+    return lines
