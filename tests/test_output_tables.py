@@ -10,8 +10,8 @@ import pytest
 
 from archsolve.console import Pieces, render
 from archsolve.explore import explore, explore_ranges
-from archsolve.problem import load, loads
 from archsolve.notation import design_text, parse_design
+from archsolve.problem import load, loads
 from archsolve.report import solution_table
 from archsolve.solve import solve
 from archsolve.table import Column, Table, plural

@@ -8,7 +8,6 @@ and lets tests read the cells directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -71,7 +70,3 @@ def _regular_plural(noun: str) -> str:
         last += "s"
     return f"{head} {last}" if head else last
 
-
-def numbers(values: Sequence[int]) -> tuple[str, ...]:
-    """Integers with thousands separators, one cell each."""
-    return tuple(f"{v:,}" for v in values)
