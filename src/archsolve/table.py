@@ -69,4 +69,3 @@ def _regular_plural(noun: str) -> str:
     else:
         last += "s"
     return f"{head} {last}" if head else last
-
