@@ -209,6 +209,7 @@ def _terminal() -> Terminal:
     metavar="KEY=VALUE",
     help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable).",
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (results and errors still print).")
 @reports_errors
 def solve(
     problem_file: str,
@@ -224,6 +225,7 @@ def solve(
     results_dir: str | None,
     time_limit: float | None,
     overrides: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """Count every design that hits the sizes of PROBLEM.toml, list the best, rank them by measured speed.
 
@@ -237,8 +239,8 @@ def solve(
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
     rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     problem = problem_mod.load(problem_file, [*overrides, *rank_overrides])
-    solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
     terminal = _terminal()
+    solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
     if no_rank:
         design = solution.candidates[0].design
         if as_json:
@@ -249,7 +251,7 @@ def solve(
     else:
         if not as_json:
             terminal.line(report.count_line(solution))
-        result = _rank(problem, solution, quiet=as_json)
+        result = _rank(problem, solution, quiet=as_json or quiet)
         winner = result.winner
         assert winner is not None  # rank() raises MeasureError when nothing could be measured
         design = winner.design
@@ -285,40 +287,19 @@ def _write(path: str, text: str) -> None:
 
 
 def _rank(problem: Problem, solution: Solution, quiet: bool) -> RankResult:
-    """Measure and rank the solution's designs, with a progress line on stderr (unless ``quiet``)."""
+    """Measure and rank the solution's designs, each phase's progress on stderr (unless ``quiet``)."""
+    from .phases import PhaseProgress
     from .rank import rank
     from .solve import SolutionSpace
 
     search, measure = problem.rank.settings()
-    progress = None if quiet else _Progress()
-    try:
-        return rank(SolutionSpace(solution), search, measure, progress)
-    finally:
-        if progress is not None:
-            progress.close()
+    with PhaseProgress(enabled=not quiet) as bars:
 
+        def hear(event: RankProgress) -> None:
+            best = f"{event.best_throughput:,.1f} samples/s" if event.best_throughput else None
+            bars.update(event.phase, event.done, event.total, eta_s=event.eta_s, best=best)
 
-class _Progress:
-    """One updating line: phase, done/total, ETA, best so far (a plain line per update off a terminal)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.width = 0
-
-    def __call__(self, state: RankProgress) -> None:
-        eta = f", ETA {state.eta_s:.0f} s" if state.eta_s is not None else ""
-        best = f", best {state.best_throughput:,.1f} samples/s" if state.best_throughput else ""
-        what = "timing steps" if state.phase == "model" else "measuring designs"
-        line = f"{what}: {state.done}/{state.total}{eta}{best}"
-        if self.tty:
-            click.echo("\r" + line.ljust(self.width), err=True, nl=False)
-            self.width = len(line)
-        else:
-            click.echo(line, err=True)
-
-    def close(self) -> None:
-        if self.tty and self.width:
-            click.echo("", err=True)
+        return rank(SolutionSpace(solution), search, measure, None if quiet else hear)
 
 
 def _design_for(path: str) -> Any:

@@ -25,13 +25,13 @@ PIPE_WIDTH = 120
 
 def width_for(stream: IO[str]) -> int | None:
     """The width to draw at: None (rich asks the terminal) on a terminal, else ``$COLUMNS`` or 120."""
-    if _isatty(stream):
+    if isatty(stream):
         return None
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH
 
 
-def _isatty(stream: IO[str]) -> bool:
+def isatty(stream: IO[str]) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # a closed or unusual stream
@@ -154,7 +154,7 @@ class Terminal:
 
     def table(self, table: Table) -> None:
         stream = self._streams[False]
-        if _isatty(stream):
+        if isatty(stream):
             print_table(self.console(), table)
         else:  # a pipe or file: plain lines with no trailing padding
             stream.write(render(table, width_for(stream) or PIPE_WIDTH) + "\n")
