@@ -159,10 +159,17 @@ def explore_cmd(
 
     Exits 1, naming the nearest reachable OUT sizes, when nothing fits; 2 on bad input.
     """
-    from .explore import explore, explore_ranges
+    from . import api
 
-    ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
-    result = explore(size_in, size_out, op_names or None, ranges)
+    result = api.explore(
+        size_in,
+        size_out,
+        op_names or None,
+        max_kernel=max_kernel,
+        max_stride=max_stride,
+        max_padding=max_padding,
+        max_dilation=max_dilation,
+    )
     if as_json:
         _echo_json(result.to_dict())
     else:
@@ -232,15 +239,13 @@ def solve(
     Ranking measures designs in an Optuna study kept in the results directory (SQLite), so a re-run
     continues it and never measures a design twice; --storage/--study share one study between workers.
     """
-    from . import problem as problem_mod
-    from . import report
-    from . import solve as solver_mod
+    from . import api, report
 
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
     rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
-    problem = problem_mod.load(problem_file, [*overrides, *rank_overrides])
+    problem = api.load_problem(problem_file, [*overrides, *rank_overrides])
     terminal = _terminal()
-    solution = solver_mod.solve(problem, top=top, time_limit=time_limit)
+    solution = api.solve(problem, top=top, time_limit=time_limit)
     if no_rank:
         design = solution.candidates[0].design
         if as_json:
@@ -251,7 +256,7 @@ def solve(
     else:
         if not as_json:
             terminal.line(report.count_line(solution))
-        result = _rank(problem, solution, quiet=as_json or quiet)
+        result = _rank(solution, quiet=as_json or quiet)
         winner = result.winner
         assert winner is not None  # rank() raises MeasureError when nothing could be measured
         design = winner.design
@@ -262,15 +267,11 @@ def solve(
             for line in report.ranked_lines(result, problem):
                 terminal.line(line)
     if emit:
-        from .emit import emit_source
-
-        _write(emit, emit_source(design))
+        _write(emit, api.emit_source(design))
         if not as_json:
             terminal.line(f"wrote {emit}")
     if save:
-        from .saved import save_design
-
-        save_design(design, save)
+        api.save_design(design, save)
         if not as_json:
             terminal.line(f"wrote {save}")
 
@@ -286,40 +287,18 @@ def _write(path: str, text: str) -> None:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
-def _rank(problem: Problem, solution: Solution, quiet: bool) -> RankResult:
+def _rank(solution: Solution, quiet: bool) -> RankResult:
     """Measure and rank the solution's designs, each phase's progress on stderr (unless ``quiet``)."""
+    from . import api
     from .phases import PhaseProgress
-    from .rank import rank
-    from .solve import SolutionSpace
 
-    search, measure = problem.rank.settings()
     with PhaseProgress(enabled=not quiet) as bars:
 
         def hear(event: RankProgress) -> None:
             best = f"{event.best_throughput:,.1f} samples/s" if event.best_throughput else None
             bars.update(event.phase, event.done, event.total, eta_s=event.eta_s, best=best)
 
-        return rank(SolutionSpace(solution), search, measure, None if quiet else hear)
-
-
-def _design_for(path: str) -> Any:
-    """A saved design (``.toml``/``.json`` with ``[[steps]]``), or a problem file's best design by its objective."""
-    import tomllib
-    from pathlib import Path
-
-    from .saved import load_design, looks_like_problem
-
-    if Path(path).suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            data = {}  # load_design reports it
-        if looks_like_problem(data):
-            from . import problem as problem_mod
-            from . import solve as solver_mod
-
-            return solver_mod.solve(problem_mod.load(path), top=1).candidates[0].design
-    return load_design(path)
+        return api.rank(solution, progress=None if quiet else hear)
 
 
 @main.command("build")
@@ -338,15 +317,14 @@ def _design_for(path: str) -> Any:
 @reports_errors
 def build_cmd(design_file: str, output: str | None, class_name: str | None, no_check: bool, as_json: bool) -> None:
     """Write standalone PyTorch source (imports torch only) for a saved DESIGN or a PROBLEM's best design."""
+    from . import api
     from .emit import class_name as default_class_name
-    from .emit import emit_source
-    from .summary import cross_check
 
-    design = _design_for(design_file)
+    design = api.best_design(design_file)
     if not no_check:
-        cross_check(design)
+        api.summary(design, check=True)  # torch must agree with every shape and count before source is written
     name = class_name or default_class_name(design)
-    source = emit_source(design, name)
+    source = api.emit_source(design, name)
     if output is not None:
         _write(output, source)
     params = design.params
@@ -385,9 +363,9 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
     Every number comes from the op catalog and is checked against the module
     built on torch's meta device (no memory, no weights) unless --no-check.
     """
-    from .summary import summarize
+    from . import api
 
-    result = summarize(_design_for(design_file), check=not no_check)
+    result = api.summary(design_file, check=not no_check)
     if as_json:
         _echo_json(result.to_dict())
     else:

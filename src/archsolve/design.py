@@ -10,7 +10,7 @@ from .errors import InputError, unknown
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS, ParamCount
 from .recipe import AxisRecipe
-from .sizes import spatial_text
+from .sizes import format_size, spatial_text
 
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "none")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "none")
@@ -195,7 +195,7 @@ def _channel_targets(ops: Sequence[str], axes: Sequence[Sequence[AxisRecipe]], o
     return targets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Design:
     """A solved design: steps from the input shape to the output shape, ready to count, build or save."""
 
@@ -247,6 +247,10 @@ class Design:
                 f"{where}: output_size from {named} is {spatial_text(target)} "
                 f"but the recipe gives {spatial_text(layer.out_shape)}"
             )
+
+    def __repr__(self) -> str:
+        shapes = " → ".join(format_size(shape) for shape in (self.in_shape, *self.outputs))
+        return f"<Design {self.name!r}: {shapes}, {self.params.total:,} params, {self.macs:,} MACs>"
 
     @property
     def layers(self) -> tuple[Layer, ...]:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .console import PIPE_WIDTH
+from .display import Shown
 from .errors import InfeasibleError, InputError
 from .layer import Layer
 from .ops import KINDS, OpKind, kind
+from .packages import make_callable
 from .recipe import AxisRecipe, Ranges
 from .sizes import format_size
 from .table import Column, Table, plural
@@ -88,8 +90,8 @@ class Found:
         return {"op": self.op, **self.fields(), "checkerboard": self.checkerboard, "gaps": self.gaps}
 
 
-@dataclass(frozen=True)
-class Exploration:
+@dataclass(frozen=True, repr=False)
+class Exploration(Shown):
     """The answer to "which single layers map IN to OUT?" (the ``explore --json`` contract)."""
 
     size_in: int | Size
@@ -100,6 +102,9 @@ class Exploration:
     @property
     def count(self) -> int:
         return len(self.recipes)
+
+    def __repr__(self) -> str:
+        return f"<Exploration {format_size(self.size_in)} → {format_size(self.size_out)}: {self.count} recipes>"
 
     def table(self) -> Table:
         """The recipes as a table: one column per field any listed kind reports (``-`` where a kind has none)."""
@@ -301,3 +306,6 @@ def _nearest_for_kind(k: OpKind, n_in: Size, n_out: Size, ndim: int, square: boo
         if any(k.layer_compatible(axes, ndim) is None for axes in choices):
             nearest.append(shape)
     return nearest
+
+
+make_callable(__name__)  # archsolve.explore(...) calls archsolve.api.explore: one object under the name

@@ -150,6 +150,57 @@ class Problem:
     #: Per solved step: the shape its skip joins (at the first input size).
     skip_shapes: tuple[tuple[int, ...] | None, ...] = ()
 
+    @classmethod
+    def create(
+        cls,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        sizes: Sequence[Any] | None = None,
+        channels: Sequence[Any] | None = None,
+        ops: str | Sequence[Any] | None = None,
+        dims: int | None = None,
+        sequence: bool | None = None,
+        search: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        objective: Mapping[str, Any] | None = None,
+        rank: Mapping[str, Any] | None = None,
+        build: Mapping[str, Any] | None = None,
+        encoder: Mapping[str, Any] | None = None,
+        decoder: Mapping[str, Any] | None = None,
+    ) -> Problem:
+        """A problem built in code: the keyword arguments are the problem file's keys and tables
+        (docs/problems.md), checked exactly as a file's are.
+
+        >>> problem = Problem.create(name="up", sizes=[8, 16, 32], channels=[64, "?", 3], ops="upsample+conv",
+        ...                          search={"channels": [8, 32], "multiple_of": 8})
+        >>> problem
+        Problem('up': 8x8 → 16x16 → 32x32, 2 steps)
+        """
+        given = {
+            "name": name,
+            "description": description,
+            "sizes": list(sizes) if sizes is not None else None,
+            "channels": list(channels) if channels is not None else None,
+            "ops": ops if ops is None or isinstance(ops, str) else list(ops),
+            "dims": dims,
+            "sequence": sequence,
+            "search": search,
+            "constraints": constraints,
+            "objective": objective,
+            "rank": rank,
+            "build": build,
+            "encoder": encoder,
+            "decoder": decoder,
+        }
+        data = {key: _plain(value) for key, value in given.items() if value is not None}
+        return from_dict(data, source="<code>", default_name="problem")
+
+    def __repr__(self) -> str:
+        return f"Problem({self.name!r}: {' → '.join(self.size_text(i) for i in range(len(self.sizes)))}, " + (
+            f"{self.n_steps} steps)" if self.n_steps != 1 else "1 step)"
+        )
+
     @property
     def n_steps(self) -> int:
         return len(self.steps)
@@ -176,6 +227,15 @@ class Problem:
 
     def merge(self, index: int) -> Merge | None:
         return self.merges[index] if self.merges else None
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and mappings given in code as the lists and dicts a parsed TOML file holds."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,7 +370,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     objective_table = check.table(data, "objective")
     check.keys(objective_table, ("minimize",), "objective.")
     objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
-    rank = _rank(check, check.table(data, "rank"))
+    rank = read_rank(check, check.table(data, "rank"))
     sequence = check.boolean(data.get("sequence", False), "sequence")
 
     if check.issues:
@@ -506,7 +566,8 @@ def _constraints(check: Checker, table: Mapping[str, Any]) -> Constraints:
     return Constraints(**values)
 
 
-def _rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
+def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
+    """``[rank]``: each key checked, its issues recorded in ``check``; unknown keys named."""
     check.keys(table, RANK_KEYS, "rank.")
     values: dict[str, Any] = {}
     for key, low in (("trials", 1), ("batch_size", 1), ("repeats", 3), ("time_steps", 1), ("warmup", 1)):

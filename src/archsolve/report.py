@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .console import PIPE_WIDTH, render
 from .notation import STEP_SEPARATOR, Trajectory, design_text
 from .table import Column, Table, plural
 
@@ -25,7 +26,7 @@ NORMS = ("batch_norm", "instance_norm", "group_norm")
 
 
 def solution_json(solution: Solution) -> dict[str, Any]:
-    """``archsolve solve --no-rank --json`` (design.md contract): nothing measured, the best by objective wins."""
+    """``archsolve solve --no-rank --json`` (docs/json.md): nothing measured, the best by objective wins."""
     candidates = [c.design.to_dict(None) for c in solution.candidates]
     return {
         "problem": solution.problem.name,
@@ -120,3 +121,13 @@ def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[
     if result.plot_path:
         lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
     return lines
+
+
+def solution_text(solution: Solution, width: int = PIPE_WIDTH) -> str:
+    """``solve --no-rank`` as plain text: the count line, then the table of the best designs."""
+    return "\n".join([count_line(solution), render(solution_table(solution), width)])
+
+
+def ranked_text(result: RankResult, problem: Trajectory | None = None, width: int = PIPE_WIDTH) -> str:
+    """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
+    return "\n".join([render(ranked_table(result, problem), width), *ranked_lines(result, problem)])

@@ -9,16 +9,17 @@ torch's FlopCounterMode agrees with and torchinfo does not).
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .design import Design
+from .display import Shown
 from .errors import BuildError
 from .layer import Layer
 from .ops import ParamCount
+from .packages import make_callable
 from .sizes import batch_shape_text
 
 
@@ -165,8 +166,8 @@ def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None) -> 
     return "\n".join(out)
 
 
-@dataclass(frozen=True)
-class Summary:
+@dataclass(frozen=True, repr=False)
+class Summary(Shown):
     """A design's summary: its rows, their totals, and whether torch confirmed them (:func:`cross_check`).
 
     ``str()`` gives the table; notebooks render it through ``_repr_html_``.
@@ -184,14 +185,11 @@ class Summary:
     def macs(self) -> int:
         return totals(self.rows)[1]
 
-    def __str__(self) -> str:
+    def text(self) -> str:
         return render_summary(self.design, self.rows)
 
     def __repr__(self) -> str:
         return f"<Summary {self.design.name!r}: {self.params.total:,} params, {self.macs:,} MACs>"
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``summary --json`` form (docs/json.md), without the version field."""
@@ -227,3 +225,6 @@ def summarize(design: Design, check: bool = True) -> Summary:
     if check:
         cross_check(design, rows)
     return Summary(design, rows, checked=check)
+
+
+make_callable(__name__)  # archsolve.summary(...) calls archsolve.api.summary: one object under the name

@@ -94,3 +94,7 @@ __all__ = [
     "redact",
     "spearman",
 ]
+
+from ..packages import make_callable
+
+make_callable(__name__)  # archsolve.rank(...) calls archsolve.api.rank: one object under the name

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..design import Design
+from ..display import Shown
 from ..errors import InputError, Issue
 from .measure import Environment, MeasureSettings
 
@@ -128,8 +129,8 @@ class RunCounts:
     asks: int = 0
 
 
-@dataclass(frozen=True)
-class RankResult:
+@dataclass(frozen=True, repr=False)
+class RankResult(Shown):
     """The ranking of every design measured in the study, best first, and how this run got there.
 
     ``timed_s`` is the wall time this run spent inside timed windows (design
@@ -156,6 +157,15 @@ class RankResult:
     @property
     def winner(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+    def __repr__(self) -> str:
+        best = f", winner {self.winner.throughput:,.1f} samples/s" if self.winner else ""
+        return f"<RankResult {self.problem!r}: {len(self.candidates)} measured{best}>"
+
+    def text(self) -> str:
+        from ..report import ranked_text
+
+        return ranked_text(self)
 
     def to_dict(self) -> dict[str, Any]:
         settings = asdict(self.settings)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..design import Design, Step
+from ..display import Shown
 from ..ops import KIND_ORDER
 from ..problem import Problem
 from ..recipe import AxisRecipe
@@ -96,8 +97,8 @@ class Candidate:
         return self.design.macs
 
 
-@dataclass
-class Solution:
+@dataclass(repr=False)
+class Solution(Shown):
     """What solving a problem gives: the exact count, the best designs, and the per-step tables."""
 
     problem: Problem
@@ -108,6 +109,19 @@ class Solution:
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)
+
+    @property
+    def best(self) -> Design:
+        """The best design by the problem's objective (the first candidate)."""
+        return self.candidates[0].design
+
+    def __repr__(self) -> str:
+        return f"<Solution {self.problem.name!r}: {self.count:,} valid designs, best {len(self.candidates)} listed>"
+
+    def text(self) -> str:
+        from ..report import solution_text
+
+        return solution_text(self)
 
 
 def initial_state(problem: Problem) -> State:

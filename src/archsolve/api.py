@@ -1,0 +1,278 @@
+"""The functions ``import archsolve`` gives: each stage of the pipeline as one call.
+
+Every function here imports its stage only when called, so ``import archsolve``
+stays light (no torch, z3 or optuna).  The command line is a thin layer over
+these functions (:mod:`archsolve.cli`); nothing here prints.
+
+The pipeline, on a problem built in code::
+
+    problem = archsolve.Problem.create(name="tiny", sizes=[4, 8], channels=[8, 3], ops="conv_transpose")
+    solution = archsolve.solve(problem)          # exact count, best designs (z3)
+    result = archsolve.rank(solution, trials=4)  # measured throughput (optuna, torch)
+    source = archsolve.emit_source(result)       # the winner as PyTorch source
+    print(archsolve.summary(result))             # shapes, parameters, MACs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .design import Design
+    from .explore import Exploration
+    from .problem import Problem
+    from .rank import RankProgress, RankResult
+    from .solve import Solution
+    from .space import SearchSpace
+    from .summary import Summary
+
+
+def load_problem(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
+    """Read and check a problem file (docs/problems.md); ``overrides`` are ``KEY=VALUE`` as ``--set`` takes.
+
+    Every issue in the file is reported at once, in one :class:`~archsolve.InputError`.
+
+    >>> import archsolve
+    >>> problem = archsolve.load_problem("problems/dcgan_generator.toml", ["search.kernel=4"])
+    >>> problem.name, problem.n_steps, problem.ranges[0].kernel
+    ('dcgan-generator', 5, (4, 4))
+    """
+    from .problem import load
+
+    return load(path, overrides)
+
+
+def explore(
+    size_in: int | Sequence[int] | str,
+    size_out: int | Sequence[int] | str,
+    ops: Iterable[str] | None = None,
+    *,
+    max_kernel: int = 8,
+    max_stride: int = 4,
+    max_padding: int = 4,
+    max_dilation: int = 1,
+) -> Exploration:
+    """Every single-layer recipe taking ``size_in`` to ``size_out`` (``archsolve explore``).
+
+    Sizes are an int (a square: one recipe on every axis), ``"HxW"`` or a list per axis.
+
+    >>> import archsolve
+    >>> found = archsolve.explore(16, 32, ["conv_transpose"], max_kernel=4, max_stride=2, max_padding=1)
+    >>> found
+    <Exploration 16 → 32: 4 recipes>
+    >>> found.recipes[-1].fields()
+    {'kernel': 4, 'stride': 2, 'padding': 1, 'output_padding': 0, 'dilation': 1}
+    """
+    from .explore import explore as explore_recipes
+    from .explore import explore_ranges
+    from .sizes import parse_size
+
+    def size(value: int | Sequence[int] | str) -> int | Sequence[int]:
+        if isinstance(value, str):
+            parsed = parse_size(value)
+            return parsed[0] if len(parsed) == 1 else parsed
+        return value
+
+    ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
+    return explore_recipes(size(size_in), size(size_out), ops, ranges)
+
+
+def solve(problem: Problem | str | Path, *, top: int = 10, time_limit: float | None = None) -> Solution:
+    """Count every valid design exactly and find the ``top`` best by the objective (``solve --no-rank``).
+
+    ``problem`` is a :class:`~archsolve.Problem` or a problem file's path.  Raises
+    :class:`~archsolve.InfeasibleError` explaining why when there is no design, and
+    :class:`~archsolve.SolverTimeout` when ``time_limit`` (seconds; default the problem's) runs out.
+
+    >>> import archsolve
+    >>> problem = archsolve.Problem.create(name="tiny", sizes=[1, 4], channels=[16, 8], ops="conv_transpose")
+    >>> solution = archsolve.solve(problem, top=2)
+    >>> solution
+    <Solution 'tiny': 23 valid designs, best 2 listed>
+    >>> solution.best
+    <Design 'tiny': 16x1x1 → 8x4x4, 2,056 params, 2,048 MACs>
+    """
+    from .solve.solver import solve as solve_problem
+
+    return solve_problem(_problem(problem), top=top, time_limit=time_limit)
+
+
+def rank(
+    designs: Solution | SearchSpace,
+    *,
+    progress: Callable[[RankProgress], None] | None = None,
+    **settings: Any,
+) -> RankResult:
+    """Measure designs on this machine in an Optuna study and rank them by throughput.
+
+    ``designs`` is a :class:`Solution` (its problem's ``[rank]`` table gives the
+    defaults) or any :class:`~archsolve.space.SearchSpace`.  Keyword ``settings``
+    are ``[rank]`` keys (docs/problems.md#rank): ``trials``, ``batch_size``,
+    ``device``, ``repeats``, ``results_dir``, ``storage``, ``study`` …; each is
+    checked as the file's would be.  ``progress`` receives a
+    :class:`~archsolve.rank.RankProgress` after every timing.
+
+    >>> import archsolve, tempfile
+    >>> solution = archsolve.solve(archsolve.Problem.create(sizes=[2, 4], channels=[4, 2], ops="conv_transpose"))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = archsolve.rank(solution, trials=2, batch_size=1, repeats=3, warmup=1, results_dir=tmp)
+    >>> len(result.candidates), result.winner.throughput > 0
+    (2, True)
+    """
+    from .rank import rank as rank_space
+    from .solve import Solution, SolutionSpace
+
+    if isinstance(designs, Solution):
+        space: SearchSpace = SolutionSpace(designs)
+        options = designs.problem.rank
+    else:
+        from .problem import RankOptions
+
+        space, options = designs, RankOptions()
+    search, measure = _rank_options(options, settings).settings()
+    return rank_space(space, search, measure, progress)
+
+
+def _rank_options(options: Any, settings: dict[str, Any]) -> Any:
+    """``[rank]`` options with keyword overrides, checked as the problem file's ``[rank]`` table is."""
+    from .checks import Checker
+    from .problem import RankOptions, read_rank
+
+    known = {f.name for f in fields(RankOptions)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        from .errors import unknown as unknown_message
+
+        raise InputError(unknown_message("rank setting", unknown[0], known))
+    check = Checker("rank()")
+    given = read_rank(check, {key: value for key, value in settings.items() if value is not None})
+    if check.issues:
+        raise InputError(check.issues)
+    return replace(options, **{key: getattr(given, key) for key in settings if settings[key] is not None})
+
+
+def best_design(designs: Any) -> Design:
+    """The design the design-taking functions work on.
+
+    A :class:`Design` as it is; a :class:`RankResult`'s winner; a :class:`Solution`'s
+    best by the objective; a :class:`Problem` solved for its best; a path to a saved
+    design (``.toml``/``.json``) or to a problem file.
+
+    >>> best_design("problems/dcgan_generator.toml")  # doctest: +ELLIPSIS
+    <Design 'dcgan-generator': 100x1x1 → 512x4x4 → ... → 3x64x64, 1,511,936 params, 26,771,456 MACs>
+    """
+    from .design import Design
+    from .problem import Problem
+    from .rank import RankResult
+    from .solve import Solution
+
+    if isinstance(designs, Design):
+        return designs
+    if isinstance(designs, RankResult):
+        if designs.winner is None:
+            raise InputError(f"{designs.problem}: nothing was measured, so there is no winner")
+        return designs.winner.design
+    if isinstance(designs, Solution):
+        return designs.best
+    if isinstance(designs, Problem):
+        return solve(designs, top=1).best
+    if isinstance(designs, str | Path):
+        return _design_file(Path(designs))
+    raise InputError(f"expected a design, solution, ranking, problem or file path, got {type(designs).__name__}")
+
+
+def _design_file(path: Path) -> Design:
+    """A saved design, or a problem file's best design (a problem is told apart by its keys)."""
+    import tomllib
+
+    from .saved import load_design as load_saved
+    from .saved import looks_like_problem
+
+    if path.suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = {}  # load_design names the file and what is wrong with it
+        if looks_like_problem(data):
+            return solve(load_problem(path), top=1).best
+    return load_saved(path)
+
+
+def _problem(problem: Problem | str | Path) -> Problem:
+    return load_problem(problem) if isinstance(problem, str | Path) else problem
+
+
+def build(designs: Any) -> nn.Module:
+    """The design as a torch module (any of what :func:`best_design` takes).
+
+    >>> import archsolve, torch
+    >>> net = archsolve.build("problems/dcgan_generator.toml")
+    >>> tuple(net(torch.zeros(2, 100, 1, 1)).shape)
+    (2, 3, 64, 64)
+    """
+    from .build import build as build_module
+
+    return build_module(best_design(designs))
+
+
+def emit_source(designs: Any, class_name: str | None = None) -> str:
+    """Standalone PyTorch source (it imports torch only) defining the design as one ``nn.Module`` class.
+
+    >>> import archsolve
+    >>> source = archsolve.emit_source("problems/dcgan_generator.toml", class_name="Generator")
+    >>> "class Generator(nn.Module):" in source
+    True
+    """
+    from .emit import emit_source as emit
+
+    return emit(best_design(designs), class_name)
+
+
+def save_design(designs: Any, path: str | Path) -> Path:
+    """Write the design to ``path`` (``.toml`` or ``.json``), readable back by :func:`load_design`.
+
+    >>> import archsolve, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = archsolve.save_design("problems/dcgan_generator.toml", Path(tmp) / "generator.toml")
+    ...     archsolve.load_design(path).out_shape
+    (3, 64, 64)
+    """
+    from .saved import save_design as save
+
+    return save(best_design(designs), path)
+
+
+def load_design(path: str | Path) -> Design:
+    """Read a saved design; every layer is remade through the op catalog and must agree with the file.
+
+    >>> import archsolve
+    >>> archsolve.load_design("problems/dcgan_generator.toml")
+    Traceback (most recent call last):
+    ...
+    archsolve.errors.InputError: problems/dcgan_generator.toml: this is a problem file, not a saved design; ...
+    """
+    from .saved import load_design as load
+
+    return load(path)
+
+
+def summary(designs: Any, *, check: bool = True) -> Summary:
+    """Keras-style summary (shapes, parameters, MACs) of the design; with ``check``, confirmed by torch.
+
+    >>> import archsolve
+    >>> table = archsolve.summary("problems/dcgan_generator.toml")
+    >>> table
+    <Summary 'dcgan-generator': 1,511,936 params, 26,771,456 MACs>
+    >>> table.checked, table.params.trainable
+    (True, 1510016)
+    """
+    from .summary import summarize
+
+    return summarize(best_design(designs), check=check)
