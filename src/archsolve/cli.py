@@ -19,7 +19,6 @@ from .errors import ArchsolveError
 
 if TYPE_CHECKING:
     from .console import Terminal
-    from .problem import Problem
     from .rank import RankProgress, RankResult
     from .solve import Solution
 
