@@ -353,7 +353,7 @@ def test_results_json_and_pareto_plot_are_written(tmp_path: Path) -> None:
         )
     assert result.plot_path is not None
     page = result.plot_path.read_text()
-    assert "<svg" in page and "Pareto front" in page
+    assert "Plotly.newPlot" in page and "Pareto front" in page
 
 
 def test_progress_reports_eta_and_best_and_the_library_prints_nothing(

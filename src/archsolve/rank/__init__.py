@@ -62,8 +62,8 @@ shows the trials, their user attributes and the measured throughput.
 
 **Pareto.**  The front of throughput (max) against parameters (min) and, where
 measured (CUDA), peak memory (min) is computed from the measured trials and
-written as a table in the results JSON and as a self-contained SVG plot in
-``pareto.html`` (no plotting dependency).
+written as a table in the results JSON and as a self-contained plotly page,
+``pareto.html`` (:mod:`archsolve.pareto_page`).
 
 The library never prints: pass ``progress`` to receive a :class:`RankProgress`
 after every step timing and every trial (with ETA and best so far).

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MeasureError
+from ..pareto_page import pareto_html
 from .choices import Choices
 from .measure import Measurement, Measurer
 from .model import LatencyModel
-from .pareto import pareto_html
 from .stats import pareto_front, spearman
 from .study import StudyStore, redact
 from .values import Candidate, FailedCandidate, Keys, RankResult, RankSettings, Tally

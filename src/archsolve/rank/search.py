@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..dashboard import label_trial
 from ..design import Design
 from ..errors import ArchsolveError
 from .choices import Choices
@@ -215,6 +216,7 @@ class Search:
         if predicted is not None:
             record["predicted_s"] = predicted
         trial.set_user_attr("measurement", record)
+        label_trial(trial, design)
         study.tell(trial, result.throughput)
         self.tally.measured += 1
         self._written(study)

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dashboard import label_study
 from ..errors import InputError, Issue
 from .choices import Choices
 from .measure import Measurer
@@ -151,6 +152,7 @@ class StudyStore:
             )
         except ValueError as exc:  # e.g. an existing study with other directions
             raise InputError(Issue("study", f"{self.name}: {exc}")) from exc
+        label_study(study)
         mine = self.fingerprint()
         theirs = study.user_attrs.get(FINGERPRINT_ATTR)
         if theirs is None:
