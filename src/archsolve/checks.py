@@ -26,8 +26,10 @@ def read_text(path: Path) -> str:
 class Checker:
     """Collects every issue in one file; readers return a usable default after recording a problem."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, reference: str = "") -> None:
         self.source = source
+        #: Where the file's keys are documented, named in unknown-key messages (docs/problems.md).
+        self.reference = reference
         self.issues: list[Issue] = []
 
     def add(self, key: str, message: str) -> None:
@@ -46,7 +48,8 @@ class Checker:
             if key not in allowed:
                 hint = nearest(key, allowed)
                 tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(allowed)}"
-                self.add(f"{prefix}{key}", f"unknown key; {tail}")
+                where = f" (keys: {self.reference})" if self.reference else ""
+                self.add(f"{prefix}{key}", f"unknown key; {tail}{where}")
 
     def integer(self, value: Any, key: str, low: int | None = None, high: int | None = None) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):

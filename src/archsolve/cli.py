@@ -213,7 +213,7 @@ def _terminal() -> Terminal:
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable).",
+    help="Override a problem key, e.g. --set search.kernel=[4,4] (repeatable; keys in docs/problems.md).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (results and errors still print).")
 @reports_errors
@@ -237,6 +237,7 @@ def solve(
 
     Ranking measures designs in an Optuna study kept in the results directory (SQLite), so a re-run
     continues it and never measures a design twice; --storage/--study share one study between workers.
+    Every problem key: docs/problems.md.
     """
     from . import api, report
 

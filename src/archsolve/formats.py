@@ -1,7 +1,7 @@
 """Version numbers of everything archsolve writes for other programs to read.
 
 ``JSON_VERSION`` is the ``"version"`` field of every command's ``--json`` output
-(docs/json.md); ``DESIGN_VERSION`` that of saved designs (docs/designs.md).  Each
+(docs/json.md); ``DESIGN_VERSION`` that of saved designs (docs/json.md#saved-designs).  Each
 goes up by one when its format changes in a way a reader must know about.
 """
 

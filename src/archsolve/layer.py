@@ -95,7 +95,7 @@ class Layer:
         return self.kind.describe_axes(self.axes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (design.md contract): op, shapes, recipe fields, params."""
+        """JSON form (docs/json.md): op, shapes, recipe fields, params."""
         return {
             "op": self.op,
             "in_shape": list(self.in_shape),

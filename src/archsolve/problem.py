@@ -318,7 +318,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
 
 def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: str = "problem") -> Problem:
     """Check a parsed problem table; raise one InputError listing every issue."""
-    check = Checker(source)
+    check = Checker(source, reference="docs/problems.md")
     check.keys(data, TOP_KEYS)
 
     name = data.get("name", default_name)

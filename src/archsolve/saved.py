@@ -178,7 +178,7 @@ def looks_like_problem(data: Mapping[str, Any]) -> bool:
 
 def design_from_dict(data: Any, source: str = "<design>") -> Design:
     """Check a parsed saved design and rebuild it through the op catalog; one InputError with every issue."""
-    check = Checker(source)
+    check = Checker(source, reference="docs/json.md#saved-designs")
     if not isinstance(data, dict):
         raise InputError(Issue(source, f"expected a table of keys, got {type(data).__name__}"))
     if looks_like_problem(data):

@@ -92,7 +92,7 @@ class Candidate:
     predicted_s: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``solve --json`` candidate (design.md) plus the measurement's details."""
+        """The ``solve --json`` candidate (docs/json.md) plus the measurement's details."""
         return {
             **self.design.to_dict(self.throughput),
             "rank": self.rank,
