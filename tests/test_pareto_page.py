@@ -57,11 +57,12 @@ def test_points_and_iqr_error_bars_come_from_the_measurements(ranked: RankResult
     assert more and list(more[0].x) == pytest.approx([c.peak_memory_bytes / 2**20 for c in members])
 
 
-def test_noisy_points_are_hollow(ranked: RankResult) -> None:
-    front = traces(pareto_figure(ranked, Marks()), "Pareto front")[0]
-    members = sorted(ranked.pareto, key=lambda c: c.design.params.total)
-    assert list(front.marker.symbol) == ["circle-open" if c.flagged else "circle" for c in members]
-    assert any(c.flagged for c in members)
+def test_noisy_points_are_ringed(ranked: RankResult) -> None:
+    rings = traces(pareto_figure(ranked, Marks()), "noisy: spread too wide")
+    flagged = [c for c in ranked.candidates if c.flagged]
+    assert flagged and len(rings) == 2  # both panels: parameters and peak memory
+    assert list(rings[0].customdata) == [c.trial for c in flagged]
+    assert rings[0].marker.symbol == "circle-open"
 
 
 def test_reference_and_ties_are_marked(ranked: RankResult) -> None:

@@ -4,7 +4,7 @@ One self-contained file (plotly.js is embedded: the page opens with no
 network).  The figure plots throughput against parameters, and against peak
 memory where it was measured (CUDA).  Each point carries its IQR as an error
 bar (the interquartile range of the per-batch times, mapped to samples/s);
-noisy measurements (spread still too wide after re-measuring) are drawn hollow;
+noisy measurements (spread still too wide after re-measuring) are ringed;
 the Pareto front is joined by a line; the reference design and the designs the
 final race could not separate from the winner are marked.  Hovering a point
 shows its compact recipe (:mod:`archsolve.notation`).
@@ -17,14 +17,14 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .notation import Trajectory, design_text
 
 if TYPE_CHECKING:
-    from plotly.graph_objects import Figure
+    from plotly.graph_objects import Figure, Scatter
 
     from .rank import Candidate, RankResult
 
@@ -34,6 +34,7 @@ FRONT_COLOUR = "#d62728"
 OTHER_COLOUR = "#7f7f7f"
 REFERENCE_COLOUR = "#1f77b4"
 TIE_COLOUR = "#ff7f0e"
+NOISY_COLOUR = "#222222"
 
 
 @dataclass(frozen=True)
@@ -86,115 +87,55 @@ def _hover(candidate: Candidate, problem: Trajectory | None) -> str:
 
 def pareto_figure(result: RankResult, marks: Marks | None = None, problem: Trajectory | None = None) -> Figure:
     """The figure: one panel per cost (parameters; peak memory where measured), samples/s upwards."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     marks = marks or Marks.of(result)
     cands = list(result.candidates)
     front = {c.trial for c in result.pareto}
-    memory = [c for c in cands if c.peak_memory_bytes is not None]
-    costs: list[tuple[str, Any]] = [("parameters", lambda c: c.design.params.total)]
-    if memory:
-        costs.append(("peak memory (MB)", lambda c: c.peak_memory_bytes / 2**20))
+    costs: list[tuple[str, Callable[[Candidate], float]]] = [("parameters", lambda c: c.design.params.total)]
+    if any(c.peak_memory_bytes is not None for c in cands):
+        costs.append(("peak memory (MB)", lambda c: (c.peak_memory_bytes or 0) / 2**20))
     figure = make_subplots(rows=1, cols=len(costs), shared_yaxes=True, horizontal_spacing=0.06)
-    groups = [
-        ("measured designs", [c for c in cands if c.trial not in front], OTHER_COLOUR),
+    layers = (
+        # name, members, marker symbol, colour, size, error bars
+        ("measured designs", [c for c in cands if c.trial not in front], "circle", OTHER_COLOUR, 8, True),
         (
             "Pareto front",
             sorted((c for c in cands if c.trial in front), key=lambda c: c.design.params.total),
+            "circle",
             FRONT_COLOUR,
+            10,
+            True,
         ),
-    ]
-    for col, (label, cost) in enumerate(costs, 1):
-        for name, members, colour in groups:
-            shown = [c for c in members if label == "parameters" or c.peak_memory_bytes is not None]
-            if not shown:
-                continue
-            bounds = [interval(c) for c in shown]
-            figure.add_trace(
-                go.Scatter(
-                    x=[cost(c) for c in shown],
-                    y=[c.throughput for c in shown],
-                    mode="lines+markers" if name == "Pareto front" and label == "parameters" else "markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    line={"color": colour, "width": 1.5},
-                    marker={
-                        "color": colour,
-                        "size": 10 if name == "Pareto front" else 8,
-                        "symbol": ["circle-open" if c.flagged else "circle" for c in shown],
-                        "line": {"width": 2, "color": colour},
-                    },
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [
-                            min(high, 10 * c.throughput) - c.throughput
-                            for c, (_, high) in zip(shown, bounds, strict=True)
-                        ],
-                        "arrayminus": [c.throughput - low for c, (low, _) in zip(shown, bounds, strict=True)],
-                        "color": colour,
-                        "thickness": 1,
-                        "width": 3,
-                    },
-                    text=[_hover(c, problem) for c in shown],
-                    hovertemplate="%{text}<extra></extra>",
-                    customdata=[c.trial for c in shown],
-                ),
-                row=1,
-                col=col,
-            )
-        for name, trials, symbol, colour, size in (
-            ("reference", {marks.reference} - {None}, "star", REFERENCE_COLOUR, 18),
-            ("tie with the winner (final race)", marks.ties, "diamond-open", TIE_COLOUR, 20),
-        ):
-            chosen = [
-                c for c in cands if c.trial in trials and (label == "parameters" or c.peak_memory_bytes is not None)
-            ]
-            if not chosen:
-                continue
-            figure.add_trace(
-                go.Scatter(
-                    x=[cost(c) for c in chosen],
-                    y=[c.throughput for c in chosen],
-                    mode="markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    marker={"symbol": symbol, "size": size, "color": colour, "line": {"width": 2, "color": colour}},
-                    text=[_hover(c, problem) for c in chosen],
-                    hovertemplate="%{text}<extra></extra>",
-                    customdata=[c.trial for c in chosen],
-                ),
-                row=1,
-                col=col,
-            )
-        values = [float(cost(c)) for c in (cands if label == "parameters" else memory)]
-        figure.update_xaxes(
-            title_text=label + (" (log scale)" if log_axis(values) else ""),
-            type="log" if log_axis(values) else "linear",
-            showgrid=True,
-            ticks="outside",
-            row=1,
-            col=col,
-        )
-    throughputs = [c.throughput for c in cands]
-    figure.update_yaxes(
-        title_text="samples/s (median; bars: IQR)" + (" (log scale)" if log_axis(throughputs) else ""),
-        type="log" if log_axis(throughputs) else "linear",
-        showgrid=True,
-        ticks="outside",
-        rangemode="tozero" if not log_axis(throughputs) else "normal",
-        row=1,
-        col=1,
+        ("noisy: spread too wide", [c for c in cands if c.flagged], "circle-open", NOISY_COLOUR, 16, False),
+        ("reference", [c for c in cands if c.trial == marks.reference], "star", REFERENCE_COLOUR, 18, False),
+        (
+            "tie with the winner (final race)",
+            [c for c in cands if c.trial in marks.ties],
+            "diamond-open",
+            TIE_COLOUR,
+            20,
+            False,
+        ),
     )
+    for col, (label, cost) in enumerate(costs, 1):
+        for name, members, symbol, colour, size, bars in layers:
+            shown = [c for c in members if col == 1 or c.peak_memory_bytes is not None]
+            if shown:
+                trace = _trace(name, shown, cost, symbol, colour, size, bars, problem)
+                trace.update(
+                    showlegend=col == 1, mode="lines+markers" if name == "Pareto front" and col == 1 else "markers"
+                )
+                figure.add_trace(trace, row=1, col=col)
+        values = [float(cost(c)) for c in cands if col == 1 or c.peak_memory_bytes is not None]
+        figure.update_xaxes(_axis(label, values), row=1, col=col)
+    figure.update_yaxes(_axis("samples/s (median; bars: IQR)", [c.throughput for c in cands]), row=1, col=1)
     env, measure = result.environment, result.measure
     figure.update_layout(
         title={
             "text": f"{html.escape(result.problem)}: throughput against cost — {len(cands)} measured designs"
-            f"<br><sup>{html.escape(env.device_name)}, {measure.dtype}, batch {measure.batch_size}, {measure.mode};"
-            " hollow: noisy measurement</sup>"
+            f"<br><sup>{html.escape(env.device_name)}, {measure.dtype}, batch {measure.batch_size}, {measure.mode}"
+            "</sup>"
         },
         template="plotly_white",
         height=560,
@@ -203,6 +144,58 @@ def pareto_figure(result: RankResult, marks: Marks | None = None, problem: Traje
         margin={"t": 90},
     )
     return figure
+
+
+def _trace(
+    name: str,
+    shown: Sequence[Candidate],
+    cost: Callable[[Candidate], float],
+    symbol: str,
+    colour: str,
+    size: int,
+    bars: bool,
+    problem: Trajectory | None,
+) -> Scatter:
+    """One layer of points, hover text the compact recipe, IQR error bars where ``bars``."""
+    import plotly.graph_objects as go
+
+    error: dict[str, Any] = {"visible": False}
+    if bars:
+        bounds = [interval(c) for c in shown]
+        error = {
+            "type": "data",
+            "symmetric": False,
+            # A spread wider than the median has no upper end in samples/s: capped at ten times the median.
+            "array": [min(high, 10 * c.throughput) - c.throughput for c, (_, high) in zip(shown, bounds, strict=True)],
+            "arrayminus": [c.throughput - low for c, (low, _) in zip(shown, bounds, strict=True)],
+            "color": colour,
+            "thickness": 1,
+            "width": 3,
+        }
+    return go.Scatter(
+        x=[cost(c) for c in shown],
+        y=[c.throughput for c in shown],
+        name=name,
+        legendgroup=name,
+        line={"color": colour, "width": 1.5},
+        marker={"symbol": symbol, "size": size, "color": colour, "line": {"width": 2, "color": colour}},
+        error_y=error,
+        text=[_hover(c, problem) for c in shown],
+        hovertemplate="%{text}<extra></extra>",
+        customdata=[c.trial for c in shown],
+    )
+
+
+def _axis(title: str, values: Sequence[float]) -> dict[str, Any]:
+    """A real axis: gridlines, outside ticks, log scale where the values spread over more than :data:`LOG_SPREAD`."""
+    log = log_axis(values)
+    return {
+        "title_text": title + (" (log scale)" if log else ""),
+        "type": "log" if log else "linear",
+        "showgrid": True,
+        "ticks": "outside",
+        "rangemode": "normal" if log else "tozero",
+    }
 
 
 @functools.cache
