@@ -1,0 +1,211 @@
+"""Stage 3c: decide every size of every ``?`` axis: the compiled graph where it can, the model where it must.
+
+The graph (:class:`~archsolve.check.program.Program`) answers most sizes from the catalog's
+arithmetic.  A whole forward pass on the meta device runs only
+
+- to find a first size that runs (the one the graph is recorded at),
+- where a recorded branch of the model's Python flips (:class:`~archsolve.check.graph.Diverged`),
+- as a handful of spot checks per axis; if one disagrees, every size of that axis runs on
+  the meta device (said in the report).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError, SolverTimeout
+from .capture import Trace, module_stack, record, tensors_in
+from .graph import Diverged, Failure, Shapes, _first_line
+from .program import Program
+from .target import InputShape
+
+#: Sizes tried first when looking for one that runs (common image sizes, then small ones).
+PREFERRED = (256, 224, 512, 128, 384, 320, 192, 160, 96, 64, 448, 640, 768, 1024, 32, 48, 80, 112, 16, 8)
+#: Whole-model spot checks per axis.
+SPOT_CHECKS = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One size: the output shapes where it runs, else where it breaks; ``by`` says who decided."""
+
+    size: int
+    out: Shapes | None
+    failure: Failure | None
+    by: str  # "catalog" (the compiled graph) or "meta" (a whole forward on the meta device)
+
+
+class ModelRunner:
+    """Forward passes of one model on the meta device, naming the module where one fails."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        tensors = dict(model.named_parameters(remove_duplicate=False))
+        tensors.update(model.named_buffers(remove_duplicate=False))
+        self.on_meta = all(t.device.type == "meta" for t in tensors.values())
+        # A model with real weights runs with meta stand-ins (functional_call never touches the model).
+        self.stand_ins = {} if self.on_meta else {k: v.to("meta") for k, v in tensors.items()}
+        self.runs = 0
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.on_meta:
+            return self.model(x)
+        return torch.func.functional_call(self.model, self.stand_ins, (x,))
+
+    def __call__(self, shape: tuple[int, ...]) -> Shapes | Failure:
+        self.runs += 1
+        with module_stack(self.model) as stack:
+            try:
+                with torch.no_grad():
+                    out = self.forward(torch.empty(shape, device="meta"))
+            except Exception as exc:  # torch's (or the model's) verdict on this shape
+                where, module = stack[-1] if stack else ("", self.model)
+                return Failure(-1, where, type(module).__name__, None, (), _first_line(exc))
+        return tuple(tuple(t.shape) for t in tensors_in(out))
+
+    def trace(self, shape: tuple[int, ...]) -> Trace:
+        self.runs += 1
+        with module_stack(self.model) as stack:
+            return record(self.forward, shape, stack)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the check (batch norm uses running stats), the caller's mode restored after."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+def _candidates(model: nn.Module, shape: InputShape, low: int, high: int) -> Iterator[dict[int, int]]:
+    """Sizes for the ``?`` axes to try first: the model's own ``in_shape`` (archsolve's emitted models have one),
+    common sizes on every axis, mixes of two common sizes, then every size of the range on every axis."""
+    free = shape.free
+    declared = getattr(model, "in_shape", None)
+    if isinstance(declared, tuple) and len(declared) == len(shape.dims) - 1:
+        sizes = {a: declared[a - 1] for a in free}
+        if all(isinstance(n, int) and low <= n <= high for n in sizes.values()):
+            yield sizes
+    common = [n for n in PREFERRED if low <= n <= high]
+    for n in common:
+        yield dict.fromkeys(free, n)
+    if len(free) > 1:
+        for a in common[:8]:
+            for b in common[:8]:
+                if a != b:
+                    yield {axis: (a if i % 2 == 0 else b) for i, axis in enumerate(free)}
+    for n in range(low, high + 1):
+        if n not in common:
+            yield dict.fromkeys(free, n)
+
+
+def find_reference(runner: ModelRunner, shape: InputShape, low: int, high: int, deadline: float) -> dict[int, int]:
+    """Sizes of the ``?`` axes at which the model runs; InputError if none in the range does."""
+    first: tuple[dict[int, int], Failure] | None = None
+    for sizes in _candidates(runner.model, shape, low, high):
+        if time.monotonic() > deadline:
+            break
+        out = runner(shape.at(sizes))
+        if not isinstance(out, Failure):
+            return sizes
+        first = first or (sizes, out)
+    assert first is not None
+    sizes, failure = first
+    rank = len(shape.dims)
+    raise InputError(
+        f"the model fails at every size tried for input {shape} (sizes {low}..{high} on the ? axes, rank {rank}); "
+        f"at {shape.at(sizes)}: {failure.label}: {failure.reason}"
+    )
+
+
+class AxisDecider:
+    """Every size of one axis, the others held at the reference size."""
+
+    def __init__(self, program: Program, runner: ModelRunner, shape: InputShape, reference: dict[int, int],
+                 deadline: float, seed: int = 0) -> None:
+        self.program, self.runner, self.shape = program, runner, shape
+        self.reference, self.deadline = reference, deadline
+        self.seed = seed
+        self.diverged: list[tuple[int, str]] = []
+        self.disagreed: int | None = None
+
+    def shape_at(self, axis: int, n: int) -> tuple[int, ...]:
+        sizes = {**self.reference, axis: n}
+        return self.shape.at(sizes)
+
+    def by_model(self, shape: tuple[int, ...], n: int) -> Verdict:
+        out = self.runner(shape)
+        if isinstance(out, Failure):
+            return Verdict(n, None, out, "meta")
+        return Verdict(n, out, None, "meta")
+
+    def decide(self, axis: int, sizes: Sequence[int]) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for n in sizes:
+            if time.monotonic() > self.deadline:
+                raise SolverTimeout(f"check: the time limit ran out at size {n} of axis {axis}")
+            shape = self.shape_at(axis, n)
+            out = self.program.run(shape)
+            if isinstance(out, Diverged):
+                self.diverged.append((n, f"{out.guard.where or '<model>'}: {out.guard.text}"))
+                verdicts.append(self.by_model(shape, n))
+            elif isinstance(out, Failure):
+                verdicts.append(Verdict(n, None, out, "catalog"))
+            else:
+                verdicts.append(Verdict(n, out, None, "catalog"))
+        bad = self.spot_check(axis, verdicts)
+        if bad is not None:
+            self.disagreed = bad
+            verdicts = [v if v.by == "meta" else self.by_model(self.shape_at(axis, v.size), v.size) for v in verdicts]
+        return verdicts
+
+    def spot_check(self, axis: int, verdicts: Sequence[Verdict]) -> int | None:
+        """The first size where the model itself disagrees with the graph, among a few telling ones."""
+        graph = [v for v in verdicts if v.by == "catalog"]
+        if not graph:
+            return None
+        runs = [v for v in graph if v.out is not None]
+        picks: list[Verdict] = []
+        if runs:
+            picks += [runs[0], runs[-1]]
+            above = [v for v in graph if v.out is None and v.size > runs[0].size]
+            below = [v for v in graph if v.out is None and v.size < runs[0].size]
+            picks += above[:1] + below[-1:]
+        rng = random.Random(self.seed + axis)
+        picks += rng.sample(graph, min(len(graph), max(0, SPOT_CHECKS - len(picks))))
+        for v in dict.fromkeys(picks):
+            real = self.runner(self.shape_at(axis, v.size))
+            if isinstance(real, Failure) != (v.out is None) or (v.out is not None and real != v.out):
+                return v.size
+        return None
+
+
+def decide_all(model: nn.Module, shape: InputShape, low: int, high: int, time_limit: float
+               ) -> tuple[Program, ModelRunner, dict[int, int], dict[int, tuple[list[Verdict], AxisDecider]]]:
+    """Record the graph at a size that runs, then decide every size of every ``?`` axis."""
+    deadline = time.monotonic() + time_limit
+    runner = ModelRunner(model)
+    with evaluating(model):
+        reference = find_reference(runner, shape, low, high, deadline)
+        trace = runner.trace(shape.at(reference))
+        program = Program(trace)
+        results: dict[int, tuple[list[Verdict], AxisDecider]] = {}
+        for axis in shape.free:
+            decider = AxisDecider(program, runner, shape, reference, deadline)
+            results[axis] = (decider.decide(axis, range(low, high + 1)), decider)
+    return program, runner, reference, results
+
+
+Decide = Callable[..., Any]

@@ -1,0 +1,214 @@
+"""Stage 3b: compile a :class:`~archsolve.check.capture.Trace` into a :class:`Program` and run it per size.
+
+Recognition is by the torch function the model called (``torch.conv2d``, ``F.max_pool2d``,
+``F.interpolate``...); the arithmetic is the op catalog's, which this module only feeds
+with the call's arguments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..ops import KINDS, OpKind
+from ..recipe import AxisRecipe
+from .capture import Env, Guard, Node, Trace, int_fn
+from .graph import (
+    BroadcastStep,
+    CatalogStep,
+    CatStep,
+    Diverged,
+    Edits,
+    Failure,
+    GuardStep,
+    InterpolateStep,
+    KeepStep,
+    Outcome,
+    ReplayStep,
+    Step,
+    _axes,
+    _bind,
+    _is_dynamic,
+)
+
+_CONV = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_T = ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+_POOL = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_AVG = ("input", "kernel_size", "stride", "padding", "ceil_mode")
+
+#: Element-wise calls whose output is the broadcast of their tensor inputs.
+BROADCAST = frozenset(
+    f"{prefix}{name}{suffix}"
+    for name in ("add", "sub", "mul", "div", "truediv", "true_divide", "floor_divide", "floordiv", "pow",
+                 "maximum", "minimum", "where", "rsub", "fmod", "remainder", "and", "or", "xor")
+    for prefix, suffix in (("", ""), ("", "_"), ("__", "__"), ("__r", "__"), ("__i", "__"))
+)
+
+#: Calls whose output has their first tensor input's shape, whatever the size.
+KEEP = frozenset(
+    {
+        *(f"{n}{s}" for n in (
+            "relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "elu", "selu", "celu", "softplus",
+            "softsign", "hardtanh", "hardswish", "hardsigmoid", "mish", "logsigmoid", "tanhshrink", "threshold",
+            "rrelu", "prelu", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+            "feature_alpha_dropout", "feature_dropout", "neg", "exp", "log", "abs", "sqrt", "rsqrt", "sin", "cos",
+            "clamp", "clamp_min", "clamp_max", "square", "reciprocal", "sign", "round", "floor", "ceil",
+            "clip", "erf", "exp2", "log1p", "expm1", "nan_to_num", "fill", "zero", "copy", "sigmoid", "normal",
+            "uniform", "bernoulli", "requires_grad",
+        ) for s in ("", "_")),
+        "batch_norm", "softmax", "log_softmax", "softmin", "normalize", "local_response_norm", "channel_shuffle",
+        "clone", "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "type", "type_as",
+        "__neg__", "__pos__", "__abs__", "__invert__", "logical_not", "sigmoid", "dropout_",
+    }
+)
+#: Norms over each sample's own values: shape-keeping, with torch's more-than-one-value rule replayed.
+KEEP_STATISTICS = frozenset({"instance_norm", "group_norm"})
+
+
+class Program:
+    """Steps in call order; :meth:`run` gives the output shapes at one input shape, or why not."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.steps: list[Step | GuardStep] = [_compile(s, trace) for s in trace.steps]
+        self.size = len(trace.shapes)
+        self.outputs = trace.outputs
+
+    def run(self, shape: tuple[int, ...], edits: Edits | None = None) -> Outcome:
+        env: Env = [()] * self.size
+        env[0] = shape
+        edits = edits or {}
+        for step in self.steps:
+            verdict = step.run(env, edits)
+            if verdict is not None:
+                return verdict
+        return tuple(env[v] for v in self.outputs)
+
+    def env_at(self, shape: tuple[int, ...], edits: Edits | None = None) -> tuple[Env, Outcome]:
+        """The shapes of every value at ``shape`` (as far as the program got), for the fix search."""
+        env: Env = [()] * self.size
+        env[0] = shape
+        edits = edits or {}
+        for step in self.steps:
+            verdict = step.run(env, edits)
+            if verdict is not None:
+                return env, verdict
+        return env, tuple(env[v] for v in self.outputs)
+
+    def layers(self) -> list[Step]:
+        return [s for s in self.steps if isinstance(s, Step)]
+
+    def census(self) -> dict[str, dict[str, int]]:
+        """How many calls each part decides, by category and op: catalog, merge, shape-keeping, meta."""
+        counts: dict[str, Counter[str]] = {}
+        for step in self.layers():
+            category = step.category
+            if isinstance(step, InterpolateStep) and not step.decided:
+                category = "meta"
+            counts.setdefault(category, Counter())[step.op] += 1
+        return {k: dict(sorted(v.items())) for k, v in sorted(counts.items())}
+
+    def meta_calls(self) -> int:
+        """Single-call meta-device replays run so far (the calls the catalog could not decide)."""
+        total = 0
+        for step in self.layers():
+            replay = step if isinstance(step, ReplayStep) else getattr(step, "replay", None)
+            if isinstance(replay, ReplayStep):
+                total += replay.calls
+        return total
+
+
+def _compile(item: Node | Guard, trace: Trace) -> Step | GuardStep:
+    if isinstance(item, Guard):
+        return GuardStep(item)
+    node = item
+    replay = ReplayStep(node, trace)
+    name = node.name
+    if not node.inputs:
+        return replay
+    rank = len(trace.shapes[node.inputs[0]])
+    base = name.removesuffix("_with_indices")
+    if base[:-2] in ("conv", "conv_transpose", "max_pool", "avg_pool") and base[-2:] in ("1d", "2d", "3d"):
+        ndim = int(base[-2])
+        built = _layer(node, base[:-2], ndim, trace)
+        if built is not None and rank in (ndim + 1, ndim + 2):
+            kind, recipes, dynamic = built
+            return CatalogStep(node, kind, ndim, recipes, dynamic, trace, replay)
+        return replay
+    if name in ("pixel_shuffle", "pixel_unshuffle") and rank >= 3:
+        factor = _bind(node, ("input", "factor"), {})["factor"]
+        if isinstance(factor, int) and not _is_dynamic(factor):
+            recipe = AxisRecipe(stride=int(factor))
+            return CatalogStep(node, KINDS[name], 2, lambda env: [recipe, recipe], False, trace, replay)
+        return replay
+    if name == "interpolate" and rank >= 3:
+        return InterpolateStep(node, trace, replay)
+    if name in ("cat", "concat", "concatenate"):
+        return CatStep(node, trace)
+    if name in BROADCAST:
+        return BroadcastStep(node, trace)
+    if name in KEEP:
+        return KeepStep(node)
+    if name in KEEP_STATISTICS:
+        return KeepStep(node, replay)
+    return replay
+
+
+def _layer(
+    node: Node, family: str, ndim: int, trace: Trace
+) -> tuple[OpKind, Callable[[Env], list[AxisRecipe] | None], bool] | None:
+    """The catalog kind of a conv/pool call and how to read its per-axis recipes (None: not readable)."""
+    if family in ("conv", "conv_transpose"):
+        args = _bind(node, _CONV if family == "conv" else _CONV_T,
+                     {"stride": 1, "padding": 0, "dilation": 1, "output_padding": 0})
+        weight = args.get("weight")
+        if weight is None or node.traced.get(id(weight)) is not None:
+            return None  # weights computed from the input: their shape is the model's business
+        kernels = list(weight.shape[2:])
+        padding = args["padding"]
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                return None
+            dilations = _axes(args["dilation"], ndim)
+            pads = [(d * (k - 1)) if padding == "same" else 0 for k, d in zip(kernels, dilations, strict=True)]
+
+            def fixed(env: Env) -> list[AxisRecipe] | None:
+                return [
+                    AxisRecipe(kernel=k, stride=int(s), padding=p // 2, dilation=int(d), pad_extra=p % 2)
+                    for k, s, d, p in zip(kernels, _axes(args["stride"], ndim), dilations, pads, strict=True)
+                ]
+
+            return KINDS["conv"], fixed, False
+        fields = {"kernel": kernels, "stride": args["stride"], "padding": padding, "dilation": args["dilation"],
+                  "output_padding": args["output_padding"] if family == "conv_transpose" else 0}
+        kind = KINDS[family]
+    else:
+        args = _bind(node, _POOL if family == "max_pool" else _AVG,
+                     {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+        stride = args["stride"]
+        if stride is None or (isinstance(stride, list | tuple) and not stride):
+            stride = args["kernel_size"]
+        fields = {"kernel": args["kernel_size"], "stride": stride, "padding": args["padding"],
+                  "dilation": args["dilation"], "ceil_mode": args["ceil_mode"]}
+        kind = KINDS[family]
+    dynamic = _is_dynamic(fields)
+    per_axis = {name: [int_fn(v) for v in _axes(value, ndim)] for name, value in fields.items()}
+    names = list(per_axis)
+
+    def recipes(env: Env) -> list[AxisRecipe] | None:
+        out = []
+        for axis in range(ndim):
+            values: dict[str, Any] = {name: per_axis[name][axis](env) for name in names}
+            values["ceil_mode"] = bool(values.get("ceil_mode", False))
+            out.append(AxisRecipe(**{k: int(v) if k != "ceil_mode" else v for k, v in values.items()}))
+        return out
+
+    return kind, recipes, dynamic
+
+
+def first_failure(outcomes: Sequence[Outcome]) -> Failure | None:
+    return next((o for o in outcomes if isinstance(o, Failure)), None)
+
+
+__all__ = ["Diverged", "Failure", "Program"]
