@@ -371,6 +371,7 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
     else:
         click.echo(str(result))
 
+
 @main.command("check")
 @click.argument("target", metavar="TARGET")
 @click.option("--input", "input_shape", required=True, metavar="SHAPE",

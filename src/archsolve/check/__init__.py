@@ -55,9 +55,8 @@ def check(
     size that fails above the smallest one that runs).  Raises InputError (exit 2) when the
     model runs at no size, SolverTimeout (exit 3) past ``time_limit`` seconds.
     """
-    from .decide import Verdict, decide_all
+    from .decide import decide_all, verdict_of
     from .fix import find_fix
-    from .graph import Failure
     from .report import AxisReport, CheckResult
 
     start = time.monotonic()
@@ -70,16 +69,16 @@ def check(
         runner = ModelRunner(model)
         with evaluating(model):
             out = runner(shape.at({}))
-        single = Verdict(0, None, out, "meta") if isinstance(out, Failure) else Verdict(0, out, None, "meta")
+        single = verdict_of(0, out, "meta")
         return CheckResult(label, str(shape), {}, (), {}, runner.runs, 0, time.monotonic() - start, single)
-    program, runner, reference, results = decide_all(model, shape, low, high, time_limit)
+    programs, runner, reference, results = decide_all(model, shape, low, high, time_limit)
     rank = len(shape.dims)
     axes = []
     for axis, (verdicts, decider) in results.items():
         report = AxisReport.build(axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed)
         target = fix if fix is not None else report.first_failure()
         if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
-            report = find_fix(report, program, runner, shape, target, model)
+            report = find_fix(report, programs, runner, shape, target, model)
         axes.append(report)
-    return CheckResult(label, str(shape), reference, tuple(axes), program.census(), runner.runs,
-                       program.meta_calls(), time.monotonic() - start)
+    return CheckResult(label, str(shape), reference, tuple(axes), programs[0].census(), runner.runs,
+                       sum(p.meta_calls() for p in programs), time.monotonic() - start, graphs=len(programs))

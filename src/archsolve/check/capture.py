@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 Env = list[tuple[int, ...]]
 IntFn = Callable[[Env], int]
 
-_SHAPE = torch.Tensor.shape  # the getset descriptor: its __get__ arrives in the mode as the func
+_SHAPE: Any = torch.Tensor.shape  # the getset descriptor: its __get__ arrives in the mode as the func
 
 
 @dataclass
@@ -187,8 +187,12 @@ for _name, (_op, _symbol) in {
     "ge": (operator.ge, ">="),
 }.items():
     setattr(Tracked, f"__{_name}__", _compare(_op, _symbol))
-Tracked.__neg__ = lambda self: Tracked(-int.__int__(self), lambda env, f=self.fn: -f(env), self.trace, self.where)  # type: ignore[method-assign]
-Tracked.__pos__ = lambda self: self  # type: ignore[method-assign]
+def _negate(self: Tracked) -> Tracked:
+    fn = self.fn
+    return Tracked(-int.__int__(self), lambda env: -fn(env), self.trace, self.where)
+
+
+Tracked.__neg__ = _negate  # type: ignore[method-assign,assignment]
 
 
 def tensors_in(obj: Any) -> Iterator[torch.Tensor]:
@@ -222,6 +226,11 @@ def func_name(func: Callable[..., Any]) -> str:
     return name
 
 
+def _dim(vid: int, axis: int) -> IntFn:
+    """Size ``axis`` of value ``vid``, at whatever sizes ``env`` holds."""
+    return lambda env: env[vid][axis]
+
+
 class _Recorder(TorchFunctionMode):
     """Records every call on traced tensors; hands out Tracked sizes for traced tensors' shapes."""
 
@@ -247,14 +256,8 @@ class _Recorder(TorchFunctionMode):
         return self.ids.get(id(tensor))
 
     def tracked_size(self, vid: int, shape: torch.Size) -> torch.Size:
-        where = self.where
-        location = where()
-        return torch.Size(
-            [
-                Tracked(n, lambda env, v=vid, a=axis: env[v][a], self.trace, lambda: location)
-                for axis, n in enumerate(shape)
-            ]
-        )
+        location = self.where()
+        return torch.Size([Tracked(n, _dim(vid, axis), self.trace, lambda: location) for axis, n in enumerate(shape)])
 
     def __torch_function__(
         self, func: Callable[..., Any], types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None

@@ -43,12 +43,16 @@ class Verdict:
     by: str  # "catalog" (the compiled graph) or "meta" (a whole forward on the meta device)
 
 
+def verdict_of(n: int, out: Shapes | Failure, by: str) -> Verdict:
+    return Verdict(n, None, out, by) if isinstance(out, Failure) else Verdict(n, out, None, by)
+
+
 class ModelRunner:
     """Forward passes of one model on the meta device, naming the module where one fails."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        tensors = dict(model.named_parameters(remove_duplicate=False))
+        tensors: dict[str, torch.Tensor] = dict(model.named_parameters(remove_duplicate=False))
         tensors.update(model.named_buffers(remove_duplicate=False))
         self.on_meta = all(t.device.type == "meta" for t in tensors.values())
         # A model with real weights runs with meta stand-ins (functional_call never touches the model).
@@ -71,10 +75,15 @@ class ModelRunner:
                 return Failure(-1, where, type(module).__name__, None, (), _first_line(exc))
         return tuple(tuple(t.shape) for t in tensors_in(out))
 
-    def trace(self, shape: tuple[int, ...]) -> Trace:
+    def trace(self, shape: tuple[int, ...]) -> Trace | Failure:
+        """The graph of one forward pass at ``shape``, or where that pass fails."""
         self.runs += 1
         with module_stack(self.model) as stack:
-            return record(self.forward, shape, stack)
+            try:
+                return record(self.forward, shape, stack)
+            except Exception as exc:  # torch's (or the model's) verdict on this shape
+                where, module = stack[-1] if stack else ("", self.model)
+                return Failure(-1, where, type(module).__name__, None, (), _first_line(exc))
 
 
 @contextmanager
@@ -131,11 +140,16 @@ def find_reference(runner: ModelRunner, shape: InputShape, low: int, high: int, 
 
 
 class AxisDecider:
-    """Every size of one axis, the others held at the reference size."""
+    """Every size of one axis, the others held at the reference size.
 
-    def __init__(self, program: Program, runner: ModelRunner, shape: InputShape, reference: dict[int, int],
+    Where a recorded branch flips, the model is traced again at that size and the new graph
+    joins the others: each size is decided by the first graph whose branches all hold there, so a
+    model that pads odd sizes costs one trace per branch pattern, not one forward per size.
+    """
+
+    def __init__(self, programs: list[Program], runner: ModelRunner, shape: InputShape, reference: dict[int, int],
                  deadline: float, seed: int = 0) -> None:
-        self.program, self.runner, self.shape = program, runner, shape
+        self.programs, self.runner, self.shape = programs, runner, shape
         self.reference, self.deadline = reference, deadline
         self.seed = seed
         self.diverged: list[tuple[int, str]] = []
@@ -146,30 +160,38 @@ class AxisDecider:
         return self.shape.at(sizes)
 
     def by_model(self, shape: tuple[int, ...], n: int) -> Verdict:
-        out = self.runner(shape)
-        if isinstance(out, Failure):
-            return Verdict(n, None, out, "meta")
-        return Verdict(n, out, None, "meta")
+        return verdict_of(n, self.runner(shape), "meta")
 
     def decide(self, axis: int, sizes: Sequence[int]) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for n in sizes:
             if time.monotonic() > self.deadline:
                 raise SolverTimeout(f"check: the time limit ran out at size {n} of axis {axis}")
-            shape = self.shape_at(axis, n)
-            out = self.program.run(shape)
-            if isinstance(out, Diverged):
-                self.diverged.append((n, f"{out.guard.where or '<model>'}: {out.guard.text}"))
-                verdicts.append(self.by_model(shape, n))
-            elif isinstance(out, Failure):
-                verdicts.append(Verdict(n, None, out, "catalog"))
-            else:
-                verdicts.append(Verdict(n, out, None, "catalog"))
+            verdicts.append(self.decide_one(self.shape_at(axis, n), n))
         bad = self.spot_check(axis, verdicts)
         if bad is not None:
             self.disagreed = bad
             verdicts = [v if v.by == "meta" else self.by_model(self.shape_at(axis, v.size), v.size) for v in verdicts]
         return verdicts
+
+    def decide_one(self, shape: tuple[int, ...], n: int) -> Verdict:
+        first: Diverged | None = None
+        for program in self.programs:
+            out = program.run(shape)
+            if not isinstance(out, Diverged):
+                return verdict_of(n, out, "catalog")
+            first = first or out
+        assert first is not None
+        self.diverged.append((n, f"{first.guard.where or '<model>'}: {first.guard.text}"))
+        trace = self.runner.trace(shape)
+        if isinstance(trace, Failure):
+            return Verdict(n, None, trace, "meta")
+        program = Program(trace)
+        self.programs.append(program)
+        out = program.run(shape)
+        if isinstance(out, Diverged):  # a graph that does not even hold at its own size: trust only the model
+            return self.by_model(shape, n)
+        return verdict_of(n, out, "meta")
 
     def spot_check(self, axis: int, verdicts: Sequence[Verdict]) -> int | None:
         """The first size where the model itself disagrees with the graph, among a few telling ones."""
@@ -193,19 +215,22 @@ class AxisDecider:
 
 
 def decide_all(model: nn.Module, shape: InputShape, low: int, high: int, time_limit: float
-               ) -> tuple[Program, ModelRunner, dict[int, int], dict[int, tuple[list[Verdict], AxisDecider]]]:
+               ) -> tuple[list[Program], ModelRunner, dict[int, int], dict[int, tuple[list[Verdict], AxisDecider]]]:
     """Record the graph at a size that runs, then decide every size of every ``?`` axis."""
     deadline = time.monotonic() + time_limit
     runner = ModelRunner(model)
     with evaluating(model):
         reference = find_reference(runner, shape, low, high, deadline)
         trace = runner.trace(shape.at(reference))
-        program = Program(trace)
+        if isinstance(trace, Failure):
+            at = shape.at(reference)
+            raise InputError(f"the model ran at {at} but not when traced: {trace.label}: {trace.reason}")
+        programs = [Program(trace)]
         results: dict[int, tuple[list[Verdict], AxisDecider]] = {}
         for axis in shape.free:
-            decider = AxisDecider(program, runner, shape, reference, deadline)
+            decider = AxisDecider(programs, runner, shape, reference, deadline)
             results[axis] = (decider.decide(axis, range(low, high + 1)), decider)
-    return program, runner, reference, results
+    return programs, runner, reference, results
 
 
 Decide = Callable[..., Any]

@@ -206,7 +206,8 @@ class SizeFunction:
         return f"⌊({linear}) / {d}⌋" if b or a != 1 else f"⌊{name} / {d}⌋"
 
     def to_dict(self, name: str = "H") -> dict[str, Any]:
-        return {"text": self.text(name), "c": self.c, "a": self.a, "b": self.b, "d": self.d, "table": [list(p) for p in self.pairs]}
+        return {"text": self.text(name), "c": self.c, "a": self.a, "b": self.b, "d": self.d,
+                "table": [list(p) for p in self.pairs]}
 
 
 def _linear(a: int, b: int, name: str) -> str:

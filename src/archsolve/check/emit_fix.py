@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..design import Design, Step
 from ..errors import InfeasibleError, InputError
@@ -32,7 +32,7 @@ def fixed_design(design: Design, result: CheckResult, size: int) -> Design:
             raise InfeasibleError(f"no fix found for {axis.name}={size}",
                                   [f"{axis.name}={size} " + ("runs already" if axis.verdict(size).out else "fails")])
         changes += axis.fix.changes
-    edits: dict[tuple[int, int], dict[int, dict[str, int | bool]]] = {}
+    edits: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
     size_from: dict[tuple[int, int], int] = {}
     for change in changes:
         found = _MODULE.match(change.layer)
@@ -52,7 +52,7 @@ def fixed_design(design: Design, result: CheckResult, size: int) -> Design:
     return _remake(design, tuple(in_shape), edits, size_from)
 
 
-def _remake(design: Design, in_shape: tuple[int, ...], edits: dict[tuple[int, int], dict[int, dict[str, int | bool]]],
+def _remake(design: Design, in_shape: tuple[int, ...], edits: dict[tuple[int, int], dict[int, dict[str, Any]]],
             size_from: dict[tuple[int, int], int]) -> Design:
     outputs: list[tuple[int, ...]] = []
     steps: list[Step] = []

@@ -45,8 +45,8 @@ class Change:
     step: int
     field: str
     axis: int
-    old: int | bool
-    new: int | bool
+    old: int | bool | str
+    new: int | bool | str
     merge: str | None = None
     part: int | None = None
 
@@ -192,9 +192,9 @@ def _feeding_conv_transpose(producers: dict[int, Step], vid: int) -> CatalogStep
     return None
 
 
-def find_fix(report: AxisReport, program: Program, runner: ModelRunner, shape: InputShape, size: int,
-             model: nn.Module) -> AxisReport:
-    """``report`` with the smallest fix for ``size`` (searched on the graph, verified on the model)."""
+def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunner, shape: InputShape, size: int,
+             model: nn.Module, exact_output: bool = True) -> AxisReport:
+    """``report`` with the smallest fix for ``size`` (searched on the graph that holds there, verified on the model)."""
     axis = report.axis
     sizes = dict(report.reference)
     at = shape.at({**sizes, axis: size})
@@ -205,6 +205,10 @@ def find_fix(report: AxisReport, program: Program, runner: ModelRunner, shape: I
         expected: int | None = size
     else:
         expected = report.output(size) if report.output.exact else None
+    if expected is not None and expected < 1:
+        expected = None  # the formula has no output here: any size that runs will do
+    if not exact_output:
+        expected = None
     ran = [n for n in report.runs.sizes]
     tries = 0
 
@@ -216,6 +220,9 @@ def find_fix(report: AxisReport, program: Program, runner: ModelRunner, shape: I
             return out[0]
         return None
 
+    from .graph import Diverged
+
+    program = next((p for p in programs if not isinstance(p.run(at), Diverged)), programs[0])
     first = program.run(at)
     if not isinstance(first, Failure):
         return replace(report, fix=Fix(size, axis, names, (), None, expected, 0, len(ran),
@@ -241,6 +248,12 @@ def find_fix(report: AxisReport, program: Program, runner: ModelRunner, shape: I
         if found:
             break
         frontier = sorted(next_frontier, key=lambda f: _cost(f[0]))[:40]
+    if not found and expected is not None:
+        # Nothing lands on the expected size: settle for running, and say so.
+        relaxed = find_fix(report, programs, runner, shape, size, model, exact_output=False)
+        if relaxed.fix is not None and relaxed.fix.changes:
+            note = f"no change gives {names[axis]}={expected} out; this one gives {relaxed.fix.output}"
+            return replace(relaxed, fix=replace(relaxed.fix, note=note))
     if not found:
         return replace(report, fix=Fix(size, axis, names, (), None, expected, 0, len(ran)))
 
@@ -249,7 +262,7 @@ def find_fix(report: AxisReport, program: Program, runner: ModelRunner, shape: I
 
     found.sort(key=lambda f: (_layers(f[0]), _cost(f[0])))
     scored = sorted(((_layers(c), -kept(e), _cost(c), c, e, o) for c, e, o in found[:40]), key=lambda t: t[:3])
-    n_changes, minus_kept, _, changes, edits, out = scored[0]
+    _, minus_kept, _, changes, edits, out = scored[0]
     verified, real = verify(model, runner, at, changes, program, edits)
     ok = real is not None and len(real) == rank and (expected is None or real[axis] == expected)
     return replace(report, fix=Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran),

@@ -27,7 +27,7 @@ import torch
 
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, Tracked, func_name, tensors_in
+from .capture import Env, Guard, Node, Trace, Tracked, tensors_in
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class CatalogStep(Step):
             found = self.compute(shape, self.recipes(env, edits), env, edits)
         if isinstance(found, Failure):
             return found
-        if found is _REPLAY:
+        if not isinstance(found, tuple):  # _REPLAY
             return self.replay.run(env, edits)
         for v, p in zip(self.outputs, self.prefixes_out, strict=True):
             env[v] = (*p, *found)

@@ -200,8 +200,8 @@ def _layer(
         out = []
         for axis in range(ndim):
             values: dict[str, Any] = {name: per_axis[name][axis](env) for name in names}
-            values["ceil_mode"] = bool(values.get("ceil_mode", False))
-            out.append(AxisRecipe(**{k: int(v) if k != "ceil_mode" else v for k, v in values.items()}))
+            values = {k: bool(v) if k == "ceil_mode" else int(v) for k, v in values.items()}
+            out.append(AxisRecipe(**values))
         return out
 
     return kind, recipes, dynamic

@@ -94,6 +94,13 @@ class AxisReport:
         held = [f"{axis_name(a, rank)} = {n}" for a, n in self.reference.items() if a != self.axis]
         return f", {', '.join(held)}" if held else ""
 
+    def output_text(self) -> str:
+        """The output size on this axis as a function of the input, or the output shape where it has no such axis."""
+        if self.output.pairs or not self.runs.sizes:
+            return self.output.text(self.name)
+        shapes = {v.out[0] for v in self.verdicts if v.out}
+        return f"constant shape {list(shapes.pop())}" if len(shapes) == 1 else "the output shape varies (see --json)"
+
     def verdict(self, size: int) -> Verdict:
         return self.verdicts[size - self.low]
 
@@ -114,7 +121,8 @@ class AxisReport:
             "others_at": {axis_name(a, self.rank): n for a, n in self.reference.items() if a != self.axis},
             "runs": self.runs.to_dict(n),
             "keeps_size": self.keeps.to_dict(n),
-            "output": self.output.to_dict(n),
+            "output": {**self.output.to_dict(n), "text": self.output_text(),
+                       "shapes": [[v.size, list(v.out[0])] for v in self.verdicts if v.out]},
             "export": self.runs.dim(n),
             "breaks": [b.to_dict(n) for b in self.breaks],
             "decided": {**self.decided, "branches": [{"size": s, "guard": g} for s, g in self.diverged[:20]],
@@ -128,7 +136,7 @@ class AxisReport:
             f"axis {self.axis} ({n}), sizes {self.low}..{self.high}{self.others()}:",
             f"  runs on       {self.runs.text(n)}   ({self.runs.count} of {self.high - self.low + 1})",
             f"  keeps size    {self.keeps.text(n)}   ({self.keeps.count})",
-            f"  output {n:<6} {self.output.text(n)}",
+            f"  output {n:<6} {self.output_text()}",
         ]
         spec = self.runs.dim(n)
         if spec["code"]:
@@ -141,7 +149,8 @@ class AxisReport:
             out.append(f"  breaks at     … {len(self.breaks) - 5} more layers (see --json)")
         if self.fix is not None:
             out += [f"  {line}" for line in self.fix.lines()]
-        how = f"  decided by    catalog graph {self.decided['catalog']} sizes, meta-device forwards {self.decided['meta']}"
+        how = (f"  decided by    catalog graph {self.decided['catalog']} sizes, "
+               f"meta-device traces or forwards {self.decided['meta']}")
         if self.diverged:
             how += f" (a size-dependent branch flipped: {self.diverged[0][1]})"
         if self.disagreed is not None:
@@ -169,6 +178,7 @@ class CheckResult:
     meta_calls: int
     seconds: float
     single: Verdict | None = None  # the verdict when the shape has no ? axis
+    graphs: int = 1  # graphs recorded: one more for each branch pattern of the model's Python
 
     def axis(self, which: int | str) -> AxisReport:
         for a in self.axes:
@@ -183,7 +193,8 @@ class CheckResult:
             "input": self.input,
             "reference": {str(a): n for a, n in self.reference.items()},
             "axes": [a.to_dict() for a in self.axes],
-            "graph": {"calls": self.census, "meta_forwards": self.meta_forwards, "meta_calls": self.meta_calls},
+            "graph": {"calls": self.census, "graphs": self.graphs, "meta_forwards": self.meta_forwards,
+                      "meta_calls": self.meta_calls},
             "single": _single_dict(self.single),
             "seconds": round(self.seconds, 3),
         }
@@ -200,7 +211,8 @@ class CheckResult:
         census = "; ".join(f"{cat} " + ", ".join(f"{op} ×{n}" for op, n in ops.items())
                            for cat, ops in self.census.items())
         parts.append(f"graph: {census or 'no calls on the input'}")
-        parts.append(f"meta-device forwards {self.meta_forwards}, single-call meta replays {self.meta_calls}; "
+        parts.append(f"graphs recorded {self.graphs}, meta-device forwards {self.meta_forwards} (traces included), "
+                     f"single-call meta replays {self.meta_calls}; "
                      f"{self.seconds:.2f} s")
         return "\n".join(parts)
 

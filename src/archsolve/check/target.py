@@ -184,7 +184,7 @@ def load_design(path: str) -> Design:
             data = {}  # load_saved reports it
         if looks_like_problem(data) or "encoder" in data:
             from ..problem import load as load_problem
-            from ..solver import solve
+            from ..solve import solve
 
             return solve(load_problem(path), top=1).candidates[0].design
     return load_saved(path)
