@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 FreshPython = Callable[..., subprocess.CompletedProcess[str]]
 
 #: Modules whose docstring examples are part of the suite (run from the repository root).
-DOCTESTED = ("archsolve", "archsolve.api", "archsolve.sizes", "archsolve.problem")
+DOCTESTED = ("archsolve", "archsolve.api", "archsolve.sizes", "archsolve.problem", "archsolve.check")
 
 
 @pytest.mark.parametrize("name", DOCTESTED)

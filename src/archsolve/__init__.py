@@ -49,6 +49,7 @@ __all__ = [
     "SolverTimeout",
     "__version__",
     "build",
+    "check",
     "emit_source",
     "explore",
     "load_design",
@@ -75,10 +76,10 @@ _HOMES = {
     "save_design": "archsolve.api",
 }
 #: API functions named like their stage's module: the module, callable as the function (archsolve.packages).
-_CALLABLE_MODULES = ("build", "explore", "rank", "solve", "summary")
+_CALLABLE_MODULES = ("build", "check", "explore", "rank", "solve", "summary")
 
 if TYPE_CHECKING:
-    from .api import build, emit_source, explore, load_design, load_problem, rank, save_design, solve, summary
+    from .api import build, check, emit_source, explore, load_design, load_problem, rank, save_design, solve, summary
     from .design import Design
     from .errors import ArchsolveError, BuildError, InfeasibleError, InputError, MeasureError, SolverTimeout
     from .problem import Problem

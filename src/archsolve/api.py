@@ -25,6 +25,7 @@ from .errors import InputError
 if TYPE_CHECKING:
     from torch import nn
 
+    from .check.report import CheckResult
     from .design import Design
     from .explore import Exploration
     from .problem import Problem
@@ -233,6 +234,26 @@ def emit_source(designs: Any, class_name: str | None = None) -> str:
     from .emit import emit_source as emit
 
     return emit(best_design(designs), class_name)
+
+
+def check(
+    model: nn.Module, input_shape: str | tuple[int | None, ...], size_range: tuple[int, int] | str = (1, 1024),
+    **options: Any,
+) -> CheckResult:
+    """Which sizes of the ``?`` axes ``model`` runs at, what comes out, where it breaks, the smallest fix.
+
+    Runs on the meta device only (no weights computed; the model is left as it was).  ``options``:
+    ``fix=SIZE``, ``time_limit=``, ``name=`` (docs/check.md)::
+
+    >>> import torch, archsolve
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.MaxPool2d(2))
+    >>> h = archsolve.check(net, "1x3x?x?", size_range=(1, 64)).axis("H")
+    >>> h.runs.text("H"), h.output.text("H")
+    ('H ≥ 5', '⌊(H − 1) / 4⌋')
+    """
+    from .check import check as run
+
+    return run(model, input_shape, size_range, **options)
 
 
 def save_design(designs: Any, path: str | Path) -> Path:

@@ -380,7 +380,7 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
               help="Sizes tried on each ? axis (inclusive).")
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments for the class or factory.")
 @click.option("--fix", "fix_size", type=click.IntRange(min=1), metavar="SIZE",
-              help="Find the smallest fix for this size (default: the first failing size above the smallest that runs).")
+              help="Size to find the smallest fix for (default: the first failing one above the smallest that runs).")
 @click.option("--emit", type=click.Path(dir_okay=False, path_type=str),
               help="With --fix on an archsolve design: write the fixed design's PyTorch source here.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
