@@ -109,9 +109,18 @@ def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[
             f"{design_text(result.winner.design, problem)}"
         )
     run = result.run
+    extra = [
+        f"{count} {what}"
+        for count, what in (
+            (run.repeats, "repeated proposals answered from the study"),
+            (run.invalid, "invalid skipped"),
+            (run.failed, "failed"),
+            (run.deferred + run.contested, "left to other workers"),
+        )
+        if count
+    ]
     lines.append(
-        f"this run: {run.measured} measured, {run.reused} reused from the study, {run.invalid} invalid "
-        f"skipped, {run.failed} failed"
+        f"this run: {run.measured} measured, {run.reused} reused from the study" + "".join(f", {e}" for e in extra)
     )
     if result.spearman is not None:
         lines.append(f"latency model: Spearman rank correlation predicted vs measured = {result.spearman:.2f}")

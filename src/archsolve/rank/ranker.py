@@ -13,6 +13,7 @@ from .choices import Choices
 from .measure import Measurer, MeasureSettings
 from .model import LatencyModel, build_module
 from .progress import Reporter
+from .queue import Queue
 from .results import ResultsWriter
 from .search import Search
 from .study import StudyStore, slug
@@ -78,8 +79,9 @@ class Ranker:
         self.store = StudyStore(self.choices, settings, measurer, results_dir)
         self.model = LatencyModel(self.choices, settings, measurer, build, self.tally, report)
         self.writer = ResultsWriter(self.choices, settings, self.store, self.model, measurer, self.tally, results_dir)
+        self.queue = Queue(self.choices, settings, self.store, self.model, self.tally)
         self.search = Search(
-            self.choices, settings, self.store, self.model, self.writer, measurer, build, self.tally, report
+            self.choices, settings, self.store, self.model, self.queue, self.writer, measurer, build, self.tally, report
         )
 
     def run(self) -> RankResult:
@@ -87,10 +89,15 @@ class Ranker:
         self.store.fail_dead(study)
         pool = self.model.pool()
         ledger = self.store.ledger(study.get_trials(deepcopy=False))
+        self.queue.drop_stale(ledger)
         if self.settings.model:
             self.model.time_steps(study, pool, measure_new=len(ledger.measured) < self.settings.trials)
-        self.search.order(pool)
-        self.search.enqueue_predicted(study, ledger)
+        self.queue.order(pool)
+        if self.model.predicted:
+            wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 2)
+            self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), wanted)
         self.search.run(study)
+        trials = study.get_trials(deepcopy=False)
+        self.queue.drop_stale(self.store.ledger(trials))
         nothing_valid = self.model.pool_complete and not pool
-        return self.writer.finish(study.get_trials(deepcopy=False), self.search.stop_reason, nothing_valid)
+        return self.writer.finish(trials, self.search.stop_reason, nothing_valid)

@@ -138,7 +138,7 @@ class ResultsWriter:
             candidates=candidates,
             pareto=front(candidates) if self.settings.pareto else (),
             failed=failed,
-            run=self.tally.counts(),
+            run=self.tally.counts(reused=sum(c.trial not in self.tally.mine for c in candidates)),
             spearman=rho,
             environment=self.measurer.env,
             settings=self.settings,

@@ -17,9 +17,8 @@ What happens to a proposal:
 from __future__ import annotations
 
 import contextlib
-import math
-import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from .choices import Choices
 from .measure import Measurer
 from .model import LatencyModel, sample_shape
 from .progress import Reporter
+from .queue import Queue
 from .results import ResultsWriter, trial_record
 from .study import Ledger, StudyStore
 from .values import Keys, RankSettings, Tally
@@ -49,6 +49,7 @@ class Search:
         settings: RankSettings,
         store: StudyStore,
         model: LatencyModel,
+        queue: Queue,
         writer: ResultsWriter,
         measurer: Measurer,
         build: Callable[[Design], torch.nn.Module],
@@ -59,54 +60,15 @@ class Search:
         self.settings = settings
         self.store = store
         self.model = model
+        self.queue = queue
         self.writer = writer
         self.measurer = measurer
         self.build = build
         self.tally = tally
         self.report = report
-        self.pending: list[Keys] = []
-        self.pool_keys: set[Keys] = set()
         self.stop_reason = ""
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
-
-    # --- the queue -------------------------------------------------------------------------------
-    def order(self, pool: list[Keys]) -> None:
-        """The pool in the order designs are queued: predicted fastest first (random without a model)."""
-        self.pool_keys = set(pool)
-        position = {keys: i for i, keys in enumerate(pool)}
-        pending = list(pool)
-        if self.model.predicted:
-            pending.sort(key=lambda k: (self.model.predicted.get(k, math.inf), position[k]))
-        else:
-            random.Random(self.settings.seed).shuffle(pending)
-        self.pending = pending
-
-    def _untouched(self, keys: Keys, ledger: Ledger) -> bool:
-        return not (ledger.touched(keys) or keys in self.tally.enqueued)
-
-    def _enqueue(self, study: optuna.Study, keys: Keys, source: str) -> None:
-        self.store.enqueue(study, keys, source)
-        self.tally.enqueued.add(keys)
-
-    def enqueue_predicted(self, study: optuna.Study, ledger: Ledger) -> None:
-        wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 2)
-        room = self.settings.trials - len(ledger.measured) - len(ledger.waiting)
-        if not self.model.predicted or room <= 0:
-            return
-        chosen = [k for k in self.pending if k in self.model.predicted and self._untouched(k, ledger)]
-        for keys in chosen[: min(wanted, room)]:
-            self._enqueue(study, keys, "model")
-
-    def _enqueue_next(self, study: optuna.Study, ledger: Ledger) -> bool:
-        """After ``patience`` fruitless proposals: queue the predicted-best design nobody has touched."""
-        if ledger.waiting:
-            return False  # queued designs come first anyway
-        for keys in self.pending:
-            if self._untouched(keys, ledger):
-                self._enqueue(study, keys, "fallback")
-                return True
-        return False
 
     # --- the loop --------------------------------------------------------------------------------
     def _trials(self, study: optuna.Study) -> list[FrozenTrial]:
@@ -127,14 +89,15 @@ class Search:
             if len(ledger.measured) + in_flight >= self.settings.trials:
                 self.stop_reason = "trials reached"
                 return
-            if self.model.pool_complete and all(k in ledger.measured or k in ledger.failed for k in self.pool_keys):
+            pool = self.queue.pool_keys
+            if self.model.pool_complete and all(k in ledger.measured or k in ledger.failed for k in pool):
                 self.stop_reason = "every valid design measured"
                 return
             if self.tally.asks >= max_asks:
                 self.stop_reason = f"no new valid design in {max_asks} proposals"
                 return
             if fruitless >= self.settings.patience:
-                self._enqueue_next(study, ledger)
+                self.queue.next(study, ledger)
                 fruitless = 0
             self.tally.asks += 1
             measured_before = self.tally.measured + self.tally.failed
@@ -143,6 +106,7 @@ class Search:
 
     def _trial(self, study: optuna.Study, dists: dict[str, Any], ledger: Ledger) -> None:
         """One proposal: reuse, refuse, defer or measure it (``ledger``: the study just before asking)."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         try:
@@ -153,50 +117,60 @@ class Search:
         number = trial.number
         finished = False
         try:
-            keys = tuple(str(trial.params[name]) for name in self.choices.names)
-            if keys in ledger.measured:
-                self._reuse(study, trial, ledger.measured[keys])
-                finished = True
-                return
-            if keys in ledger.failed:
-                trial.set_user_attr("error", ledger.failed[keys].user_attrs["error"])
-                trial.set_user_attr("same_as", ledger.failed[keys].number)
-                study.tell(trial, state=TrialState.FAIL)
-                finished = True
-                return
-            design = self.choices.design(keys)
-            if design is None:
-                trial.set_user_attr(
-                    "invalid", "violates a global constraint (budget, receptive field, recipe or sizes)"
-                )
-                study.tell(trial, state=TrialState.PRUNED)
-                self.tally.invalid += 1
-                finished = True
-                self._report(f"trial {number}: invalid, not measured")
-                return
-            trial.set_user_attr("claim", {"host": self.store.host, "pid": self.store.pid})
-            ledger = self.store.ledger(study.get_trials(deepcopy=False), exclude=number)
-            if keys in ledger.measured:
-                self._reuse(study, trial, ledger.measured[keys])
-                finished = True
-                return
-            if keys in ledger.claims:
-                trial.set_user_attr("deferred_to", ledger.claims[keys][0].number)
-                study.tell(trial, state=TrialState.FAIL)
-                self.tally.deferred += 1
-                finished = True
-                return
-            self._measure(study, trial, keys, design)
+            self._propose(study, trial, ledger)
+            finished = True
+        except UpdateFinishedTrialError:
+            # Another worker took the same queued trial and finished it first (a storage without row locks);
+            # its measurement of this design is in the study, so this one is dropped, not recorded twice.
+            self.tally.contested += 1
             finished = True
         finally:
             if not finished:  # interrupted (Ctrl-C) or a bug: never leave a claim behind
                 with contextlib.suppress(Exception):
                     study.tell(number, state=TrialState.FAIL)
 
+    def _propose(self, study: optuna.Study, trial: optuna.Trial, ledger: Ledger) -> None:
+        from optuna.trial import TrialState
+
+        number = trial.number
+        keys = tuple(str(trial.params[name]) for name in self.choices.names)
+        if keys in ledger.measured:
+            self._reuse(study, trial, ledger.measured[keys])
+            return
+        if keys in ledger.failed:
+            trial.set_user_attr("error", ledger.failed[keys].user_attrs["error"])
+            trial.set_user_attr("same_as", ledger.failed[keys].number)
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        design = self.choices.design(keys)
+        if design is None:
+            trial.set_user_attr("invalid", "violates a global constraint (budget, receptive field, recipe or sizes)")
+            study.tell(trial, state=TrialState.PRUNED)
+            self.tally.invalid += 1
+            self._report(f"trial {number}: invalid, not measured")
+            return
+        claim = {"host": self.store.host, "pid": self.store.pid, "token": uuid.uuid4().hex}
+        trial.set_user_attr("claim", claim)
+        trials = study.get_trials(deepcopy=False)
+        if any(t.number == number and t.user_attrs.get("claim") != claim for t in trials):
+            # Another worker took this queued trial at the same moment and claimed it after us: it is theirs.
+            self.tally.contested += 1
+            return
+        ledger = self.store.ledger(trials, exclude=number)
+        if keys in ledger.measured:
+            self._reuse(study, trial, ledger.measured[keys])
+            return
+        if keys in ledger.claims:
+            trial.set_user_attr("deferred_to", ledger.claims[keys][0].number)
+            study.tell(trial, state=TrialState.FAIL)
+            self.tally.deferred += 1
+            return
+        self._measure(study, trial, keys, design)
+
     def _reuse(self, study: optuna.Study, trial: optuna.Trial, done: FrozenTrial) -> None:
         trial.set_user_attr("reused_from", done.number)
         study.tell(trial, done.value)
-        self.tally.reused += 1
+        self.tally.repeats += 1
 
     def _measure(self, study: optuna.Study, trial: optuna.Trial, keys: Keys, design: Design) -> None:
         from optuna.trial import TrialState
@@ -219,6 +193,7 @@ class Search:
         label_trial(trial, design)
         study.tell(trial, result.throughput)
         self.tally.measured += 1
+        self.tally.mine.add(trial.number)
         self._written(study)
         self._report(f"trial {trial.number}: {result.throughput:,.0f} samples/s")
 

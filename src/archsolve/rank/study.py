@@ -18,7 +18,7 @@ import contextlib
 import os
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,11 +50,15 @@ def open_storage(url: str) -> Any:
             path = Path(url.removeprefix("journal:").removeprefix("//"))
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        storage = optuna.storages.RDBStorage(url)
-        if url.startswith("sqlite:"):
-            tune_sqlite(storage)
+        if not url.startswith("sqlite:///"):
+            return optuna.storages.RDBStorage(url)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Workers starting together would race to create the tables (alembic's version row, "table already
+        # exists"): one creates them while the others wait.
+        with _file_lock(path.with_name(path.name + ".lock")):
+            storage = optuna.storages.RDBStorage(url)
+        tune_sqlite(storage)
         return storage
     except (ValueError, ImportError, OSError) as exc:
         raise InputError(Issue("storage", f"{redact(url)}: {exc}")) from exc
@@ -62,22 +66,52 @@ def open_storage(url: str) -> Any:
         raise InputError(Issue("storage", f"{redact(url)}: {type(exc).__name__}: {exc}")) from exc
 
 
-def tune_sqlite(storage: Any) -> None:
-    """WAL journal with ``synchronous=NORMAL``: several times fewer fsyncs per trial than SQLite's default.
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` between processes (no lock where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no fcntl; concurrent first starts there may still race
+        yield
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
-    A committed trial still survives the process being killed (``kill -9``);
-    only an operating-system crash or power loss could drop the last commits.
-    WAL also lets readers proceed while one process writes.
+
+def tune_sqlite(storage: Any) -> None:
+    """Transactions that take SQLite's write lock when they begin, in a WAL journal with ``synchronous=NORMAL``.
+
+    Optuna hands a queued trial to a worker by reading it WAITING and writing
+    RUNNING, relying on ``SELECT … FOR UPDATE``, which SQLite ignores: two
+    workers could both take the same queued trial, and the second to finish
+    crashed with ``UpdateFinishedTrialError``.  ``BEGIN IMMEDIATE`` makes that
+    read and write one step across processes (SQLAlchemy's documented recipe
+    for pysqlite transactions; other processes wait up to ``busy_timeout``).
+
+    WAL with ``synchronous=NORMAL`` means several times fewer fsyncs per
+    trial than SQLite's default; a committed trial still survives the process
+    being killed (``kill -9``); only an operating-system crash or power loss
+    could drop the last commits.
     """
     from sqlalchemy import event
 
     def pragmas(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # pysqlite opens no transactions of its own; "begin" below does
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
 
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     event.listen(storage.engine, "connect", pragmas)
+    event.listen(storage.engine, "begin", begin)
     storage.engine.dispose()  # connections opened while creating the tables reconnect with the pragmas
 
 
@@ -98,6 +132,12 @@ class Ledger:
     failed: dict[Keys, FrozenTrial] = field(default_factory=dict)
     claims: dict[Keys, list[FrozenTrial]] = field(default_factory=dict)
     waiting: set[Keys] = field(default_factory=set)
+    queue: list[tuple[int, Keys]] = field(default_factory=list)
+
+    @property
+    def queued(self) -> int:
+        """Queue entries (a design queued twice by racing workers counts twice)."""
+        return len(self.queue)
 
     def touched(self, keys: Keys) -> bool:
         """Somebody has measured, failed on, claimed or queued this design."""
@@ -115,6 +155,7 @@ class StudyStore:
         self.name = settings.study_name or self.default_name()
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.storage: Any = None
 
     def default_name(self) -> str:
         s = self.measurer.settings
@@ -141,7 +182,7 @@ class StudyStore:
     def open(self) -> optuna.Study:
         import optuna
 
-        storage = open_storage(self.url)
+        storage = self.storage = open_storage(self.url)
         if self.settings.sampler == "random":
             sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=self.settings.seed)
         else:
@@ -207,7 +248,9 @@ class StudyStore:
             if trial.state == TrialState.WAITING:
                 queued = trial.user_attrs.get("choices")
                 if isinstance(queued, list) and len(queued) == len(self.choices.names):
-                    ledger.waiting.add(tuple(str(k) for k in queued))
+                    entry = tuple(str(k) for k in queued)
+                    ledger.waiting.add(entry)
+                    ledger.queue.append((trial.number, entry))
                 continue
             keys = self.choices.of_trial(trial)
             if keys is None:
@@ -220,6 +263,26 @@ class StudyStore:
             elif trial.state == TrialState.RUNNING and attrs.get("claim") and self.alive(trial):
                 ledger.claims.setdefault(keys, []).append(trial)
         return ledger
+
+    def drop(self, number: int, reason: str) -> bool:
+        """Take a queued (WAITING) trial out of the queue: failed with ``user_attrs["dropped"]``.
+
+        False when it is no longer waiting (a worker has just taken it).
+        Optuna's study API can only finish running trials, hence the storage API.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        storage = self.storage
+        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(self.name), number)
+        if storage.get_trial(trial_id).state != TrialState.WAITING:
+            return False
+        try:
+            storage.set_trial_user_attr(trial_id, "dropped", reason)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return False
+        return True
 
     def enqueue(self, study: optuna.Study, keys: Keys, source: str) -> None:
         # The choices ride along in user_attrs so any worker can see what is queued.

@@ -117,13 +117,24 @@ class FailedCandidate:
 
 @dataclass(frozen=True)
 class RunCounts:
-    """What this run did (the study may hold more from earlier runs and other workers)."""
+    """What this run did (the study may hold more from earlier runs and other workers).
+
+    ``measured``: designs this run measured.  ``reused``: ranked designs whose
+    measurement this run took from the study (earlier runs, other workers).
+    ``repeats``: proposals of a design already measured, answered from the
+    study without measuring.  ``deferred``: proposals left to another worker
+    measuring the same design; ``contested``: queued trials another worker
+    took at the same moment.  ``dropped``: stale queue entries removed.
+    """
 
     measured: int = 0
     reused: int = 0
+    repeats: int = 0
     invalid: int = 0
     failed: int = 0
     deferred: int = 0
+    contested: int = 0
+    dropped: int = 0
     step_timings: int = 0
     step_timings_reused: int = 0
     asks: int = 0
@@ -197,16 +208,21 @@ class Tally:
     """What this run has done so far: the running side of :class:`RunCounts`."""
 
     measured: int = 0
-    reused: int = 0
+    repeats: int = 0
     invalid: int = 0
     failed: int = 0
     deferred: int = 0
+    contested: int = 0
+    dropped: int = 0
     step_timings: int = 0
     step_timings_reused: int = 0
     asks: int = 0
     timed_s: float = 0.0
     enqueued: set[Keys] = field(default_factory=set)
+    mine: set[int] = field(default_factory=set)  # trial numbers this run measured
 
-    def counts(self) -> RunCounts:
-        """The frozen result, field by field by name."""
-        return RunCounts(**{f.name: getattr(self, f.name) for f in fields(RunCounts)})
+    def counts(self, reused: int) -> RunCounts:
+        """The frozen result, field by field by name; ``reused`` comes from the ranking, not the tally."""
+        return RunCounts(
+            reused=reused, **{f.name: getattr(self, f.name) for f in fields(RunCounts) if f.name != "reused"}
+        )
