@@ -471,15 +471,12 @@ def test_kill_9_mid_study_then_rerun_keeps_every_finished_trial(tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
-@pytest.mark.parametrize("model", [False, True])
-def test_several_processes_share_one_study_without_crashing_or_measuring_a_design_twice(
-    tmp_path: Path, kind: str, model: bool
-) -> None:
+def test_two_processes_share_one_study_without_crashing_or_measuring_a_design_twice(tmp_path: Path, kind: str) -> None:
     # With the model on, every worker queues the predicted-best designs at start: on SQLite (no row locks)
     # two workers used to take the same queued trial and the second crashed with UpdateFinishedTrialError.
     results = tmp_path / "results"
     storage = f"journal://{tmp_path / 'study.log'}" if kind == "journal" else f"sqlite:///{results / 'study.db'}"
-    workers = [spawn(results, storage, trials=12, seed=seed, sleep_s=0.01, model=model) for seed in range(3)]
+    workers = [spawn(results, storage, trials=12, seed=seed, sleep_s=0.01, model=True) for seed in range(2)]
     outputs = []
     for child in workers:
         out, err = child.communicate(timeout=300)
@@ -490,7 +487,7 @@ def test_several_processes_share_one_study_without_crashing_or_measuring_a_desig
     study = load(tmp_path, storage)
     keys = measured_keys(study)
     # Workers check the budget before claiming, so each may overshoot it by the one design it is measuring.
-    assert 12 <= len(keys) <= 14
+    assert 12 <= len(keys) <= 13
     assert max(Counter(keys).values()) == 1  # no design measured twice
     assert sum(counts) == len(keys)  # every measurement a worker made is in the study
     assert all(t.state.name not in ("RUNNING", "WAITING") for t in study.get_trials())
