@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from archsolve.ops import (  # noqa: E402
     KINDS,
     Z3Axis,
-    _recipes,
 )
 from archsolve.problem import Problem, load, loads  # noqa: E402
-from archsolve.solve import recipe_chains, solve  # noqa: E402
+from archsolve.solve import solve  # noqa: E402
+from archsolve.solve.tables import clear_caches  # noqa: E402
 
 PROBLEM = ROOT / "problems" / "dcgan_generator.toml"
 RUNS = 7
@@ -39,8 +39,7 @@ def median_time(func, runs: int = RUNS) -> tuple[float, object]:  # type: ignore
     """Median wall time of ``func``; the catalog's table caches are emptied first, as in a fresh process."""
     times, result = [], None
     for _ in range(runs):
-        _recipes.cache_clear()
-        recipe_chains.cache_clear()
+        clear_caches()
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)

@@ -44,7 +44,7 @@ def test_free_sizes_and_channels() -> None:
     )
     assert problem.sizes[1].free and (problem.sizes[1].low, problem.sizes[1].high) == (2, 64)
     assert (problem.sizes[2].low, problem.sizes[2].high) == (10, 20)
-    assert problem.channel_options(1) == (8, 16, 24, 32)
+    assert tuple(problem.channel_options(1)) == (8, 16, 24, 32)
 
 
 def test_composite_ops_and_step_overrides() -> None:

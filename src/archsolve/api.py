@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .explore import Exploration
     from .problem import Problem
     from .rank import RankProgress, RankResult
-    from .solve import Solution
+    from .solve import Solution, SolveProgress
     from .space import SearchSpace
     from .summary import Summary
 
@@ -85,12 +85,19 @@ def explore(
     return explore_recipes(size(size_in), size(size_out), ops, ranges)
 
 
-def solve(problem: Problem | str | Path, *, top: int = 10, time_limit: float | None = None) -> Solution:
+def solve(
+    problem: Problem | str | Path,
+    *,
+    top: int = 10,
+    time_limit: float | None = None,
+    progress: Callable[[SolveProgress], None] | None = None,
+) -> Solution:
     """Count every valid design exactly and find the ``top`` best by the objective (``solve --no-rank``).
 
     ``problem`` is a :class:`~archsolve.Problem` or a problem file's path.  Raises
     :class:`~archsolve.InfeasibleError` explaining why when there is no design, and
     :class:`~archsolve.SolverTimeout` when ``time_limit`` (seconds; default the problem's) runs out.
+    ``progress`` hears the phase and step (:class:`~archsolve.solve.SolveProgress`) as the solve goes.
 
     >>> import archsolve
     >>> problem = archsolve.Problem.create(name="tiny", sizes=[1, 4], channels=[16, 8], ops="conv_transpose")
@@ -102,7 +109,7 @@ def solve(problem: Problem | str | Path, *, top: int = 10, time_limit: float | N
     """
     from .solve.solver import solve as solve_problem
 
-    return solve_problem(_problem(problem), top=top, time_limit=time_limit)
+    return solve_problem(_problem(problem), top=top, time_limit=time_limit, progress=progress)
 
 
 def rank(

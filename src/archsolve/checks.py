@@ -6,21 +6,36 @@ errors are all reported at once.
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Issue, nearest
 
+#: The largest integer a file may hold: torch, z3 and numpy all stop at int64.
+INT64_MAX = 2**63 - 1
+
+
+#: The largest file read (problem files and saved designs are a few KiB; /dev/zero is endless).
+MAX_FILE_BYTES = 16 * 2**20
+
 
 def read_text(path: Path) -> str:
-    """A user file's text; InputError naming the file when it is missing or unreadable."""
+    """A user file's text; InputError naming the file when it is missing, unreadable or too large."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(Issue(str(path), f"larger than {MAX_FILE_BYTES // 2**20} MiB: not a problem file"))
+        return data.decode("utf-8-sig")  # a byte-order mark is not part of the text
     except FileNotFoundError:
         raise InputError(Issue(str(path), "no such file")) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(Issue(str(path), f"cannot read: {exc}")) from exc
+    except MemoryError:
+        raise InputError(Issue(str(path), "too large to read (is it a device or a stream?)")) from None
 
 
 class Checker:
@@ -55,8 +70,16 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(key, f"expected an integer, got {show(value)}")
             return None
+        if high is None and abs(value) > INT64_MAX:
+            self.add(key, f"expected an integer of at most {INT64_MAX:,} (int64), got {show(value)}")
+            return None
         if (low is not None and value < low) or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            if high is None or (high > 10**6 and low is not None and value < low):
+                bound = f">= {low}"  # a technical ceiling is not what the user missed
+            elif low is None or (high > 10**6 and value > high):
+                bound = f"<= {high:,}"
+            else:
+                bound = f"in [{low}, {high}]"
             self.add(key, f"expected an integer {bound}, got {value}")
             return None
         return value
@@ -87,6 +110,9 @@ class Checker:
             self.add(key, f"expected an integer or an inclusive range [low, high], got {show(value)}")
             return None
         a, b = value
+        if max(abs(a), abs(b)) > INT64_MAX:
+            self.add(key, f"expected integers of at most {INT64_MAX:,} (int64), got {show(value)}")
+            return None
         if a < low or b < a:
             self.add(key, f"expected {low} <= low <= high, got [{a}, {b}]")
             return None
@@ -96,7 +122,7 @@ class Checker:
         if (
             not isinstance(value, list)
             or len(value) < 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+            or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= INT64_MAX for v in value)
         ):
             self.add(key, f"expected [channels, size, ...] of positive integers, got {show(value)}")
             return None
@@ -122,9 +148,17 @@ class Checker:
 def show(value: Any) -> str:
     """A value as the user wrote it in TOML."""
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 80 else repr(value[:77]) + "..."
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "nothing"
+    if isinstance(value, int) and abs(value) >= 10**24:
+        return f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, list | dict):
+        return _SHORT.repr(value)  # bounded: a 5,000-deep or million-long value prints a few lines at most
     return str(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 6, 32, 16, 80, 80

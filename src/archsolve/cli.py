@@ -19,8 +19,9 @@ from .errors import ArchsolveError
 
 if TYPE_CHECKING:
     from .console import Terminal
+    from .problem import Problem
     from .rank import RankProgress, RankResult
-    from .solve import Solution
+    from .solve import Solution, SolveProgress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +36,14 @@ def reports_errors(func: F) -> F:
         except ArchsolveError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except RuntimeError as exc:
+            # torch reports with a C++ stack under its message: the first line is the message
+            lines = str(exc).strip().splitlines()
+            click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
+            sys.exit(1)
+        except MemoryError:
+            click.echo("error: out of memory; narrow the search ranges or the sizes", err=True)
+            sys.exit(3)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -192,7 +201,9 @@ def _terminal() -> Terminal:
 @main.command()
 @click.argument("problem_file", metavar="PROBLEM.toml", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--no-rank", is_flag=True, help="Count and list valid designs without measuring them.")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many designs to list.")
+@click.option(
+    "--top", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="How many designs to list."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables (docs/json.md).")
 @click.option(
     "--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source."
@@ -245,7 +256,7 @@ def solve(
     rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     problem = api.load_problem(problem_file, [*overrides, *rank_overrides])
     terminal = _terminal()
-    solution = api.solve(problem, top=top, time_limit=time_limit)
+    solution = _solve(problem, top, time_limit, quiet=as_json or quiet)
     if no_rank:
         design = solution.candidates[0].design
         if as_json:
@@ -285,6 +296,20 @@ def _write(path: str, text: str) -> None:
         from .errors import InputError
 
         raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
+
+
+def _solve(problem: Problem, top: int, time_limit: float | None, quiet: bool) -> Solution:
+    """Solve, with the solver's phase and step on stderr once it has taken a second (unless ``quiet``)."""
+    from . import api
+    from .phases import PhaseProgress
+
+    with PhaseProgress(enabled=not quiet) as bars:
+
+        def hear(event: SolveProgress) -> None:
+            if event.elapsed_s >= 1.0:  # a quick solve shows nothing
+                bars.update("solve", event.step, event.steps, detail=event.phase)
+
+        return api.solve(problem, top=top, time_limit=time_limit, progress=hear)
 
 
 def _rank(solution: Solution, quiet: bool) -> RankResult:

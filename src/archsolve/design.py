@@ -145,11 +145,13 @@ def make_step(
     first: bool,
     last: bool,
     merge: Merge | None = None,
+    groups: int = 1,
 ) -> Step:
     """The layers of one step (a kind or a composite such as ``upsample+conv``).
 
     The weighted layer's channel count is worked back from ``out_channels``
     through the channel rules of the ops after it (a pixel shuffle needs C·r²).
+    ``groups`` applies to the step's convolutions (``nn.ConvNd(groups=...)``).
     """
     weighted = [i for i, op in enumerate(ops) if KINDS[op].has_weights]
     normed_at = weighted[-1] if weighted and ops[weighted[-1]] in NORMED_KINDS else None
@@ -160,7 +162,11 @@ def make_step(
     for i, (op, recipe) in enumerate(zip(ops, axes, strict=True)):
         opts: dict[str, Any] = {}
         if KINDS[op].has_weights:
-            opts["bias"] = options.bias_for(normed and i == normed_at)
+            # A residual block normalises after each of its own convs, so "auto" drops their biases too.
+            own_norm = op == "residual_block" and options.norm != "none"
+            opts["bias"] = options.bias_for((normed and i == normed_at) or own_norm)
+        if op in NORMED_KINDS and groups != 1:
+            opts["groups"] = groups
         if op == "upsample":
             opts["mode"] = options.upsample_mode
         if op == "residual_block":

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .checks import INT64_MAX
 from .design import BuildOptions, Merge, Step, make_step
 from .errors import InputError
 from .ops import KINDS
@@ -156,7 +157,7 @@ def _encoder_step(
         return "conv", (AxisRecipe(),) * ndim, None, None
     check.keys(step, STEP_KEYS, f"{where}.")
     op = step.get("op")
-    if op not in KINDS:
+    if not isinstance(op, str) or op not in KINDS:
         check.choice(op, f"{where}.op", tuple(KINDS))
         return "conv", (AxisRecipe(),) * ndim, None, None
     kind = KINDS[op]
@@ -175,7 +176,9 @@ def _encoder_step(
             word = check.choice(value, f"{where}.padding", PADDING_WORDS)
             continue
         values = value if isinstance(value, list) else [value] * ndim
-        if len(values) != ndim or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+        if len(values) != ndim or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= INT64_MAX for v in values
+        ):
             check.add(f"{where}.{key}", f"expected a non-negative integer or {ndim} of them, got {value!r}")
             continue
         per_axis["stride" if key == "scale" else key] = values

@@ -102,6 +102,7 @@ class Layer:
             "out_shape": list(self.out_shape),
             **self.recipe(),
             **({"groups": self.groups} if self.groups != 1 else {}),
+            **self._pad_extra(),
             **({"mode": self.mode} if self.op == "upsample" else {}),
             **({"output_size_from": self.size_from} if self.size_from is not None else {}),
             "params": self.params.total,
@@ -109,6 +110,13 @@ class Layer:
 
     def build(self) -> torch.nn.Module:
         return self.kind.build(self)
+
+    def _pad_extra(self) -> dict[str, Any]:
+        """Keras "same" padding's trailing zero per axis, where any axis has one (torch pads it with ConstantPad)."""
+        extra = [a.pad_extra for a in self.axes]
+        if not any(extra):
+            return {}
+        return {"pad_extra": extra[0] if len(set(extra)) == 1 else extra}
 
 
 def _recipe_text(k: OpKind, r: AxisRecipe) -> str:

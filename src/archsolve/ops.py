@@ -11,10 +11,9 @@ recipes (``archsolve explore``) stays light.
 
 from __future__ import annotations
 
-import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -116,6 +115,45 @@ def _covers(mask: int, size: int) -> bool:
     return mask & full == full
 
 
+def _padding_high(ranges: Ranges) -> int | None:
+    """The largest padding a recipe can get: the range's top, 0 for ``valid``, unbounded for ``same``."""
+    if ranges.padding_word == "valid":
+        return 0
+    return None if ranges.padding_word == "same" else ranges.padding[1]
+
+
+def _narrow(span: tuple[int, int], high: int) -> tuple[int, int]:
+    """``span`` with its top lowered to ``high``, never below its bottom (an empty range stays a range)."""
+    return span[0], max(span[0], min(span[1], high))
+
+
+def _clip_windowed(ranges: Ranges, n: int, high: int | None, slack: int = 1) -> Ranges:
+    """Clip for windowed kinds, ``out = floor((n + 2p + e - span) / s) + 1``: a window must start within the
+    padded input (``slack``: Keras' trailing zero, or a stride's worth for ceil_mode), and ``out <= high``
+    bounds the padding."""
+    for _ in range(2):  # the kernel bounds the padding and the padding the kernel; two rounds settle both
+        pad = _padding_high(ranges)
+        if pad is not None:
+            room = n + 2 * pad + slack  # the largest padded input a window may reach into
+            kernel = _narrow(ranges.kernel, (room - 1) // ranges.dilation[0] + 1)
+            dilation = _narrow(ranges.dilation, room // max(kernel[0] - 1, 1))
+            ranges = replace(ranges, kernel=kernel, dilation=dilation)
+        if high is not None and ranges.padding_word is None:
+            span = ranges.dilation[1] * (ranges.kernel[1] - 1) + 1
+            ranges = replace(ranges, padding=_narrow(ranges.padding, (high * ranges.stride[1] + span - n) // 2 + 1))
+    return ranges
+
+
+def _windowed_max_input(ranges: Ranges, high: int | None) -> int | None:
+    if high is None:
+        return None
+    if ranges.padding_word == "same":
+        return high * ranges.stride[1]
+    span = ranges.dilation[1] * (ranges.kernel[1] - 1) + 1
+    low_pad = 0 if ranges.padding_word is not None else ranges.padding[0]
+    return (high + 1) * ranges.stride[1] + span - 2 * low_pad
+
+
 class OpKind(ABC):
     """One layer kind. Subclasses fill in the arithmetic; the base supplies enumeration."""
 
@@ -157,9 +195,43 @@ class OpKind(ABC):
         ]
         return map(AxisRecipe._make, product(*axes))
 
-    def recipes(self, n: int, ranges: Ranges, ndim: int = 2) -> tuple[tuple[AxisRecipe, int], ...]:
-        """Every distinct valid recipe from input size ``n``, with its output size, in stable order."""
-        return _recipes(self, n, ranges, ndim)
+    def recipes(
+        self, n: int, ranges: Ranges, ndim: int = 2, check: Callable[[], None] | None = None
+    ) -> tuple[tuple[AxisRecipe, int], ...]:
+        """Every distinct valid recipe from input size ``n``, with its output size, in stable order.
+
+        ``check`` is called every few thousand candidates (a deadline raises from it); results are
+        cached per (kind, size, ranges), so a second call costs nothing.
+        """
+        key = (self.name, n, ranges, ndim)
+        found = _RECIPES.get(key)
+        if found is None:
+            if len(_RECIPES) >= 4096:
+                _RECIPES.clear()  # a bound, not an LRU: a solve reuses its entries right away
+            found = _RECIPES[key] = _recipes(self, n, ranges, ndim, check)
+        return found
+
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        """``ranges`` narrowed to the values that can give a layer torch accepts from input size ``n``
+        with an output of at most ``high`` (None: unbounded).
+
+        Exact: every recipe dropped is one :meth:`out_size` rejects or sends above ``high``, so
+        ``kernel = [1, 10**9]`` costs what the sizes allow.  The base keeps the ranges.
+        """
+        return ranges
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        """The largest input size from which some recipe within ``ranges`` gives an output of at most
+        ``high`` (None: no bound known), for pruning the earlier ops of a composite step."""
+        return None
+
+    def candidate_count(self, ranges: Ranges) -> int:
+        """How many field combinations :meth:`candidates` yields for ``ranges`` (before validity checks)."""
+        total = 1
+        for name in self.search_fields:
+            source = self.range_of.get(name, name)
+            total *= len(_field_values(ranges, source))
+        return total
 
     def solve(self, n_in: int, n_out: int, ranges: Ranges, ndim: int = 2) -> tuple[AxisRecipe, ...]:
         """Every distinct valid recipe mapping ``n_in`` to ``n_out``."""
@@ -254,8 +326,17 @@ def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
     return ranges.span(name)
 
 
-@functools.lru_cache(maxsize=4096)
-def _recipes(kind: OpKind, n: int, ranges: Ranges, ndim: int) -> tuple[tuple[AxisRecipe, int], ...]:
+_RECIPES: dict[tuple[str, int, Ranges, int], tuple[tuple[AxisRecipe, int], ...]] = {}
+
+
+def clear_recipe_cache() -> None:
+    """Forget the recipes listed so far (benchmarks time a fresh process's work)."""
+    _RECIPES.clear()
+
+
+def _recipes(
+    kind: OpKind, n: int, ranges: Ranges, ndim: int, check: Callable[[], None] | None
+) -> tuple[tuple[AxisRecipe, int], ...]:
     # Candidates come with dilation innermost, so the first valid recipe of each layer is the one with
     # the smallest dilation torch accepts (k=1 at dilation 1 unless output_padding needs more).
     word = ranges.padding_word if isinstance(kind, PaddedKind) and "padding" in kind.search_fields else None
@@ -263,7 +344,9 @@ def _recipes(kind: OpKind, n: int, ranges: Ranges, ndim: int) -> tuple[tuple[Axi
         ranges = replace(ranges, padding=(0, 0), output_padding=(0, 0))  # the word decides them
     out_size, canonical = kind.out_size, kind.canonical
     found: dict[AxisRecipe, tuple[AxisRecipe, int]] = {}
-    for raw in kind.candidates(ranges):
+    for tried, raw in enumerate(kind.candidates(ranges)):
+        if check is not None and tried % 8192 == 8191:
+            check()
         r = raw if word is None else kind.keras_padding(raw, n, word)  # type: ignore[attr-defined]
         if r is None:
             continue
@@ -316,6 +399,12 @@ class Conv(PaddedKind):
             return False
         offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
         return not _covers(_reach_mask(out, r.stride, offsets), n)
+
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        return _clip_windowed(ranges, n, high)
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return _windowed_max_input(ranges, high)
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, r.stride
@@ -410,6 +499,39 @@ class ConvTranspose(Conv):
         # Interior output pixels get an uneven number of taps: Odena's "kernel not divisible by
         # stride", or (dilated) taps that only land on some residues modulo the stride.
         return r.kernel % r.stride != 0 or math.gcd(r.dilation, r.stride) > 1
+
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        # out = (n-1)s - 2p + span + op with 0 <= op < max(s, d) and out >= 1.
+        ranges = replace(
+            ranges, output_padding=_narrow(ranges.output_padding, max(ranges.stride[1], ranges.dilation[1]) - 1)
+        )
+        if high is None:
+            return ranges
+        for _ in range(2):  # the padding bounds kernel and stride, the kernel bounds the padding
+            pad = _padding_high(ranges)
+            if pad is None:
+                break  # "same": the padding grows with the kernel; out = n * s bounds only the stride
+            room = high + 2 * pad  # out <= high: (n-1)s + span + op <= high + 2p
+            if n > 1:
+                ranges = replace(ranges, stride=_narrow(ranges.stride, room // (n - 1)))
+            kernel = _narrow(ranges.kernel, (room - (n - 1) * ranges.stride[0]) // ranges.dilation[0] + 1)
+            dilation = _narrow(ranges.dilation, max(room, ranges.output_padding[1] + 1))
+            ranges = replace(ranges, kernel=kernel, dilation=dilation)
+            if ranges.padding_word is None:
+                span = ranges.dilation[1] * (ranges.kernel[1] - 1) + 1
+                top = ((n - 1) * ranges.stride[1] + span + ranges.output_padding[1]) // 2
+                ranges = replace(ranges, padding=_narrow(ranges.padding, top))
+        if ranges.padding_word == "same" and n > 0:
+            ranges = replace(ranges, stride=_narrow(ranges.stride, high // n))
+        return ranges
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        if high is None:
+            return None
+        pad = _padding_high(ranges)
+        if pad is None:
+            return high // ranges.stride[0] + 1
+        return (high + 2 * pad) // ranges.stride[0] + 1
 
     def size_range(self, r: AxisRecipe, n: int) -> tuple[int, int] | None:
         """Sizes torch accepts as ``output_size=`` at run time: the op=0 size up to stride − 1 more.
@@ -508,6 +630,14 @@ class Pool(PaddedKind):
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, r.stride
 
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        ceil = True in ranges.ceil_mode  # ceil_mode: a last window may start up to a stride past the end
+        slack = ranges.stride[1] if ceil else 1
+        return _clip_windowed(ranges, n, None if high is None else high + 1, slack)
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return _windowed_max_input(ranges, high)
+
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
@@ -597,6 +727,12 @@ class Upsample(OpKind):
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
 
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        return ranges if high is None else replace(ranges, scale=_narrow(ranges.scale, high // max(n, 1)))
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return None if high is None else high // ranges.scale[0]
+
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
@@ -623,6 +759,12 @@ class PixelShuffle(OpKind):
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
+
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        return ranges if high is None else replace(ranges, scale=_narrow(ranges.scale, high // max(n, 1)))
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return None if high is None else high // ranges.scale[0]
 
     def factor(self, axes: Sequence[AxisRecipe]) -> int:
         return axes[0].stride
@@ -663,6 +805,12 @@ class PixelUnshuffle(PixelShuffle):
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n // r.stride if r.stride >= 1 and n % r.stride == 0 else None
 
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        return replace(ranges, scale=_narrow(ranges.scale, n))
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return None if high is None else high * ranges.scale[1]
+
     def channels_out(self, c_in: int, c_out: int | None, axes: Sequence[AxisRecipe], groups: int = 1) -> int:
         got = c_in * self.factor(axes) ** len(axes)
         if c_out not in (None, got):
@@ -697,6 +845,9 @@ class BatchNorm(OpKind):
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n if r == AxisRecipe() else None
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return high
 
     def params(self, layer: Layer) -> ParamCount:
         c = layer.in_shape[0]
@@ -769,6 +920,15 @@ class SameConvBlock(OpKind):
 
     def canonical(self, r: AxisRecipe) -> AxisRecipe:
         return CONV.canonical(r)
+
+    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
+        return replace(CONV.clip(ranges, n, n), stride=_narrow(ranges.stride, 1))
+
+    def gaps(self, r: AxisRecipe, n: int) -> bool:
+        return CONV.gaps(r, n)  # the block's convs read what one stride-1 conv of this recipe reads
+
+    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
+        return high
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, 1

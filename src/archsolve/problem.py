@@ -8,6 +8,7 @@ typos.  Nothing here imports torch or z3.
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,8 @@ Ops = tuple[str, ...]
 """One way to do a step: a kind, or a composite such as ("upsample", "conv")."""
 
 FREE = "?"
+#: The largest size or channel count a file may give: torch indexes one dimension with int32 in places.
+DIM_MAX = 2**31 - 1
 DEFAULT_SIZE_RANGE = (1, 1024)
 DEFAULT_CHANNEL_RANGE = (1, 1024)
 
@@ -205,14 +208,14 @@ class Problem:
     def n_steps(self) -> int:
         return len(self.steps)
 
-    def channel_options(self, index: int) -> tuple[int, ...]:
-        """Channel counts allowed at boundary ``index``."""
+    def channel_options(self, index: int) -> Sequence[int]:
+        """Channel counts allowed at boundary ``index`` (a lazy range: a free count may span billions)."""
         fixed = self.channels[index]
         if fixed is not None:
             return (fixed,)
         low, high = self.channel_range
         start = -(-low // self.multiple_of) * self.multiple_of
-        return tuple(range(start, high + 1, self.multiple_of))
+        return range(start, high + 1, self.multiple_of)
 
     def step_label(self, index: int) -> str:
         kinds = " | ".join("+".join(ops) for ops in self.steps[index])
@@ -275,6 +278,8 @@ OBJECTIVES = ("params", "macs")
 BUILD_KEYS = tuple(BuildOptions.__dataclass_fields__)
 RANK_KEYS = tuple(RankOptions.__dataclass_fields__)
 DEFAULT_RANGES = Ranges()
+#: The longest time limit a file or flag may set (seconds; about 11 days).
+TIME_LIMIT_MAX = 1e6
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
@@ -287,12 +292,15 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
 def loads(
     text: str, source: str = "<problem>", overrides: Sequence[str] = (), default_name: str = "problem"
 ) -> Problem:
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
     try:
         data = tomllib.loads(text)
+        data = apply_overrides(data, overrides, source)
+        return from_dict(data, source=source, default_name=default_name)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(Issue(source, f"not valid TOML: {exc}")) from exc
-    data = apply_overrides(data, overrides, source)
-    return from_dict(data, source=source, default_name=default_name)
+    except RecursionError:
+        raise InputError(Issue(source, "arrays or tables nested too deeply to read")) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str) -> dict[str, Any]:
@@ -302,9 +310,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
         if not sep or not key.strip():
             raise InputError(Issue("--set", f"{item!r}: expected KEY=VALUE, e.g. search.kernel=[1, 4]"))
         try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+            parsed = tomllib.loads(f"v = {raw.strip()}")
         except tomllib.TOMLDecodeError:
-            value = raw.strip()  # a bare word: treat as a string
+            if "\n" in raw or "\r" in raw:
+                raise InputError(Issue("--set", f"{key.strip()}: expected one TOML value, got {show(raw)}")) from None
+            parsed = {"v": raw.strip()}  # a bare word: treat as a string
+        if set(parsed) != {"v"}:
+            # "a=1\nb=2" parses as two keys: refuse it rather than drop the second silently
+            raise InputError(Issue("--set", f"{key.strip()}: expected one value per --set, got {show(raw)}"))
+        value = parsed["v"]
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -362,8 +376,15 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     per_axis = check.boolean(search.get("per_axis", False), "search.per_axis")
     groups = check.integer(search.get("groups", 1), "search.groups", 1) or 1
     time_limit = search.get("time_limit", 30.0)
-    if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or time_limit <= 0:
-        check.add("search.time_limit", f"expected a positive number of seconds, got {show(time_limit)}")
+    if (
+        isinstance(time_limit, bool)
+        or not isinstance(time_limit, int | float)
+        or not 0 < time_limit <= TIME_LIMIT_MAX  # nan and inf fail too
+    ):
+        check.add(
+            "search.time_limit",
+            f"expected a positive number of seconds up to {TIME_LIMIT_MAX:g}, got {show(time_limit)}",
+        )
         time_limit = 30.0
 
     constraints = _constraints(check, check.table(data, "constraints"))
@@ -431,10 +452,10 @@ def _sizes(
         elif isinstance(entry, list):
             if len(entry) != ndim:
                 check.add(key, f"expected {ndim} per-axis sizes, got {show(entry)}")
-            ints = [check.integer(v, key, 1) for v in entry]
+            ints = [check.integer(v, key, 1, DIM_MAX) for v in entry]
             specs.append(SizeSpec(tuple(v or 1 for v in ints)))
         else:
-            n = check.integer(entry, key, 1)
+            n = check.integer(entry, key, 1, DIM_MAX)
             if isinstance(entry, str):
                 check.issues[-1] = Issue(
                     check.issues[-1].where, f"expected a positive integer, [h, w] or '?', got {show(entry)}"
@@ -458,7 +479,7 @@ def _channels(
                 check.add("channels[0]", "the input channel count must be given")
             out.append(None)
         else:
-            out.append(check.integer(entry, f"channels[{i}]", 1) or 1)
+            out.append(check.integer(entry, f"channels[{i}]", 1, DIM_MAX) or 1)
     if None in out and channel_range is not None:
         low, high = channel_range
         if -(-low // multiple_of) * multiple_of > high:
@@ -576,7 +597,7 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     if "sampler" in table:
         values["sampler"] = check.choice(table["sampler"], "rank.sampler", ("tpe", "random"))
     if "seed" in table:
-        values["seed"] = check.integer(table["seed"], "rank.seed", 0)
+        values["seed"] = check.integer(table["seed"], "rank.seed", 0, 2**32 - 1)  # numpy's and optuna's range
     for key in ("channels_last", "pareto"):
         if key in table:
             values[key] = check.boolean(table[key], f"rank.{key}")
@@ -587,7 +608,8 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     if "device" in table:
         device = table["device"]
         if not isinstance(device, str) or not _valid_device(device):
-            check.add("rank.device", f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {show(device)}")
+            mps = ", 'mps'" if sys.platform == "darwin" else ""
+            check.add("rank.device", f"expected 'auto', 'cpu'{mps}, 'cuda' or 'cuda:N', got {show(device)}")
         else:
             values["device"] = device
     for key in ("storage", "study", "results_dir"):
@@ -600,8 +622,10 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
 
 
 def _valid_device(device: str) -> bool:
-    if device in ("auto", "cpu", "cuda", "mps"):
+    if device in ("auto", "cpu", "cuda"):
         return True
+    if device == "mps":
+        return sys.platform == "darwin"  # Apple's Metal backend exists nowhere else
     head, _, index = device.partition(":")
     return head == "cuda" and index.isdigit()
 

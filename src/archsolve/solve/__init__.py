@@ -36,7 +36,7 @@ from .choices import (
     prefix_cost,
     satisfies,
 )
-from .deadline import Deadline
+from .deadline import Deadline, ProgressCallback, SolveProgress
 from .explain import explain
 from .solver import Solver, solve
 from .space import SolutionSpace
@@ -47,8 +47,10 @@ __all__ = [
     "Choice",
     "Deadline",
     "Group",
+    "ProgressCallback",
     "Solution",
     "SolutionSpace",
+    "SolveProgress",
     "Solver",
     "State",
     "Tables",

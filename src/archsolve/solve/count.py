@@ -19,6 +19,7 @@ def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
     frontier = {initial_state(problem)}
     forward: list[list[Choice]] = []
     for index in range(problem.n_steps):
+        tables.deadline.report("tables", index + 1, problem.n_steps)
         step_choices = [c for state in sorted(frontier) for c in tables.choices(index, state) if allowed(c, problem)]
         forward.append(step_choices)
         frontier = {c.target for c in step_choices}
@@ -53,7 +54,8 @@ def _count(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> 
     dp: dict[State, Counter[tuple[int, int, tuple[int, ...]]]] = {
         initial_state(problem): Counter({(base_p, base_m, (1,) * problem.ndim if rf else ()): 1})
     }
-    for step in layers:
+    for index, step in enumerate(layers):
+        deadline.report("counting", index + 1, len(layers))
         grouped: dict[State, Counter[tuple[State, int, int, tuple[int, ...]]]] = defaultdict(Counter)
         for c in step:
             grouped[c.source][(c.target, c.params if track_p else 0, c.macs if track_m else 0, c.rf_growth)] += 1

@@ -16,11 +16,11 @@ from ..errors import InfeasibleError, SolverTimeout
 from ..ops import KINDS, ConvTranspose
 from ..problem import Problem
 from ..recipe import Ranges
-from .choices import Choice, State, allowed, group_choices, initial_state
+from .choices import Choice, State, allowed, group_choices, initial_state, prefix_cost
 from .count import reachable
 from .deadline import Deadline
 from .model import constraints, selectors
-from .tables import Tables, recipe_chains
+from .tables import Tables, TooLarge, op_recipes, recipe_chains
 
 WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
 
@@ -35,7 +35,7 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
         every: list[Choice] = [c for s in sorted(frontier) for c in tables.choices(index, s)]
         kept = [c for c in every if allowed(c, problem)]
         if not every:
-            lines = _size_conflict(problem, index, frontier) or _no_recipe(problem, index, frontier)
+            lines = _size_conflict(problem, index, frontier, deadline) or _no_recipe(problem, index, frontier, deadline)
             return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", lines)
         if not kept:
             return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
@@ -51,7 +51,7 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
     return _global(problem, layers, deadline)
 
 
-def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[str]:
+def _size_conflict(problem: Problem, index: int, frontier: set[State], deadline: Deadline) -> list[str]:
     """For designs serving several input sizes: which two inputs no single layer can serve, and why."""
     spec = problem.sizes[index + 1]
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
@@ -73,12 +73,14 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State]) -> list[s
                     assert isinstance(kind, ConvTranspose)
                     here |= {
                         (ops, r._replace(output_padding=0))
-                        for r, _ in kind.recipes(n, ranges, ndim)
+                        for r, _ in op_recipes("conv_transpose", n, ranges, ndim, want + ranges.stride[1])
                         if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]
                     }
                 else:
                     here |= {
-                        (ops, recipes) for recipes, sizes in recipe_chains(ops, ranges, n, ndim) if sizes[-1] == want
+                        (ops, recipes)
+                        for recipes, sizes in recipe_chains(ops, ranges, n, ndim, want, deadline)
+                        if sizes[-1] == want
                     }
             found = here if a == 0 else found & here
         return found
@@ -102,18 +104,18 @@ def _entry(sizes: tuple[int, ...], x: int, per: int) -> str:
     return "x".join(map(str, sizes[x * per : (x + 1) * per]))
 
 
-def _no_recipe(problem: Problem, index: int, frontier: set[State]) -> list[str]:
+def _no_recipe(problem: Problem, index: int, frontier: set[State], deadline: Deadline) -> list[str]:
     ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     lines = []
     for size, _, _ in sorted(frontier)[:3]:
-        reach = [_reach(problem, index, ranges, n) for n in size]
+        reach = [_reach(problem, index, ranges, n, deadline) for n in size]
         if spec.fixed is not None:
             near = [_nearest(r, want) for r, want in zip(reach, spec.fixed, strict=True)]
             lines.append(
                 f"from {'x'.join(map(str, size))} the ranges reach no {spec}; nearest reachable: "
                 + " / ".join(f"axis {a}: {', '.join(map(str, n)) or 'none'}" for a, n in enumerate(near))
             )
-            widened = _widen(problem, index, size)
+            widened = _widen(problem, index, size, deadline)
             if widened:
                 lines.append(f"it becomes possible with {widened}")
         else:
@@ -127,7 +129,7 @@ def _nearest(reach: set[int], want: int, count: int = 2) -> list[int]:
     return sorted(below + above)
 
 
-def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
+def _widen(problem: Problem, index: int, size: tuple[int, ...], deadline: Deadline) -> str | None:
     """The smallest widening of one range, else of two, that lets the step reach its target size."""
     ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     assert spec.fixed is not None
@@ -136,7 +138,7 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     def works(changes: dict[str, tuple[int, int]]) -> bool:
         trial: Ranges = replace(ranges, **changes)  # type: ignore[arg-type]
         return all(
-            want in _reach(problem, index, trial, n)
+            want in _reach(problem, index, trial, n, deadline)
             for want, n in zip(spec.fixed, size, strict=True)  # type: ignore[arg-type]
         )
 
@@ -154,9 +156,19 @@ def _widen(problem: Problem, index: int, size: tuple[int, ...]) -> str | None:
     return None
 
 
-def _reach(problem: Problem, index: int, ranges: Ranges, n: int) -> set[int]:
-    """Sizes step ``index`` can reach from ``n`` on one axis, over its alternative kinds."""
-    return {chain[1][-1] for ops in problem.steps[index] for chain in recipe_chains(ops, ranges, n, problem.ndim)}
+def _reach(problem: Problem, index: int, ranges: Ranges, n: int, deadline: Deadline) -> set[int]:
+    """Sizes step ``index`` can reach from ``n`` on one axis, over its alternative kinds (up to twice
+    the target's size: the nearest misses are what a hint needs)."""
+    spec = problem.sizes[index + 1]
+    high = 2 * max(spec.fixed) + 8 if spec.fixed is not None else spec.high
+    try:
+        return {
+            chain[1][-1]
+            for ops in problem.steps[index]
+            for chain in recipe_chains(ops, ranges, n, problem.ndim, high, deadline)
+        }
+    except TooLarge:
+        return set()  # a widened trial range too large to list: not a hint worth giving
 
 
 def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
@@ -179,7 +191,7 @@ def _global(problem: Problem, layers: list[list[Choice]], deadline: Deadline) ->
     groups = [group_choices(step) for step in layers]
     named, _, _ = constraints(problem, groups, selectors(groups))
     s = z3.Solver()
-    s.set("timeout", max(int(deadline.remaining() * 1000), 1))
+    s.set("timeout", deadline.remaining_ms())
     labels = {}
     for i, (name, formula) in enumerate(named.items()):
         flag = z3.Bool(f"c{i}")
@@ -205,8 +217,9 @@ def _bounds(problem: Problem, deadline: Deadline) -> list[str]:
         return lines
     if any(not step for step in layers):
         return lines
-    min_params = sum(min(c.params for c in step) for step in layers)
-    min_macs = sum(min(c.macs for c in step) for step in layers)
+    base_p, base_m = prefix_cost(problem)  # an encoder's fixed steps count against the budgets too
+    min_params = base_p + sum(min(c.params for c in step) for step in layers)
+    min_macs = base_m + sum(min(c.macs for c in step) for step in layers)
     if rules.max_params is not None and min_params > rules.max_params:
         lines.append(f"the smallest design has {min_params:,} params (max_params = {rules.max_params:,})")
     if rules.max_macs is not None and min_macs > rules.max_macs:

@@ -17,11 +17,14 @@ from ..problem import Problem
 from .choices import Candidate, Choice, Group, group_choices, initial_state, make_design, prefix_cost
 from .deadline import Deadline
 
+#: Megabytes Z3 may hold (a solve stays under 1.5 GB in all).
+MEMORY_MB = 800
+
 
 def best(problem: Problem, layers: list[list[Choice]], top: int, deadline: Deadline) -> list[Candidate]:
     """The ``top`` designs by objective, from a linear Z3 model over groups of equal-cost choices."""
     groups = [group_choices(step) for step in layers]
-    model = GroupModel(problem, groups, deadline)
+    model = GroupModel(problem, groups, deadline, top)
     picked: list[tuple[tuple[int, int], tuple[Group, ...]]] = []
     total, last = 0, None
     while True:
@@ -65,9 +68,12 @@ class GroupModel:
     with table lookups (measured while choosing the encoding).
     """
 
-    def __init__(self, problem: Problem, groups: list[list[Group]], deadline: Deadline) -> None:
+    def __init__(self, problem: Problem, groups: list[list[Group]], deadline: Deadline, top: int = 1) -> None:
         import z3
 
+        # Z3 stops cleanly (an "unknown" answer) rather than let the process grow past the memory bound.
+        z3.set_param("memory_max_size", MEMORY_MB)
+        self.found, self.top = 0, top
         self.z3 = z3
         self.problem = problem
         self.groups = groups
@@ -87,8 +93,8 @@ class GroupModel:
     def next(self) -> tuple[tuple[int, int], tuple[Group, ...]] | None:
         """The best combination not returned yet, or None when none is left."""
         z3 = self.z3
-        self.deadline.check("optimising")
-        self.opt.set("timeout", max(int(self.deadline.remaining() * 1000), 1))
+        self.deadline.report("optimising", self.found, self.top)
+        self.opt.set("timeout", self.deadline.remaining_ms())
         try:
             result = self.opt.check()
         except z3.Z3Exception as exc:
@@ -104,6 +110,7 @@ class GroupModel:
         ]
         value = (model.eval(self.first).as_long(), model.eval(self.second).as_long())
         self.opt.add(z3.Or([z3.Not(step[j]) for step, j in zip(self.select, picks, strict=True)]))
+        self.found += 1
         return value, tuple(g[j] for g, j in zip(self.groups, picks, strict=True))
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import InputError
+from ..errors import InfeasibleError, InputError
 from ..problem import Problem
 from . import count as counting
 from .choices import Candidate, Choice, Solution
-from .deadline import Deadline
+from .deadline import Deadline, ProgressCallback
 from .explain import explain
 from .model import best
 from .tables import Tables
@@ -15,9 +15,11 @@ from .tables import Tables
 class Solver:
     """Counts, optimises and explains one problem under one deadline."""
 
-    def __init__(self, problem: Problem, time_limit: float | None = None) -> None:
+    def __init__(
+        self, problem: Problem, time_limit: float | None = None, progress: ProgressCallback | None = None
+    ) -> None:
         self.problem = problem
-        self.deadline = Deadline(time_limit if time_limit is not None else problem.time_limit)
+        self.deadline = Deadline(time_limit if time_limit is not None else problem.time_limit, progress)
         self.tables = Tables(problem, self.deadline)
         self.layers: list[list[Choice]] = []  # valid choices per step, reachable from the input and to the end
 
@@ -41,17 +43,27 @@ class Solver:
         layers = self.reachable()
         self.layers = layers
         if any(not step for step in layers):
-            raise explain(problem, self.tables, layers, self.deadline)
+            raise self._explain(layers)
         total = self.count(layers)
         if total == 0:
-            raise explain(problem, self.tables, layers, self.deadline)
+            raise self._explain(layers)
         candidates = self.best(layers, top) if top > 0 else []
         return Solution(problem, total, candidates, layers, self.deadline.elapsed())
+
+    def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
+        self.deadline.report("explaining", 1, 1)
+        return explain(self.problem, self.tables, layers, self.deadline)
 
     def remaining(self) -> float:
         return self.deadline.remaining()
 
 
-def solve(problem: Problem, top: int = 20, time_limit: float | None = None) -> Solution:
-    """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none."""
-    return Solver(problem, time_limit).solve(top)
+def solve(
+    problem: Problem, top: int = 20, time_limit: float | None = None, progress: ProgressCallback | None = None
+) -> Solution:
+    """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none.
+
+    ``time_limit`` (default: the problem's ``search.time_limit``) bounds the whole solve;
+    ``progress`` hears where it is (:class:`SolveProgress`) at each step of each phase.
+    """
+    return Solver(problem, time_limit, progress).solve(top)

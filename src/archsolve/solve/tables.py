@@ -9,30 +9,102 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from dataclasses import replace
 
 from ..design import make_step
 from ..errors import InputError
-from ..ops import KINDS, ConvTranspose
+from ..ops import KINDS, ConvTranspose, clear_recipe_cache
 from ..problem import Problem
 from ..recipe import AxisRecipe, Ranges
 from .choices import Choice, Row, State
 from .deadline import Deadline
 
+#: Field combinations one op may try from one input size (after clipping to the sizes): ~0.3 s of work.
+CANDIDATE_CAP = 200_000
+#: Recipe sequences one composite step may hold on one axis, and rows one step may hold (memory).
+CHAIN_CAP = 200_000
+#: Choices (rows x channel counts) the tables may hold in all: each is a few KiB with its layers.
+CHOICE_CAP = 150_000
 
-@functools.lru_cache(maxsize=8192)
+
+class TooLarge(InputError):
+    """The ranges allow more work than the solver bounds; the message names what to narrow."""
+
+
+Chain = tuple[tuple[AxisRecipe, ...], tuple[int, ...]]
+
+
+def op_recipes(
+    op: str, n: int, ranges: Ranges, ndim: int, high: int | None, deadline: Deadline | None = None
+) -> tuple[tuple[AxisRecipe, int], ...]:
+    """The catalog's recipes of ``op`` from size ``n`` with outputs up to ``high``, the ranges clipped first.
+
+    Raises :class:`TooLarge` naming the widest range when even the clipped ranges allow more than
+    :data:`CANDIDATE_CAP` combinations.
+    """
+    kind = KINDS[op]
+    clipped = kind.clip(ranges, n, high)
+    count = kind.candidate_count(clipped)
+    if count > CANDIDATE_CAP:
+        names = [kind.range_of.get(f, f) for f in kind.search_fields if f != "ceil_mode"]
+        name = max(names, key=lambda f: len(clipped.span(f)))
+        low, top = getattr(clipped, name)
+        raise TooLarge(
+            f"search.{name}: {op} from size {n} has {count:,} recipes to try even with the ranges clipped to the "
+            f"sizes ({name} [{low}, {top}]); narrow search.{name}"
+        )
+    check = None if deadline is None else functools.partial(deadline.check, "listing recipes")
+    recipes = kind.recipes(n, clipped, ndim, check)
+    return recipes if high is None else tuple(item for item in recipes if item[1] <= high)
+
+
 def recipe_chains(
-    ops: tuple[str, ...], ranges: Ranges, n: int, ndim: int
-) -> tuple[tuple[tuple[AxisRecipe, ...], tuple[int, ...]], ...]:
-    """Every recipe sequence through a (possibly composite) step on one axis, with the sizes it passes."""
-    chains: list[tuple[tuple[AxisRecipe, ...], tuple[int, ...]]] = [((), (n,))]
-    for op in ops:
-        kind = KINDS[op]
-        chains = [
-            ((*recipes, r), (*sizes, out))
-            for recipes, sizes in chains
-            for r, out in kind.recipes(sizes[-1], ranges, ndim)
-        ]
+    ops: tuple[str, ...], ranges: Ranges, n: int, ndim: int, high: int | None = None, deadline: Deadline | None = None
+) -> tuple[Chain, ...]:
+    """Every recipe sequence through a (possibly composite) step on one axis, with the sizes it passes.
+
+    ``high`` bounds the last op's output; earlier ops' outputs are bounded by what the ops after them
+    can bring down to ``high`` (the catalog's ``max_input``), so nothing is enumerated that cannot land.
+    """
+    key = (ops, ranges, n, ndim, high)
+    if key not in _CHAINS:
+        if len(_CHAINS) >= 8192:
+            _CHAINS.clear()  # a bound, not an LRU: solves reuse their own entries right away
+        _CHAINS[key] = _list_chains(ops, ranges, n, ndim, high, deadline)
+    return _CHAINS[key]
+
+
+_CHAINS: dict[tuple[tuple[str, ...], Ranges, int, int, int | None], tuple[Chain, ...]] = {}
+
+
+def clear_caches() -> None:
+    """Forget listed recipes (benchmarks time a fresh process's work)."""
+    _CHAINS.clear()
+    clear_recipe_cache()
+
+
+def _list_chains(
+    ops: tuple[str, ...], ranges: Ranges, n: int, ndim: int, high: int | None, deadline: Deadline | None
+) -> tuple[Chain, ...]:
+    highs: list[int | None] = [high]
+    for op in reversed(ops[1:]):
+        highs.append(KINDS[op].max_input(ranges, highs[-1]))
+    highs.reverse()
+    chains: list[Chain] = [((), (n,))]
+    for op, top in zip(ops, highs, strict=True):
+        grown: list[Chain] = []
+        for recipes, sizes in chains:
+            if deadline is not None:
+                deadline.check("listing recipes")
+            for r, out in op_recipes(op, sizes[-1], ranges, ndim, top, deadline):
+                grown.append(((*recipes, r), (*sizes, out)))
+            if len(grown) > CHAIN_CAP:
+                raise TooLarge(
+                    f"ops: {'+'.join(ops)} from size {n} has over {CHAIN_CAP:,} recipe sequences; "
+                    "narrow the search ranges (search.kernel, search.stride, search.padding, search.scale)"
+                )
+        chains = grown
     return tuple(chains)
 
 
@@ -44,11 +116,16 @@ class Tables:
         self.deadline = deadline
         self.track_rf = problem.constraints.receptive_field is not None
         self._cache: dict[tuple[int, State], list[Choice]] = {}
+        self.held = 0  # choices in the cache, bounded by CHOICE_CAP
 
     def choices(self, index: int, source: State) -> list[Choice]:
         key = (index, source)
         if key not in self._cache:
-            self._cache[key] = self._build(index, source)
+            try:
+                self._cache[key] = self._build(index, source)
+            except TooLarge as exc:
+                raise TooLarge(f"{self.problem.step_label(index)}: {exc}") from None
+            self.held += len(self._cache[key])
         return self._cache[key]
 
     def _build(self, index: int, source: State) -> list[Choice]:
@@ -56,10 +133,17 @@ class Tables:
         problem = self.problem
         out: list[Choice] = []
         last = index == problem.n_steps - 1
+        options = problem.channel_options(index + 1)
         for ops in problem.steps[index]:
-            for recipes, sizes, runtime in self._rows(index, ops, source[0]):
+            rows = self._rows(index, ops, source[0])
+            if self.held + len(out) + len(rows) * len(options) > CHOICE_CAP:
+                raise TooLarge(
+                    f"{len(rows):,} recipes x {len(options):,} channel counts would hold over {CHOICE_CAP:,} "
+                    "choices in memory; narrow search.channels or the search ranges"
+                )
+            for recipes, sizes, runtime in rows:
                 self.deadline.check("building tables")
-                for c_out in problem.channel_options(index + 1):
+                for c_out in options:
                     choice = self._choice(index, source, ops, recipes, sizes, c_out, last, runtime)
                     if choice is not None:
                         out.append(choice)
@@ -77,26 +161,53 @@ class Tables:
         spec = problem.sizes[index + 1]
         entries: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]] = []
         for e, n in enumerate(size):
+            high = spec.fixed[e] if spec.fixed is not None else spec.high
             allowed = {}
-            for chain, passed in recipe_chains(ops, ranges, n, ndim):
+            for chain, passed in recipe_chains(ops, ranges, n, ndim, high, self.deadline):
                 reached = passed[-1]
                 if (spec.fixed[e] == reached) if spec.fixed is not None else (spec.low <= reached <= spec.high):
                     allowed[chain] = passed
             entries.append(allowed)
+            self.deadline.check("building tables")
         rows: list[Row] = []
         if problem.per_axis:
             per_axis = [sorted(set.intersection(*(set(d) for d in entries[a::ndim]))) for a in range(ndim)]
+            if math.prod(len(keys) for keys in per_axis) > CHAIN_CAP:
+                raise TooLarge(
+                    f"search.per_axis: {' x '.join(str(len(k)) for k in per_axis)} per-axis recipes make over "
+                    f"{CHAIN_CAP:,} layers; narrow the search ranges or set search.per_axis = false"
+                )
             for keys in itertools.product(*per_axis):
                 recipes = tuple(tuple(keys[a][j] for a in range(ndim)) for j in range(len(ops)))
                 sizes = tuple(tuple(d[keys[e % ndim]][j] for e, d in enumerate(entries)) for j in range(len(ops) + 1))
                 rows.append((recipes, sizes, False))
+                if len(rows) % 4096 == 0:
+                    self.deadline.check("building tables")
         else:
-            for key in sorted(set.intersection(*(set(d) for d in entries))):
-                recipes = tuple((key[j],) * ndim for j in range(len(ops)))
-                sizes = tuple(tuple(d[key][j] for d in entries) for j in range(len(ops) + 1))
-                rows.append((recipes, sizes, False))
+            rows = self._shared_rows(ops, entries, ranges.padding_word is not None)
             if problem.inputs > 1 and ops == ("conv_transpose",) and spec.fixed is not None:
                 rows += self._runtime_rows(ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
+        return rows
+
+    def _shared_rows(
+        self, ops: tuple[str, ...], entries: list[dict[tuple[AxisRecipe, ...], tuple[int, ...]]], word: bool
+    ) -> list[Row]:
+        """Rows of one layer alike on every axis.  With a padding word (Keras ``same``/``valid``) "alike"
+        means kernel, stride and dilation: the word resolves torch's padding per axis, possibly uneven."""
+        ndim = self.problem.ndim
+
+        def shape(chain: tuple[AxisRecipe, ...]) -> tuple[AxisRecipe, ...]:
+            return tuple(r._replace(padding=0, output_padding=0, pad_extra=0) for r in chain) if word else chain
+
+        keyed = [{shape(chain): (chain, passed) for chain, passed in d.items()} for d in entries]
+        rows: list[Row] = []
+        for key in sorted(set.intersection(*(set(d) for d in keyed))):
+            axes = [keyed[a][key][0] for a in range(ndim)]
+            if any(d[key][0] != axes[e % ndim] for e, d in enumerate(keyed)):
+                continue  # several input sizes on one axis need one padding
+            recipes = tuple(tuple(axes[a][j] for a in range(ndim)) for j in range(len(ops)))
+            sizes = tuple(tuple(d[key][1][j] for d in keyed) for j in range(len(ops) + 1))
+            rows.append((recipes, sizes, False))
         return rows
 
     def _runtime_rows(
@@ -110,7 +221,9 @@ class Tables:
         kind = KINDS["conv_transpose"]
         ndim = self.problem.ndim
         assert isinstance(kind, ConvTranspose)
-        bases = {r._replace(output_padding=0) for r, _ in kind.recipes(size[0], ranges, ndim)}
+        reach = max(target) + max(ranges.stride[1], 1)  # output_size= accepts up to stride - 1 above op=0
+        listed = op_recipes("conv_transpose", size[0], ranges, ndim, reach, self.deadline)
+        bases = {r._replace(output_padding=0) for r, _ in listed}
         rows: list[Row] = []
         for base in sorted(bases):
             spans = [kind.size_range(base, n) for n in size]
@@ -148,6 +261,7 @@ class Tables:
                 index == 0 and not problem.prefix,
                 last,
                 merge,
+                problem.groups,
             )
             if runtime:
                 layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
