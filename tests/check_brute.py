@@ -38,8 +38,14 @@ def run_at(model: nn.Module, shape: tuple[int, ...], device: str = "cpu") -> tup
     return tuple(first.shape), None
 
 
-def brute(model: nn.Module, dims: tuple[int | None, ...], axis: int, sizes: Iterable[int], others: dict[int, int],
-          device: str = "cpu") -> list[Run]:
+def brute(
+    model: nn.Module,
+    dims: tuple[int | None, ...],
+    axis: int,
+    sizes: Iterable[int],
+    others: dict[int, int],
+    device: str = "cpu",
+) -> list[Run]:
     """Every size of ``axis`` (the other ``?`` axes at ``others``), run for real."""
     model.eval()
     runs = []

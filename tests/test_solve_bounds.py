@@ -22,7 +22,6 @@ from archsolve.problem import loads
 from archsolve.recipe import Ranges
 from archsolve.solve import SolveProgress, solve
 
-
 #: Seconds past the limit a test allows: the bound is limit + 1 s (benchmarks/solve.py measures it); a
 #: loaded CI machine gets slack, a hang (the old behaviour: minutes) still fails.
 SLACK = 4.0
