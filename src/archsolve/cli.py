@@ -394,7 +394,7 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
     if as_json:
         _echo_json(result.to_dict())
     else:
-        click.echo(str(result))
+        _terminal().table(result.table())
 
 
 @main.command("check")

@@ -9,18 +9,22 @@ torch's FlopCounterMode agrees with and torchinfo does not).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .design import Design
+from .console import PIPE_WIDTH
+from .design import Design, Step
 from .display import Shown
 from .errors import BuildError
 from .layer import Layer
+from .notation import step_text
 from .ops import ParamCount
 from .packages import make_callable
 from .sizes import batch_shape_text
+from .table import Column, Table
 
 
 @dataclass(frozen=True)
@@ -126,44 +130,101 @@ def describe_layer(layer: Layer) -> str:
     return text
 
 
-def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None) -> str:
-    """The table as text, Keras's layout: one row per layer, totals split trainable / non-trainable."""
+#: Bytes per value in the size estimates (float32, what ``build`` makes).
+FLOAT_BYTES = 4
+MB = 1e6  # torchinfo's megabyte
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Memory a batch needs, in bytes, estimated as torchinfo estimates it (float32).
+
+    ``forward_backward``: the output of every layer with parameters, twice (kept
+    for the backward pass, and its gradient); ``params``: parameters and buffers
+    (the running statistics), what the weights occupy.
+    """
+
+    input: int
+    forward_backward: int
+    params: int
+
+    @property
+    def total(self) -> int:
+        return self.input + self.forward_backward + self.params
+
+    @classmethod
+    def of(cls, design: Design, rows: Sequence[SummaryRow], batch_size: int = 1, time_steps: int = 1) -> Sizes:
+        per = batch_size * (time_steps if design.sequence else 1) * FLOAT_BYTES
+        outputs = sum(math.prod(row.output_shape) for row in rows if row.params.total)
+        params, _ = totals(rows)
+        return cls(math.prod(design.in_shape) * per, 2 * outputs * per, params.total * FLOAT_BYTES)
+
+    def lines(self) -> list[str]:
+        return [
+            f"Input size (MB): {self.input / MB:.2f}",
+            f"Forward/backward pass size (MB): {self.forward_backward / MB:.2f}",
+            f"Params size (MB): {self.params / MB:.2f}",
+            f"Estimated Total Size (MB): {self.total / MB:.2f}",
+        ]
+
+
+def summary_view(design: Design, rows: Sequence[SummaryRow] | None = None, batch_size: int = 1) -> Table:
+    """The table: a tree of steps and their layers, output shapes, params, MACs; totals and sizes below."""
     rows = summary_table(design) if rows is None else rows
     per = "frame" if design.sequence else "sample"
-    header = ("Layer", "Output Shape", "Param #", f"MACs / {per}", "Connected to")
-    body = [
-        (
-            row.name,
-            batch_shape_text(row.output_shape, design.sequence),
-            f"{row.params.total:,}",
-            f"{row.macs:,}",
-            ", ".join(row.inputs),
-        )
-        for row in rows
+    linked = any(row.inputs for row in rows)
+    columns = [
+        Column("Layer (step › layer)"),
+        Column("Output Shape"),
+        Column("Param #", "right"),
+        Column("Non-trainable", "right"),
+        Column(f"MACs / {per}", "right"),
     ]
-    widths = [max(len(line[c]) for line in [header, *body]) for c in range(len(header))]
-    right = (False, False, True, True, False)
+    if linked:
+        columns.append(Column("Connected to", wrap=True))
 
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if align else cell.ljust(width)
-            for cell, width, align in zip(cells, widths, right, strict=True)
-        ]
-        return "   ".join(parts).rstrip()
+    def cells(name: str, row: SummaryRow) -> tuple[str, ...]:
+        non_trainable = f"{row.params.non_trainable:,}" if row.params.non_trainable else ""
+        numbers = (f"{row.params.trainable:,}", non_trainable, f"{row.macs:,}")
+        out = (name, batch_shape_text(row.output_shape, design.sequence), *numbers)
+        return (*out, ", ".join(row.inputs)) if linked else out
 
-    rule = len(line(["x" * w for w in widths]))
+    def heading(index: int, step: Step) -> tuple[str, ...]:
+        """A step's own line: its compact recipe and its output (after any merge)."""
+        recipe = step_text(step, inserted_norm=design.options.norm != "none")
+        shape = batch_shape_text(design.outputs[index], design.sequence)
+        return (f"step {index + 1}: {recipe}", shape, *[""] * (len(columns) - 2))
+
+    body = [cells(row.name, row) for row in rows if row.step == -1]
+    rules = [len(body) - 1]
+    for index, step in enumerate(design.steps):
+        members = [row for row in rows if row.step == index]
+        body.append(heading(index, step))
+        body += [cells(("└─ " if j == len(members) - 1 else "├─ ") + row.name, row) for j, row in enumerate(members)]
+        rules.append(len(body) - 1)
     params, macs = totals(rows)
-    out = [f'Model: "{design.name}"', "_" * rule, line(header), "=" * rule]
-    out += [line(cells) for cells in body]
-    out += [
-        "=" * rule,
-        f"Total params: {params.total:,}",
+    sizes = Sizes.of(design, rows, batch_size)
+    notes = (
+        f"Total params: {params.total:,} ({params.total * FLOAT_BYTES / MB:.2f} MB)",
         f"Trainable params: {params.trainable:,}",
         f"Non-trainable params: {params.non_trainable:,}",
         f"MACs per {per}: {macs:,}",
-        "_" * rule,
-    ]
-    return "\n".join(out)
+        "MACs as torch's FlopCounterMode counts them (FLOPs / 2): a transposed conv costs C_in·C_out·k^n per input"
+        " position (torchinfo counts output positions, 3–4× more).",
+        *sizes.lines(),
+        f"Sizes for a batch of {batch_size}{' frame' if design.sequence else ''}, float32; forward/backward: outputs of"
+        " the layers with parameters, ×2 for gradients (torchinfo's estimate).",
+    )
+    return Table(
+        tuple(columns), tuple(body), title=f'Model: "{design.name}"', notes=notes, rules_after=tuple(rules[:-1])
+    )
+
+
+def render_summary(design: Design, rows: Sequence[SummaryRow] | None = None, width: int = PIPE_WIDTH) -> str:
+    """The table as plain text (what a pipe gets); the command line draws :func:`summary_view` for its terminal."""
+    from .console import render
+
+    return render(summary_view(design, rows), width)
 
 
 @dataclass(frozen=True, repr=False)
@@ -187,6 +248,9 @@ class Summary(Shown):
 
     def text(self) -> str:
         return render_summary(self.design, self.rows)
+
+    def table(self) -> Table:
+        return summary_view(self.design, self.rows)
 
     def __repr__(self) -> str:
         return f"<Summary {self.design.name!r}: {self.params.total:,} params, {self.macs:,} MACs>"
