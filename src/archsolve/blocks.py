@@ -21,6 +21,14 @@ def norm_layer(norm: str, channels: int, ndim: int) -> nn.Module:
     return nn.Identity()
 
 
+def center_crop(skip: torch.Tensor, like: torch.Tensor, dims: int) -> torch.Tensor:
+    """The middle of ``skip``'s last ``dims`` axes, as large as ``like``'s (U-Net's cropped skip)."""
+    for axis in range(-dims, 0):
+        start = (skip.shape[axis] - like.shape[axis]) // 2
+        skip = skip.narrow(axis, start, like.shape[axis])
+    return skip
+
+
 class ResidualBlock(nn.Module):
     """conv → norm → ReLU → conv → norm, added to the input (CycleGAN's ResnetBlock shape)."""
 

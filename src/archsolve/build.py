@@ -20,6 +20,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from .blocks import center_crop
 from .design import BuildOptions, Design, Step
 from .errors import ArchsolveError, BuildError
 from .packages import make_callable
@@ -42,7 +43,8 @@ class DesignNet(nn.Module):
     """A built design: ``steps[i]`` holds step i's layers and activation; ``merges[i]`` its skip, if any.
 
     A merge is ``(source, how)``: ``source`` an earlier step (-1: the input),
-    ``how`` ``"concat"`` (skip first, on the channel axis) or ``"add"``.
+    ``how`` ``"concat"`` (skip first, on the channel axis), ``"add"``, or ``"crop"``
+    (the skip center-cropped to the step's size, then concatenated).
     ``sized[i]`` lists ``(j, source)`` pairs: module j of step i is a transposed
     conv called with ``output_size=`` the spatial size of output ``source`` (-1:
     the input), since no fixed output_padding serves every input size the design
@@ -78,7 +80,9 @@ class DesignNet(nn.Module):
             if merge is not None:
                 source, how = merge
                 skip = kept[source]
-                x = torch.cat([skip, x], dim=self.channel_axis) if how == "concat" else skip + x
+                if how == "crop":
+                    skip = center_crop(skip, x, self.spatial_dims)
+                x = skip + x if how == "add" else torch.cat([skip, x], dim=self.channel_axis)
             if i in self._kept:
                 kept[i] = x
         return x

@@ -16,8 +16,9 @@ ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "none")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "none")
 #: Activations a step may end with (the builder's ``[build]`` words and the output ones).
 STEP_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "none")
-#: How a skip connection joins an earlier output: channel concat (U-Net) or elementwise sum (ResNet).
-MERGE_HOWS = ("concat", "add")
+#: How a skip connection joins an earlier output: channel concat (U-Net), elementwise sum (ResNet), or
+#: concat after a center crop of the earlier output to the step's size (the 2015 U-Net's valid convolutions).
+MERGE_HOWS = ("concat", "add", "crop")
 #: Kinds after which the builder puts a norm and an activation.
 NORMED_KINDS = ("conv", "conv_transpose")
 
@@ -69,8 +70,10 @@ class Merge:
     ``source`` is an earlier step's index (its output after its activation and
     its own merge), or -1 for the design input.  ``concat`` puts the skip first,
     ``torch.cat([skip, x], channel_axis)`` as Keras's ``concatenate([conv1, up1])``
-    and U-Net do; ``add`` needs equal shapes.  This is the one place that knows
-    the shape a merge gives.
+    and U-Net do; ``add`` needs equal shapes; ``crop`` center-crops the skip to the
+    step's spatial size first, then concatenates (Ronneberger et al. 2015: the
+    skip must be at least as large on every axis, larger by an even number, so
+    the crop is centred).  This is the one place that knows the shape a merge gives.
     """
 
     source: int
@@ -83,6 +86,13 @@ class Merge:
     def out_shape(self, own: Sequence[int], skip: Sequence[int]) -> tuple[int, ...]:
         """Shape after joining ``own`` (the step's output) with ``skip``; InputError where torch would fail."""
         own, skip = tuple(own), tuple(skip)
+        if self.how == "crop":
+            if any(s < o or (s - o) % 2 for s, o in zip(skip[1:], own[1:], strict=True)):
+                raise InputError(
+                    f"crop of output {self.source}: {spatial_text(skip)} cannot be center-cropped to "
+                    f"{spatial_text(own)} (each axis must be at least as large, larger by an even number)"
+                )
+            return (skip[0] + own[0], *own[1:])
         if own[1:] != skip[1:]:
             raise InputError(
                 f"{self.how} with output {self.source}: sizes {spatial_text(skip)} and {spatial_text(own)} differ "

@@ -56,7 +56,7 @@ LEAF_CLASSES = frozenset(
 BLOCK_CLASSES = ("ResidualBlock", "ConvLSTM")
 _BLOCKS_MODULE = "archsolve.blocks"
 #: Names the generated file defines besides the model class.
-HELPER_NAMES = frozenset({*BLOCK_CLASSES, "Frames"})
+HELPER_NAMES = frozenset({*BLOCK_CLASSES, "Frames", "center_crop"})
 
 #: Classes that turn an int argument into a per-axis tuple themselves.
 _NORMALIZING = ("Conv", "ConstantPad")
@@ -86,6 +86,8 @@ def emit_source(design: Design, name: str | None = None) -> str:
     for i, step in enumerate(net.steps):
         inner = ",\n".join(_module_source(child, helpers) for child in step.children())
         step_sources.append(f"# steps[{i}]: {_step_comment(design, i)}\nnn.Sequential(\n{_indent(inner, 4)},\n)")
+    if any(step.merge is not None and step.merge.how == "crop" for step in design.steps):
+        helpers.add("center_crop")
     helper_sources = _helper_sources(helpers)
     steps_list = _indent(",\n".join(step_sources), 16)
     doc = _docstring(design)
@@ -195,6 +197,8 @@ def _helper_sources(names: set[str]) -> list[str]:
     sources = [_block_class_source(getattr(blocks, name)) for name in BLOCK_CLASSES if name in names]
     if "Frames" in names:
         sources.append(inspect.getsource(Frames))
+    if "center_crop" in names:
+        sources.append(inspect.getsource(blocks.center_crop))
     return sources
 
 
@@ -287,7 +291,10 @@ def _forward_lines(design: Design, module_counts: Sequence[int]) -> list[str]:
         merge = step.merge
         if merge is not None:
             skip = "x" if merge.source == -1 else f"y{merge.source}"
-            call = f"torch.cat([{skip}, {call}], dim={axis})" if merge.how == "concat" else f"{skip} + {call}"
+            if merge.how == "crop":
+                lines.append(f"        y{i} = {call}")
+                call, skip = f"y{i}", f"center_crop({skip}, y{i}, {spatial})"
+            call = f"{skip} + {call}" if merge.how == "add" else f"torch.cat([{skip}, {call}], dim={axis})"
         if call != f"y{i}":
             lines.append(f"        y{i} = {call}")
         previous = f"y{i}"

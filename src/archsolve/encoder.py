@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from .checks import Checker
 
 ENCODER_KEYS = ("inputs", "channels", "steps")
-DECODER_KEYS = ("ops", "skip", "channels", "out_channels")
+DECODER_KEYS = ("ops", "skip", "channels", "out_channels", "head", "out_size")
 STEP_KEYS = ("op", "channels", "kernel", "stride", "padding", "output_padding", "dilation", "ceil_mode", "scale")
-SKIPS = ("concat", "add", "none")
+SKIPS = ("concat", "add", "crop", "none")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class Mirror:
     merges: tuple[Merge | None, ...]  # per decoder step
     size_from: tuple[int, ...]  # per decoder step: design step whose output has the target size (-1: input)
     skip_shapes: tuple[tuple[int, ...] | None, ...]  # per decoder step: the skip's shape at the first input
+    #: Per decoder boundary: None where ``sizes`` fixes it, else the (low, high) a free size lies in.
+    free: tuple[tuple[int, int] | None, ...] = ()
+
+
+    def boundaries(self) -> list[tuple[tuple[int, ...], tuple[int, int] | None]]:
+        """Per decoder boundary: its sizes and, where free, the bounds a free size lies in."""
+        free = self.free or (None,) * len(self.sizes)
+        return list(zip(self.sizes, free, strict=True))
 
 
 def read_mirror(
@@ -110,6 +118,11 @@ def read_mirror(
     skip = decoder.get("skip", "concat")
     skip = check.choice(skip, "decoder.skip", SKIPS) or "none"
     out_channels = check.integer(decoder.get("out_channels", channels), "decoder.out_channels", 1) or channels
+    if skip == "crop":
+        return _crop_mirror(check, decoder, parsed, trajectories, tuple(prefix), tuple(inputs), ndim, out_channels)
+    for key in ("head", "out_size"):
+        if key in decoder:
+            check.add(f"decoder.{key}", 'only with skip = "crop"; other decoders end on the encoder\'s input size')
     targets = list(reversed(changing))  # decoder step d lands on the size encoder step targets[d] started from
     own = _decoder_channels(check, decoder.get("channels", "mirror"), targets, trajectories[0], out_channels)
     from .problem import read_ops
@@ -146,6 +159,91 @@ def read_mirror(
         size_from=tuple(size_from),
         skip_shapes=tuple(skip_shapes),
     )
+    return mirror, ndim, tuple(ops)
+
+
+def _crop_mirror(
+    check: Checker,
+    decoder: Mapping[str, Any],
+    parsed: Sequence[tuple[str, tuple[AxisRecipe, ...], int | None, str | None]],
+    trajectories: Sequence[Sequence[tuple[int, ...]]],
+    prefix: tuple[Step, ...],
+    inputs: tuple[tuple[int, ...], ...],
+    ndim: int,
+    out_channels: int,
+) -> tuple[Mirror | None, int, tuple[tuple[tuple[str, ...], ...], ...]]:
+    """The 2015 U-Net's decoder: one level per downsampling encoder step, skips center-cropped.
+
+    Each encoder step with a stride above 1 starts a level; in reverse order, each
+    level is the steps of ``ops`` (a list is one level's steps), the first of them
+    joined with the encoder tensor that entered that downsampling step, cropped to
+    its size.  Sizes between the steps are free: the recipes decide them, and a
+    level's first step must land on a size the skip can be center-cropped to.
+    ``head`` adds last steps (such as a 1x1 conv to the classes) after the levels;
+    ``out_size`` is the output size the decoder must end on (smaller than the input).
+    """
+    from .problem import read_ops
+
+    if len(inputs) != 1:
+        check.add("decoder.skip", "crop serves one input size; the crops differ between sizes")
+        return None, ndim, ()
+    levels = [j for j, (_, axes, _, _) in enumerate(parsed) if any(a.stride > 1 for a in axes)]
+    if not levels:
+        check.add("encoder.steps", "crop mirrors the downsampling steps (stride above 1), and there are none")
+        return None, ndim, ()
+    raw = decoder.get("ops", "conv_transpose")
+    pattern = read_ops(check, raw, len(raw) if isinstance(raw, list) else 1, ndim, key="decoder.ops")
+    raw_head = decoder.get("head", [])
+    head = read_ops(check, raw_head, len(raw_head) if isinstance(raw_head, list) else 1, ndim, key="decoder.head")
+    shapes = trajectories[0]
+    out_size: tuple[int, ...] | None = None
+    if "out_size" not in decoder:
+        check.add("decoder.out_size", "missing: a crop decoder ends where its recipes do; give it, e.g. out_size = 388")
+    else:
+        try:
+            out_size = spread(parse_size(decoder["out_size"]), ndim)
+        except InputError as exc:
+            check.add("decoder.out_size", str(exc))
+    n_steps = len(levels) * len(pattern) + len(head)
+    wanted: list[int] = []
+    for j in reversed(levels):
+        wanted += [shapes[j][0]] * len(pattern)  # each level gives the channels of the skip it joins
+    wanted += [shapes[-1][0]] * len(head)
+    wanted[-1] = out_channels
+    given = decoder.get("channels", "mirror")
+    if given != "mirror":
+        if not isinstance(given, list) or len(given) != n_steps:
+            check.add("decoder.channels", f"expected 'mirror' or a list of {n_steps} channel counts, got {given!r}")
+        else:
+            wanted = [check.integer(v, f"decoder.channels[{i}]", 1) or 1 for i, v in enumerate(given)]
+    if check.issues or out_size is None:
+        return None, ndim, ()
+    largest = max(max(shape[1:]) for shape in shapes)
+    merges: list[Merge | None] = []
+    skip_shapes: list[tuple[int, ...] | None] = []
+    free: list[tuple[int, int] | None] = [None]
+    for j in reversed(levels):
+        skip_shape = shapes[j]
+        for part in range(len(pattern)):
+            merges.append(Merge(j - 1, "crop") if part == 0 and j > 0 else None)
+            skip_shapes.append(skip_shape if part == 0 and j > 0 else None)
+            free.append((1, max(skip_shape[1:]) if part == 0 else largest))
+    for _ in head:
+        merges.append(None)
+        skip_shapes.append(None)
+        free.append((1, largest))
+    free[-1] = None  # the decoder ends on out_size
+    mirror = Mirror(
+        prefix=prefix,
+        inputs=inputs,
+        sizes=(tuple(shapes[-1][1:]),) + ((),) * (n_steps - 1) + (out_size,),
+        channels=(shapes[-1][0], *wanted),
+        merges=tuple(merges),
+        size_from=(-1,) * n_steps,
+        skip_shapes=tuple(skip_shapes),
+        free=tuple(free),
+    )
+    ops = [ops for _ in levels for ops in pattern] + list(head)
     return mirror, ndim, tuple(ops)
 
 

@@ -362,7 +362,11 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         mirror, ndim, mirror_ops = read_mirror(
             check, check.table(data, "encoder"), check.table(data, "decoder"), ndim, build
         )
-        sizes = [SizeSpec(size) for size in mirror.sizes] if mirror else []
+        sizes = (
+            [SizeSpec(size) if bound is None else SizeSpec(None, *bound) for size, bound in mirror.boundaries()]
+            if mirror
+            else []
+        )
         channels: list[int | None] = list(mirror.channels) if mirror else []
         steps = list(mirror_ops)
         n_steps = len(steps)
