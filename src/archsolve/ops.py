@@ -11,9 +11,10 @@ recipes (``archsolve explore``) stays light.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -154,6 +155,31 @@ def _windowed_max_input(ranges: Ranges, high: int | None) -> int | None:
     return (high + 1) * ranges.stride[1] + span - 2 * low_pad
 
 
+Taps = tuple[tuple[tuple[int, int], ...], ...]
+"""Per output position, the (kernel tap, input position) pairs that meet inside the input."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _window_taps(r: AxisRecipe, n: int, out: int) -> Taps:
+    """Conv and pool windows: output ``o`` reads input ``o·s − p + j·d`` for tap ``j`` (padding elsewhere)."""
+    return tuple(
+        tuple((j, t) for j in range(r.kernel) if 0 <= (t := o * r.stride - r.padding + j * r.dilation) < n)
+        for o in range(out)
+    )
+
+
+@functools.lru_cache(maxsize=65536)
+def _scatter_taps(r: AxisRecipe, n: int, out: int) -> Taps:
+    """Transposed convs: input ``x`` adds into output ``x·s − p + j·d`` through tap ``j``."""
+    per: list[list[tuple[int, int]]] = [[] for _ in range(out)]
+    for x in range(n):
+        for j in range(r.kernel):
+            y = x * r.stride - r.padding + j * r.dilation
+            if 0 <= y < out:
+                per[y].append((j, x))
+    return tuple(tuple(pairs) for pairs in per)
+
+
 class OpKind(ABC):
     """One layer kind. Subclasses fill in the arithmetic; the base supplies enumeration."""
 
@@ -243,6 +269,24 @@ class OpKind(ABC):
 
     def checkerboard(self, r: AxisRecipe) -> bool:
         """Uneven kernel overlap (Odena et al. 2016): transposed conv whose kernel is not divisible by stride."""
+        return False
+
+    # --- what a recipe computes (the design rules) --------------------------------------------
+    def signature(self, r: AxisRecipe, n: int) -> Hashable:
+        """What the layer computes on one axis from input size ``n``, for given weights.
+
+        Two recipes of this kind whose signatures are equal on every axis compute the same
+        function for the same weights (``no_duplicates`` keeps the smallest); the contract suite
+        proves it against torch.  The default is the recipe itself: nothing is folded.
+        """
+        return r
+
+    def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
+        """Whether some output position on this axis sees only padding (or, transposed, no input at all)."""
+        return False
+
+    def identity(self, r: AxisRecipe, n: int) -> bool:
+        """Whether the layer passes this axis through unchanged from size ``n`` (with weights: never)."""
         return False
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
@@ -409,6 +453,19 @@ class Conv(PaddedKind):
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, r.stride
 
+    def taps(self, r: AxisRecipe, n: int) -> Taps:
+        """Which weight meets which input at each output position: the layer's whole linear map on an axis."""
+        out = self.out_size(r, n)
+        return () if out is None else _window_taps(r, n, out)
+
+    def signature(self, r: AxisRecipe, n: int) -> Hashable:
+        # Same kernel (so the same weights fit) and the same taps: the same sums, whatever the
+        # stride or dilation that produced them (a stride on a 1-wide output, a dilation past the input).
+        return r.kernel, self.taps(r, n)
+
+    def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
+        return any(not pairs for pairs in self.taps(r, n))
+
     def weight_count(self, layer: Layer) -> int:
         c_in, c_out = layer.in_shape[0], layer.out_shape[0]
         return math.prod(a.kernel for a in layer.axes) * c_in * c_out // layer.groups
@@ -494,6 +551,10 @@ class ConvTranspose(Conv):
             return False
         offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
         return not _covers(_reach_mask(n, r.stride, offsets), out)
+
+    def taps(self, r: AxisRecipe, n: int) -> Taps:
+        out = self.out_size(r, n)
+        return () if out is None else _scatter_taps(r, n, out)
 
     def checkerboard(self, r: AxisRecipe) -> bool:
         # Interior output pixels get an uneven number of taps: Odena's "kernel not divisible by
@@ -638,6 +699,20 @@ class Pool(PaddedKind):
     def max_input(self, ranges: Ranges, high: int | None) -> int | None:
         return _windowed_max_input(ranges, high)
 
+    def windows(self, r: AxisRecipe, n: int) -> tuple[tuple[int, ...], ...]:
+        """Per output position, the input positions its window covers (padding left out)."""
+        out = self.out_size(r, n)
+        return () if out is None else tuple(tuple(t for _, t in pairs) for pairs in _window_taps(r, n, out))
+
+    def signature(self, r: AxisRecipe, n: int) -> Hashable:
+        return self.windows(r, n)  # a max over the same inputs, whatever kernel, stride or dilation
+
+    def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
+        return any(not w for w in self.windows(r, n))
+
+    def identity(self, r: AxisRecipe, n: int) -> bool:
+        return self.signature(r, n) == self.signature(AxisRecipe(), n)
+
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
@@ -690,6 +765,16 @@ class AvgPool(Pool):
             return None  # avg_pool3d: "input image smaller than kernel size", padding not counted
         return super().out_size(r, n, ndim)
 
+    def signature(self, r: AxisRecipe, n: int) -> Hashable:
+        # torch divides by the window's extent within the padded input (count_include_pad=True):
+        # min(start + k, n + p) - start, so padding counts but a ceil_mode overhang does not.
+        windows = self.windows(r, n)
+        divisors = [
+            min(o * r.stride - r.padding + r.kernel, n + r.padding) - (o * r.stride - r.padding)
+            for o in range(len(windows))
+        ]
+        return tuple((w, d if w else 0) for w, d in zip(windows, divisors, strict=True))
+
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
@@ -733,6 +818,9 @@ class Upsample(OpKind):
     def max_input(self, ranges: Ranges, high: int | None) -> int | None:
         return None if high is None else high // ranges.scale[0]
 
+    def identity(self, r: AxisRecipe, n: int) -> bool:
+        return r.stride == 1
+
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
         import z3
 
@@ -765,6 +853,9 @@ class PixelShuffle(OpKind):
 
     def max_input(self, ranges: Ranges, high: int | None) -> int | None:
         return None if high is None else high // ranges.scale[0]
+
+    def identity(self, r: AxisRecipe, n: int) -> bool:
+        return r.stride == 1
 
     def factor(self, axes: Sequence[AxisRecipe]) -> int:
         return axes[0].stride
@@ -930,6 +1021,12 @@ class SameConvBlock(OpKind):
     def max_input(self, ranges: Ranges, high: int | None) -> int | None:
         return high
 
+    def signature(self, r: AxisRecipe, n: int) -> Hashable:
+        return CONV.signature(r, n) if r.stride == 1 else r
+
+    def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
+        return r.stride == 1 and CONV.dead_pixels(r, n)
+
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, 1
 
@@ -965,6 +1062,10 @@ class ResidualBlock(SameConvBlock):
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return 2 * (r.span - 1), 1
+
+    def identity(self, r: AxisRecipe, n: int) -> bool:
+        # The branch sees only padding: the block adds an input-free constant (zero without bias).
+        return r.stride == 1 and all(not pairs for pairs in CONV.taps(r, n))
 
     def macs(self, layer: Layer) -> int:
         c = layer.in_shape[0]

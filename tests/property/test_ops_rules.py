@@ -1,0 +1,126 @@
+"""The design rules (``no_dead_pixels``, ``no_identity``, ``no_duplicates``) proven by brute force over torch.
+
+For every kind, every recipe in small ranges and every small input size, the real
+torch layer is built with weights fixed by its kernel (so recipes of one kernel
+share their weights) and probed:
+
+- linear kinds and max pooling: one one-hot input per input position gives the
+  layer's whole response (its Jacobian; a max pool's windows);
+- blocks with activations and norms inside: sixteen fixed random inputs.
+
+Two recipes compute the same function exactly when their probes agree: the
+catalog's :meth:`OpKind.signature` must split the recipes into the same classes
+as torch does.  A dead output pixel is one no probe reaches (a max pool gives
+−inf there); an identity layer returns its input unchanged.  (A residual block's dead pixels are its
+branch's: the block adds its input back.)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Hashable, Iterator
+
+import pytest
+import torch
+from ops_oracle import TIME_STEPS, one_thread  # noqa: F401  (autouse fixture)
+
+from archsolve import ops
+from archsolve.errors import InputError
+from archsolve.layer import Layer
+from archsolve.recipe import AxisRecipe, Ranges
+
+#: Small ranges: every combination is tried at every input size.
+RANGES = Ranges(kernel=(1, 4), stride=(1, 3), padding=(0, 3), output_padding=(0, 2), dilation=(1, 3), scale=(1, 3))
+#: Kinds whose response to one-hot inputs is their whole function (linear, or a max over windows).
+LINEAR = ("conv", "conv_transpose", "max_pool", "avg_pool", "upsample", "pixel_shuffle", "pixel_unshuffle")
+SIZES = {1: range(1, 7), 2: range(1, 4)}
+
+
+def ndim_of(kind: ops.OpKind) -> int:
+    return 1 if 1 in kind.ndims else 2
+
+
+def in_channels(kind: ops.OpKind, r: AxisRecipe, ndim: int) -> int:
+    return r.stride**ndim if isinstance(kind, ops.PixelShuffle) and not isinstance(kind, ops.PixelUnshuffle) else 1
+
+
+def layer_of(kind: ops.OpKind, r: AxisRecipe, n: int) -> Layer | None:
+    ndim = ndim_of(kind)
+    options = {"bias": False} if kind.has_weights else {}
+    out = None if kind.keeps_channels or not kind.has_weights else 1
+    try:
+        return Layer.make(kind.name, (in_channels(kind, r, ndim), *([n] * ndim)), [r] * ndim, out, **options)
+    except InputError:
+        return None
+
+
+def probes(layer: Layer) -> torch.Tensor:
+    """One-hot inputs (one per input element) for linear kinds, else sixteen fixed random inputs."""
+    shape = layer.in_shape
+    count = int(torch.tensor(shape).prod())
+    if layer.op in LINEAR:
+        return torch.eye(count).reshape(count, *shape)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(16, *shape, generator=generator)
+    return x.unsqueeze(1).expand(16, TIME_STEPS, *shape).contiguous() if layer.op == "conv_lstm" else x
+
+
+def response(layer: Layer) -> torch.Tensor:
+    torch.manual_seed(layer.axes[0].kernel)  # one kernel, one set of weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = layer.build().eval()
+        with torch.no_grad():
+            return module(probes(layer))
+
+
+def fingerprint(y: torch.Tensor) -> Hashable:
+    return tuple(y.shape), tuple(torch.round(y.flatten(), decimals=4).tolist())
+
+
+def valid(kind: ops.OpKind, n: int) -> Iterator[tuple[AxisRecipe, Layer]]:
+    seen = set()
+    for r in kind.candidates(RANGES):
+        if r in seen:
+            continue
+        seen.add(r)
+        layer = layer_of(kind, r, n)
+        if layer is not None:
+            yield r, layer
+
+
+def reached(layer: Layer, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether every output position depends on the input (the probes show there)."""
+    if layer.op == "residual_block":
+        y = y - x  # the residual branch: the block adds its input back
+    if layer.op in LINEAR:
+        seen = (y.isfinite() & (y != 0)).any(dim=0)  # some one-hot input shows at this output
+    else:
+        seen = (y - y.mean(dim=0)).abs().amax(dim=0) > 1e-6  # the output varies with the input
+    return bool(seen.all())
+
+
+@pytest.mark.parametrize("name", tuple(ops.KINDS))
+def test_rules_agree_with_torch_on_every_small_recipe(name: str) -> None:
+    """Per kind, every recipe in small ranges at every small size, each layer built and probed once:
+
+    - same signature ⇔ same output for the same weights and inputs (``no_duplicates``);
+    - dead pixels ⇔ some output position no input reaches (``no_dead_pixels``);
+    - identity ⇔ the layer returns its input unchanged (``no_identity``).
+    """
+    kind = ops.KINDS[name]
+    ndim = ndim_of(kind)
+    for n in SIZES[ndim]:
+        by_signature: dict[Hashable, set[AxisRecipe]] = defaultdict(set)
+        by_torch: dict[Hashable, set[AxisRecipe]] = defaultdict(set)
+        for r, layer in valid(kind, n):
+            x, y = probes(layer), response(layer)
+            by_signature[(tuple(kind.signature(r, n) for _ in range(ndim)), layer.out_shape)].add(r)
+            weights = r.kernel if kind.has_weights else None  # "the same weights" needs the same weight shape
+            by_torch[(weights, fingerprint(y))].add(r)
+            assert kind.dead_pixels(r, n) == (not reached(layer, x, y)), f"dead pixels: {r} at n={n}"
+            assert kind.identity(r, n) == (y.shape == x.shape and torch.equal(y, x)), f"identity: {r} at n={n}"
+        catalog = {frozenset(g) for g in by_signature.values()}
+        torch_ = {frozenset(g) for g in by_torch.values()}
+        assert catalog == torch_, f"n={n}: catalog-only {catalog - torch_}, torch-only {torch_ - catalog}"
