@@ -94,10 +94,8 @@ def reached(layer: Layer, x: torch.Tensor, y: torch.Tensor) -> bool:
     """Whether every output position depends on the input (the probes show there)."""
     if layer.op == "residual_block":
         y = y - x  # the residual branch: the block adds its input back
-    if layer.op in LINEAR:
-        seen = (y.isfinite() & (y != 0)).any(dim=0)  # some one-hot input shows at this output
-    else:
-        seen = (y - y.mean(dim=0)).abs().amax(dim=0) > 1e-6  # the output varies with the input
+    # Linear kinds: some one-hot input shows at the output; others: the output varies with the input.
+    seen = (y.isfinite() & (y != 0)).any(dim=0) if layer.op in LINEAR else (y - y.mean(dim=0)).abs().amax(dim=0) > 1e-6
     return bool(seen.all())
 
 
