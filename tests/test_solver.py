@@ -116,8 +116,10 @@ def test_no_gaps_rule_explains_itself() -> None:
     with pytest.raises(InfeasibleError) as info:
         solve(problem)
     assert "constraints.no_gaps = true" in str(info.value)
+    assert "constraints.no_dead_pixels = true" in str(info.value)  # an unwritten output sees only padding too
     relaxed = loads(
-        'sizes = [8, 16]\nops = "conv_transpose"\n[search]\nkernel = 1\nstride = 2\n[constraints]\nno_gaps = false\n'
+        'sizes = [8, 16]\nops = "conv_transpose"\n[search]\nkernel = 1\nstride = 2\n'
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\n"
     )
     assert solve(relaxed).count == 1
 

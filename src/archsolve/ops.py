@@ -556,6 +556,13 @@ class ConvTranspose(Conv):
         out = self.out_size(r, n)
         return () if out is None else _scatter_taps(r, n, out)
 
+    def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
+        # An output no input reaches (it is only bias), or an input that reaches no output: the
+        # transposed view of a conv output whose window lies in padding (k3 s3 p4 crops input 0 away).
+        taps = self.taps(r, n)
+        used = {x for pairs in taps for _, x in pairs}
+        return any(not pairs for pairs in taps) or len(used) < n
+
     def checkerboard(self, r: AxisRecipe) -> bool:
         # Interior output pixels get an uneven number of taps: Odena's "kernel not divisible by
         # stride", or (dilated) taps that only land on some residues modulo the stride.

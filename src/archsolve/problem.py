@@ -67,6 +67,12 @@ class Constraints:
     no_checkerboard: bool = False
     no_gaps: bool = True
     same_recipe: bool = False
+    #: Reject a layer with an output pixel whose whole window lies in padding (or, transposed, that no input reaches).
+    no_dead_pixels: bool = True
+    #: Reject a step part that computes nothing (×1 upsample or pixel shuffle, a 1-wide pool that copies its input).
+    no_identity: bool = True
+    #: Recipes that compute the same function at the problem's sizes count once, as their smallest member.
+    no_duplicates: bool = True
 
 
 @dataclass(frozen=True)
@@ -274,7 +280,7 @@ SEARCH_KEYS = (
     "step",
 )
 CONSTRAINT_KEYS = tuple(Constraints.__dataclass_fields__)
-OBJECTIVES = ("params", "macs")
+OBJECTIVES = ("params", "macs", "latency")
 BUILD_KEYS = tuple(BuildOptions.__dataclass_fields__)
 RANK_KEYS = tuple(RankOptions.__dataclass_fields__)
 DEFAULT_RANGES = Ranges()
@@ -583,7 +589,7 @@ def _constraints(check: Checker, table: Mapping[str, Any]) -> Constraints:
             check.keys(value, ("min", "max"), "constraints.receptive_field.")
             value = [value.get("min", 1), value.get("max", 10**9)]
         values["receptive_field"] = check.span(value, "constraints.receptive_field", 1)
-    for key in ("no_checkerboard", "no_gaps", "same_recipe"):
+    for key in ("no_checkerboard", "no_gaps", "same_recipe", "no_dead_pixels", "no_identity", "no_duplicates"):
         if key in table:
             flag = check.boolean(table[key], f"constraints.{key}")
             if flag is not None:

@@ -31,6 +31,7 @@ def solution_json(solution: Solution) -> dict[str, Any]:
     return {
         "problem": solution.problem.name,
         "count": solution.count,
+        "folded": solution.folded,
         "candidates": candidates,
         "winner": candidates[0] if candidates else None,
     }
@@ -41,6 +42,7 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
     return {
         "problem": solution.problem.name,
         "count": solution.count,
+        "folded": solution.folded,
         "candidates": [c.to_dict() for c in result.candidates],
         "winner": result.winner.to_dict() if result.winner else None,
         "study": result.study_name,
@@ -59,13 +61,22 @@ def solution_table(solution: Solution) -> Table:
     return Table(
         (Column("#", "right"), Column("params", "right"), Column("MACs", "right"), RECIPE),
         rows,
-        title=f"best {len(rows)} by {solution.problem.objective}:",
+        title=f"best {len(rows)} by {_order(solution.problem.objective)}:",
     )
 
 
+def _order(objective: str) -> str:
+    # Without measurements the listing cannot be by latency; the ranker orders by predicted time.
+    return "params (latency is predicted and measured when ranking)" if objective == "latency" else objective
+
+
 def count_line(solution: Solution) -> str:
-    """``dcgan-generator: 1,234 valid designs (solved in 0.52 s)``."""
-    return f"{solution.problem.name}: {plural(solution.count, 'valid design')} (solved in {solution.seconds:.2f} s)"
+    """``dcgan-generator: 6,710 valid designs (10,570 functional duplicates folded; solved in 0.52 s)``."""
+    folded = f"{plural(solution.folded, 'functional duplicate')} folded; " if solution.folded else ""
+    return (
+        f"{solution.problem.name}: {plural(solution.count, 'valid design')} "
+        f"({folded}solved in {solution.seconds:.2f} s)"
+    )
 
 
 RECIPE = Column("recipe", separator=STEP_SEPARATOR)

@@ -13,7 +13,7 @@ wants to rank a handful of designs they wrote down themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -52,6 +52,19 @@ class CandidateSource(Protocol):
     """
 
     def candidates(self, limit: int) -> Iterable[Sequence[int]]: ...
+
+
+@runtime_checkable
+class FastestSource(Protocol):
+    """Optional extension of :class:`SearchSpace`: the exact predicted-fastest valid designs.
+
+    ``step_time(step_index, option_index)`` is the predicted seconds of one step option
+    (indices as in ``step_options()``); a design's predicted time is the sum over its steps.
+    Returns up to ``limit`` valid pick tuples in ascending order of that sum (ties broken
+    deterministically), every constraint of the space respected.
+    """
+
+    def fastest(self, limit: int, step_time: Callable[[int, int], float]) -> list[tuple[int, ...]]: ...
 
 
 @dataclass(frozen=True)

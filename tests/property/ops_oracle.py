@@ -6,6 +6,7 @@ computed from a formula, so the tests compare the catalog with torch itself.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -56,3 +57,28 @@ def observe(layer: Layer) -> Observed | None:
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     buffers = sum(b.numel() for name, b in module.named_buffers() if not name.endswith("num_batches_tracked"))
     return Observed(out_shape, trainable, buffers, macs)
+
+
+def one_hot_response(layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, outputs) of ``layer`` built with weights fixed by its kernel, one one-hot input per element.
+
+    For linear layers (and a max over windows) the outputs are the layer's whole function.
+    """
+    count = math.prod(layer.in_shape)
+    x = torch.eye(count).reshape(count, *layer.in_shape)
+    torch.manual_seed(layer.axes[0].kernel)  # one kernel, one set of weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = layer.build().eval()
+        with torch.no_grad():
+            return x, module(x)
+
+
+def dead_in_torch(layer: Layer, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Some output no one-hot input reaches (a max pool gives −inf there); for a transposed conv, also
+    some input that reaches no output.  ``layer`` must be built without bias."""
+    seen = y.isfinite() & (y != 0)
+    dead = not bool(seen.any(dim=0).all())
+    if layer.op == "conv_transpose":
+        dead = dead or not bool(seen.flatten(1).any(dim=1).all())
+    return dead

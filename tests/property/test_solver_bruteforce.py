@@ -2,12 +2,16 @@
 
 Random small 1D problems; the brute force tries every raw recipe in the ranges with torch itself
 (no formula from archsolve), keeps the layers whose output has the wanted size, and multiplies.
+With the design rules on, torch's probes decide them too: a layer is dropped when some output
+pixel no one-hot input reaches or when it returns its input, and layers whose responses to every
+one-hot input agree (weights fixed by kernel) count once.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -55,14 +59,40 @@ def _raw_recipes(kind: str) -> list[tuple[int, int, int, int, int, bool]]:
     return [(1, s, 0, 0, 1, False) for s in _span(STRIDE)]
 
 
+class Probed(NamedTuple):
+    """One distinct layer torch accepts, as its probes see it."""
+
+    params: int
+    macs: int
+    dead: bool  # some output no one-hot input reaches (transposed: or some input reaching no output)
+    identity: bool  # returns its input unchanged
+    function: tuple[object, ...]  # weight shape and response to every one-hot input, weights fixed by kernel
+
+
+def probe(kind: str, module: nn.Module, k: int, c_in: int, n: int) -> tuple[bool, bool, tuple[object, ...]]:
+    with torch.no_grad():
+        x = torch.randn(1, c_in, n, generator=torch.Generator().manual_seed(0))
+        y = module(x)
+        identity = y.shape == x.shape and torch.equal(y, x)
+        eye = torch.eye(c_in * n).reshape(c_in * n, c_in, n)
+        change = (module(eye) - module(torch.zeros(1, c_in, n))).nan_to_num(0.0)  # -inf - -inf: no change
+    seen = change != 0
+    dead = not bool(seen.any(dim=0).all())
+    if kind == "conv_transpose":
+        dead = dead or not bool(seen.flatten(1).any(dim=1).all())
+    weights = k if kind in ("conv", "conv_transpose") else None
+    return dead, identity, (weights, tuple(change.shape), tuple(torch.round(change.flatten(), decimals=4).tolist()))
+
+
 @functools.cache
-def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[tuple[int, int]]]:
-    """out size -> [(params, macs)] of each distinct layer torch accepts (k=1 is one layer at any dilation)."""
+def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[Probed]]:
+    """out size -> each distinct layer torch accepts (k=1 is one layer at any dilation), probed."""
     seen: set[tuple[object, ...]] = set()
-    found: dict[int, list[tuple[int, int]]] = {}
+    found: dict[int, list[Probed]] = {}
     for k, s, p, op, d, ceil in _raw_recipes(kind):
         key = (k, s, p, op, d if k > 1 else None, ceil)
         try:
+            torch.manual_seed(k)  # one kernel, one set of weights
             module = _module(kind, c_in, c_out, k, s, p, op, d, ceil)
             with FlopCounterMode(display=False) as counter:
                 out = module(torch.zeros(1, c_in, n)).shape[-1]
@@ -72,12 +102,23 @@ def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[tup
             continue
         seen.add(key)
         params = sum(t.numel() for t in module.parameters())
-        found.setdefault(out, []).append((params, counter.get_total_flops() // 2))
+        found.setdefault(out, []).append(
+            Probed(params, counter.get_total_flops() // 2, *probe(kind, module, k, c_in, n))
+        )
     return found
 
 
+def sensible(layers: list[Probed]) -> list[Probed]:
+    """The design rules by torch's own account: no dead pixels, no identity, one layer per function."""
+    kept: dict[tuple[object, ...], Probed] = {}
+    for layer in layers:
+        if not layer.dead and not layer.identity:
+            kept.setdefault(layer.function, layer)
+    return list(kept.values())
+
+
 @st.composite
-def problems(draw: st.DrawFn) -> tuple[str, list[int], list[int], list[str], int | None, str]:
+def problems(draw: st.DrawFn) -> tuple[str, list[int], list[int], list[str], int | None, str, bool]:
     steps = draw(st.integers(1, 3))
     kinds = [draw(st.sampled_from(KINDS)) for _ in range(steps)]
     channels = [draw(st.integers(1, 3))]
@@ -89,6 +130,7 @@ def problems(draw: st.DrawFn) -> tuple[str, list[int], list[int], list[str], int
         pool = reach if reach and draw(st.booleans() | st.just(True)) else list(range(1, 20))
         sizes.append(draw(st.sampled_from(pool)))
     budget = draw(st.none() | st.integers(0, 200))
+    rules = draw(st.booleans())
     objective = draw(st.sampled_from(["params", "macs"]))
     text = f"""
 sizes = {sizes}
@@ -104,6 +146,9 @@ dilation = {list(DILATION)}
 scale = {list(STRIDE)}
 [constraints]
 no_gaps = false
+no_dead_pixels = {str(rules).lower()}
+no_identity = {str(rules).lower()}
+no_duplicates = {str(rules).lower()}
 {"" if budget is None else f"max_params = {budget}"}
 [objective]
 minimize = "{objective}"
@@ -111,13 +156,17 @@ minimize = "{objective}"
 norm = "none"
 bias = true
 """.replace("'", '"')
-    return text, sizes, channels, kinds, budget, objective
+    return text, sizes, channels, kinds, budget, objective, rules
 
 
-def brute_force(sizes: list[int], channels: list[int], kinds: list[str], budget: int | None, objective: str):
+def brute_force(
+    sizes: list[int], channels: list[int], kinds: list[str], budget: int | None, objective: str, rules: bool
+):  # type: ignore[no-untyped-def]
     per_step = [
         torch_layers(kind, sizes[i], channels[i], channels[i + 1]).get(sizes[i + 1], []) for i, kind in enumerate(kinds)
     ]
+    if rules:
+        per_step = [sensible(layers) for layers in per_step]
     count, best = 0, None
     for combo in itertools.product(*per_step):
         params, macs = sum(c[0] for c in combo), sum(c[1] for c in combo)
@@ -132,8 +181,8 @@ def brute_force(sizes: list[int], channels: list[int], kinds: list[str], budget:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_count_and_optimum_match_brute_force(case) -> None:  # type: ignore[no-untyped-def]
-    text, sizes, channels, kinds, budget, objective = case
-    expected_count, expected_best = brute_force(sizes, channels, kinds, budget, objective)
+    text, sizes, channels, kinds, budget, objective, rules = case
+    expected_count, expected_best = brute_force(sizes, channels, kinds, budget, objective, rules)
     problem = loads(text)
     if expected_count == 0:
         with pytest.raises(InfeasibleError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,10 @@ class Choice:
     checkerboard: bool
     gaps: bool
     shared: tuple[int, ...]  # (kernel, stride, padding) per axis of the first weighted op, for same_recipe
+    dead: bool = False  # some layer has an output pixel that sees only padding
+    identity: bool = False  # some layer passes its input through unchanged
+    #: What the step computes (per layer, per axis entry: the catalog's signature); None: never folded.
+    signature: Hashable = field(default=None, compare=False, repr=False)
 
     @functools.cached_property
     def order(self) -> tuple[Any, ...]:
@@ -106,6 +110,8 @@ class Solution(Shown):
     candidates: list[Candidate]
     tables: list[list[Choice]] = field(repr=False)
     seconds: float = 0.0
+    #: Designs left out as functional duplicates of a smaller one (``constraints.no_duplicates``).
+    folded: int = 0
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)
@@ -143,9 +149,27 @@ def make_design(problem: Problem, picks: Sequence[Choice]) -> Design:
 
 
 def allowed(choice: Choice, problem: Problem) -> bool:
-    """Whether the problem's per-choice rules (no_gaps, no_checkerboard) keep ``choice``."""
+    """Whether the problem's per-choice rules (no_gaps, no_checkerboard, no_dead_pixels, no_identity) keep it."""
     rules = problem.constraints
-    return not ((rules.no_gaps and choice.gaps) or (rules.no_checkerboard and choice.checkerboard))
+    return not (
+        (rules.no_gaps and choice.gaps)
+        or (rules.no_checkerboard and choice.checkerboard)
+        or (rules.no_dead_pixels and choice.dead)
+        or (rules.no_identity and choice.identity)
+    )
+
+
+def fold(step: list[Choice]) -> list[Choice]:
+    """One choice per function: of choices that compute the same thing between the same states, the first.
+
+    Choices come in tie order, so the one kept is the smallest member (``no_duplicates``).
+    Everything the constraints read is part of the key, so folding never changes what is feasible.
+    """
+    kept: dict[Hashable, Choice] = {}
+    for c in step:
+        same = (c.source, c.target, c.step.out_shape[0], c.rf_growth, c.shared, c.signature)
+        kept.setdefault(id(c) if c.signature is None else same, c)
+    return list(kept.values())
 
 
 def group_choices(step: list[Choice]) -> list[Group]:

@@ -180,6 +180,12 @@ def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
         lines.append(f"{gaps} leave pixels unread or unwritten (constraints.no_gaps = true)")
     if rules.no_checkerboard and checker:
         lines.append(f"{checker} have kernels not divisible by their stride (constraints.no_checkerboard = true)")
+    dead = sum(c.dead for c in every)
+    if rules.no_dead_pixels and dead:
+        lines.append(f"{dead} have output pixels that see only padding (constraints.no_dead_pixels = true)")
+    identity = sum(c.identity for c in every)
+    if rules.no_identity and identity:
+        lines.append(f"{identity} have a part that computes nothing (constraints.no_identity = true)")
     sample = every[0].key
     lines.append(f"for example {sample}")
     return lines

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..design import Design
 from .choices import Choice, Solution, State, initial_state, make_design, satisfies
+from .deadline import Deadline
+from .paths import cheapest
 
 
 class SolutionSpace:
@@ -15,7 +17,8 @@ class SolutionSpace:
 
     Step ``i`` offers every valid choice of the solved table by its key; a pick
     tuple is a design when its choices chain and meet the global constraints.
-    As a candidate source it supplies the best designs by the objective.
+    As a candidate source it supplies the best designs by the objective; as a
+    :class:`archsolve.space.FastestSource`, the exact predicted-fastest designs.
     """
 
     def __init__(self, solution: Solution) -> None:
@@ -93,3 +96,17 @@ class SolutionSpace:
             if picks not in seen and satisfies(self.problem, picked):
                 seen.add(picks)
                 yield picks
+
+    def fastest(
+        self, limit: int, step_time: Callable[[int, int], float], time_limit: float | None = None
+    ) -> list[tuple[int, ...]]:
+        """Up to ``limit`` valid pick tuples in exact ascending order of summed ``step_time(step, option)``.
+
+        Option indices are those of :meth:`step_options`.  Every constraint holds (budgets, receptive
+        field, ``same_recipe``, the rules the tables were solved under); equal sums keep the solver's
+        tie order.  Bounded by ``time_limit`` (default: the problem's).
+        """
+        times = [{key: float(step_time(i, j)) for j, key in enumerate(keys)} for i, keys in enumerate(self._keys)]
+        deadline = Deadline(time_limit if time_limit is not None else self.problem.time_limit)
+        found = cheapest(self.problem, self.solution.tables, lambda i, c: (times[i][c.key],), limit, deadline)
+        return [self.picks(picks) for _, picks in found]

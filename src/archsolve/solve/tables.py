@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Hashable
 from dataclasses import replace
 
 from ..design import make_step
@@ -281,6 +282,13 @@ class Tables:
             for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
             for e, n in enumerate(sizes[j])
         )
+        parts = list(enumerate(zip(ops, recipes, strict=True)))
+        dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+        identity = any(
+            all(KINDS[op].identity(per[e % ndim], n) for e, n in enumerate(sizes[j])) for j, (op, per) in parts
+        )
+        # Run-time sized layers let torch pick output_padding per call: they are never folded.
+        signature = None if runtime else (ops, self._signature(ops, recipes, sizes))
         growth, new_jump = self._receptive(ops, recipes, jump)
         shared = self._shared(ops, recipes) if problem.constraints.same_recipe else ()
         target: State = (tuple(sizes[-1]), merged, new_jump)
@@ -295,6 +303,19 @@ class Tables:
             checkerboard=checker,
             gaps=gaps,
             shared=shared,
+            dead=dead,
+            identity=identity,
+            signature=signature,
+        )
+
+    def _signature(
+        self, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], sizes: tuple[tuple[int, ...], ...]
+    ) -> tuple[tuple[Hashable, ...], ...]:
+        """Per layer, the catalog's signature on every axis of every declared input (``Choice.signature``)."""
+        ndim = self.problem.ndim
+        return tuple(
+            tuple(KINDS[op].signature(per[e % ndim], n) for e, n in enumerate(sizes[j]))
+            for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
         )
 
     def _receptive(
