@@ -7,7 +7,7 @@ measured speed and built as a PyTorch module::
     >>> problem = archsolve.Problem.create(name="tiny", sizes=[1, 4], channels=[16, 8], ops="conv_transpose")
     >>> solution = archsolve.solve(problem, top=3)
     >>> solution.count
-    23
+    8
     >>> archsolve.summary(solution).params.total  # print() it for the table
     2056
 

@@ -103,7 +103,7 @@ def solve(
     >>> problem = archsolve.Problem.create(name="tiny", sizes=[1, 4], channels=[16, 8], ops="conv_transpose")
     >>> solution = archsolve.solve(problem, top=2)
     >>> solution
-    <Solution 'tiny': 23 valid designs, best 2 listed>
+    <Solution 'tiny': 8 valid designs, best 2 listed>
     >>> solution.best
     <Design 'tiny': 16x1x1 → 8x4x4, 2,056 params, 2,048 MACs>
     """
