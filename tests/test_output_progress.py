@@ -94,3 +94,14 @@ def test_piped_solve_writes_a_line_per_phase_and_no_ansi(tmp_path: Path) -> None
     assert "tiny: 3 valid designs" in done.stdout and "winner: #1" in done.stdout
     quiet = subprocess.run([*command, "--quiet"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_lone_phase_is_its_own_summary() -> None:
+    stream, clock = io.StringIO(), Clock()
+    bars = PhaseProgress(stream, live=False, clock=clock)
+    for step in range(1, 6):
+        clock.now += 0.4
+        bars.update("solve", step, 5, detail="tables")
+    bars.close()
+    bars.close()  # safe twice
+    assert stream.getvalue().splitlines() == ["solving: 5/5 in 2.0 s"]

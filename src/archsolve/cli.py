@@ -34,21 +34,26 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ArchsolveError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             sys.exit(exc.exit_code)
         except RuntimeError as exc:
             # torch reports with a C++ stack under its message: the first line is the message
             lines = str(exc).strip().splitlines()
-            click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
+            _error(f"error: {lines[0] if lines else type(exc).__name__}")
             sys.exit(1)
-        except MemoryError:
+        except MemoryError:  # plain click: no new module to import with the memory gone
             click.echo("error: out of memory; narrow the search ranges or the sizes", err=True)
             sys.exit(3)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            _error("interrupted")
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error(text: str) -> None:
+    """A message on stderr, through rich like all human output (never re-wrapped)."""
+    _terminal().line(text, err=True)
 
 
 class OneLineUsage(click.Command):
@@ -67,7 +72,7 @@ class OneLineUsage(click.Command):
             message = exc.format_message()
             if isinstance(exc, click.NoSuchOption) and exc.option_name.lstrip("-").isdigit():
                 message = f"{exc.option_name} is not a size: sizes are positive integers"  # click read -3 as an option
-            click.echo(f"error: {message}", err=True)
+            _error(f"error: {message}")
             sys.exit(exc.exit_code)
 
 
@@ -368,9 +373,9 @@ def build_cmd(design_file: str, output: str | None, class_name: str | None, no_c
             }
         )
     elif output is None:
-        click.echo(source, nl=False)
+        click.echo(source, nl=False)  # the source itself, byte for byte: data, as JSON is
     else:
-        click.echo(
+        _terminal().line(
             f"wrote {output}: class {name}, "
             f"{list(design.in_shape)} → {list(design.out_shape)}, "
             f"{params.trainable:,} trainable + {params.non_trainable:,} non-trainable parameters"

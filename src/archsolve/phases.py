@@ -6,7 +6,8 @@ calls.  On a terminal each phase gets its own bar (what it is, done/total,
 elapsed, ETA, best so far), and bars stay on screen once finished.  Off a
 terminal (a pipe, a file, CI) nothing is drawn while a phase runs: each phase
 writes one plain line when it ends, and :meth:`PhaseProgress.close` one
-summary line, so a log gets a handful of lines and no ANSI codes.
+summary line after two phases or more, so a log gets a handful of lines and
+no ANSI codes.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class PhaseProgress:
         if self._bars is not None:
             self._bars.stop()
             self._bars = None
-        elif self.phases and not self.live:
+        elif len(self.phases) > 1 and not self.live:  # one phase has said it all in its own line
             total = duration(self.clock() - self.started)
             parts = ", ".join(
                 f"{phase(p.name).label} {duration((p.ended or p.started) - p.started)}" for p in self.phases
