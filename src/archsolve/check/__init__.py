@@ -70,7 +70,7 @@ def check(
         from .decide import ModelRunner, evaluating
 
         runner = ModelRunner(model)
-        with evaluating(model):
+        with evaluating(runner.model):
             out = runner(shape.at({}))
         single = verdict_of(0, out, "meta")
         return CheckResult(label, str(shape), {}, (), {}, runner.runs, 0, time.monotonic() - start, single)
@@ -81,7 +81,7 @@ def check(
         report = AxisReport.build(axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed)
         target = fix if fix is not None else report.first_failure()
         if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
-            report = find_fix(report, programs, runner, shape, target, model)
+            report = find_fix(report, programs, runner, shape, target, runner.model)
         axes.append(report)
     return CheckResult(label, str(shape), reference, tuple(axes), programs[0].census(), runner.runs,
                        sum(p.meta_calls() for p in programs), time.monotonic() - start, graphs=len(programs))

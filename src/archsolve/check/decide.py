@@ -11,6 +11,7 @@ arithmetic.  A whole forward pass on the meta device runs only
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,22 +48,32 @@ def verdict_of(n: int, out: Shapes | Failure, by: str) -> Verdict:
     return Verdict(n, None, out, by) if isinstance(out, Failure) else Verdict(n, out, None, by)
 
 
+def meta_copy(model: nn.Module) -> nn.Module:
+    """The model with every parameter and buffer on the meta device: a structural copy, no data copied.
+
+    Forward passes may change a model (a list of deep-supervision heads, running stats), and
+    ``functional_call`` does not always put tied weights back; the user's model is never run.
+    """
+    memo: dict[int, Any] = {}
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            memo.setdefault(id(p), nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad))
+        for b in module.buffers(recurse=False):
+            memo.setdefault(id(b), b.detach().to("meta"))
+    return copy.deepcopy(model, memo)
+
+
 class ModelRunner:
     """Forward passes of one model on the meta device, naming the module where one fails."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        tensors: dict[str, torch.Tensor] = dict(model.named_parameters(remove_duplicate=False))
-        tensors.update(model.named_buffers(remove_duplicate=False))
-        self.on_meta = all(t.device.type == "meta" for t in tensors.values())
-        # A model with real weights runs with meta stand-ins (functional_call never touches the model).
-        self.stand_ins = {} if self.on_meta else {k: v.to("meta") for k, v in tensors.items()}
+        tensors = [*model.parameters(), *model.buffers()]
+        on_meta = all(t.device.type == "meta" for t in tensors)
+        self.model = model if on_meta else meta_copy(model)
         self.runs = 0
 
     def forward(self, x: torch.Tensor) -> Any:
-        if self.on_meta:
-            return self.model(x)
-        return torch.func.functional_call(self.model, self.stand_ins, (x,))
+        return self.model(x)
 
     def __call__(self, shape: tuple[int, ...]) -> Shapes | Failure:
         self.runs += 1
@@ -219,7 +230,7 @@ def decide_all(model: nn.Module, shape: InputShape, low: int, high: int, time_li
     """Record the graph at a size that runs, then decide every size of every ``?`` axis."""
     deadline = time.monotonic() + time_limit
     runner = ModelRunner(model)
-    with evaluating(model):
+    with evaluating(runner.model):
         reference = find_reference(runner, shape, low, high, deadline)
         trace = runner.trace(shape.at(reference))
         if isinstance(trace, Failure):

@@ -39,6 +39,16 @@ class SizeSet:
     def count(self) -> int:
         return len(self.sizes)
 
+    def __contains__(self, n: object) -> bool:
+        """Membership by the closed form (not by the list): what the text claims."""
+        if not isinstance(n, int) or not self.low <= n <= self.high:
+            return False
+        if self.modulus is None or self.start is None:
+            return any(a <= n <= b for a, b in self.ranges)
+        if n in self.extra:
+            return True
+        return n >= self.start and (self.stop is None or n <= self.stop) and n % self.modulus in self.residues
+
     def text(self, name: str = "H") -> str:
         if not self.sizes:
             return "none"

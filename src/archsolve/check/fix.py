@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Fix searches stop after this many graph runs.
 MAX_TRIES = 4000
+#: Recipe changes tried from each partial fix: those of the layers nearest the failure.
+NEAREST = 24
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,10 @@ def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunne
         next_frontier: list[tuple[tuple[Change, ...], Edits, Failure]] = []
         for changes, edits, failure in frontier:
             # output_size= first (it serves every size), then recipe changes, then a pad or crop.
-            candidates = sorted([*merge_edits(program, failure, edits), *recipe_edits(program, at, axis, edits)],
-                                key=lambda c: _cost(c[1]))
+            # Layers nearest the failure first: the sizes meeting there come from them.
+            recipes = sorted(recipe_edits(program, at, axis, edits),
+                             key=lambda c: (failure.step - c[1][0].step, _cost(c[1])))[:NEAREST]
+            candidates = sorted([*merge_edits(program, failure, edits), *recipes], key=lambda c: _cost(c[1]))
             for new_edits, change in candidates:
                 if tries > MAX_TRIES:
                     break
@@ -243,11 +247,15 @@ def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunne
                     found.append(((*changes, *change), new_edits, out))
                     continue
                 after = program.run(at, new_edits)
+                if isinstance(after, tuple) and len(after[0]) == rank:
+                    # Runs, but lands elsewhere: a later layer may still bring it to the expected size.
+                    after = Failure(len(program.steps), "", "output", axis, (after[0][axis],), "output size")
                 if isinstance(after, Failure) and after.step > failure.step:
                     next_frontier.append(((*changes, *change), new_edits, after))
         if found:
             break
-        frontier = sorted(next_frontier, key=lambda f: _cost(f[0]))[:40]
+        # The partial fixes that get furthest through the model first, the smallest among them.
+        frontier = sorted(next_frontier, key=lambda f: (-f[2].step, _cost(f[0])))[:40]
     if not found and expected is not None:
         # Nothing lands on the expected size: settle for running, and say so.
         relaxed = find_fix(report, programs, runner, shape, size, model, exact_output=False)

@@ -105,12 +105,9 @@ class AxisReport:
         return self.verdicts[size - self.low]
 
     def first_failure(self) -> int | None:
-        """The smallest failing size above the smallest that runs (else the smallest failing one)."""
-        failing = [v.size for v in self.verdicts if v.out is None]
-        if not failing:
-            return None
-        start = self.runs.sizes[0] if self.runs.sizes else self.low
-        return next((n for n in failing if n > start), failing[0])
+        """The smallest failing size above the smallest that runs (None: every larger size runs)."""
+        start = self.runs.sizes[0] if self.runs.sizes else self.high
+        return next((v.size for v in self.verdicts if v.out is None and v.size > start), None)
 
     def to_dict(self) -> dict[str, Any]:
         n = self.name
