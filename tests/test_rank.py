@@ -44,6 +44,8 @@ from archsolve.recipe import AxisRecipe as R
 from archsolve.space import StepChoice, TableSpace
 
 TESTS = Path(__file__).parent
+MODEL_ROUNDS = 3
+RACE_ROUNDS = 5
 pytestmark = pytest.mark.filterwarnings(
     "error::optuna.exceptions.ExperimentalWarning", "error::FutureWarning", "error::DeprecationWarning"
 )
@@ -96,7 +98,10 @@ class FakeTimer:
 
 
 class CountingMeasurer(Measurer):
-    """Counts design measurements and step timings separately (the latency model passes ``repeats``)."""
+    """Counts design measurements, step timings (the model's interleaved pass) and race entries separately.
+
+    The test settings give the model ``MODEL_ROUNDS`` and the race ``RACE_ROUNDS``, which tells the two apart.
+    """
 
     def __init__(self, timer: FakeTimer | None = None, **settings: Any) -> None:
         fields = {"device": "cpu", "batch_size": 2, "warmup": 1, "repeats": 3, "min_sample_s": 0.0, "threads": 1}
@@ -104,16 +109,24 @@ class CountingMeasurer(Measurer):
         super().__init__(MeasureSettings(**fields), timer=timer or FakeTimer())
         self.designs = 0
         self.steps = 0
+        self.raced: list[int] = []
 
     def measure(
         self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
     ) -> Measurement:
         result = super().measure(module, sample_shape, repeats=repeats)
-        if repeats is None:
-            self.designs += 1
-        else:
-            self.steps += 1
+        self.designs += 1
         return result
+
+    def interleaved(
+        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
+    ) -> list[Measurement | MeasureError]:
+        results = super().interleaved(items, rounds)
+        if rounds == RACE_ROUNDS:
+            self.raced.append(len(items))
+        else:
+            self.steps += len(items)
+        return results
 
 
 def valid_designs(space: TableSpace) -> dict[tuple[str, ...], Design]:
@@ -124,6 +137,10 @@ def valid_designs(space: TableSpace) -> dict[tuple[str, ...], Design]:
         if design is not None:
             found[tuple(options[i][p] for i, p in enumerate(picks))] = design
     return found
+
+
+def truth_designs(space: TableSpace) -> list[Design]:
+    return list(valid_designs(space).values())
 
 
 def true_throughputs(space: TableSpace, batch: int = 2) -> dict[tuple[str, ...], float]:
@@ -138,6 +155,8 @@ def settings(tmp_path: Path, **changes: Any) -> RankSettings:
         "seed": 0,
         "trials": 6,
         "storage": f"journal://{tmp_path}/study.log",
+        "model_repeats": MODEL_ROUNDS,
+        "race_rounds": RACE_ROUNDS,
     }
     return RankSettings(**(defaults | changes))
 
@@ -206,24 +225,35 @@ def test_exhaustive_run_ranks_every_valid_design_and_never_measures_an_invalid_o
     assert result.stop_reason == "every valid design measured"
     assert {c.keys for c in result.candidates} == set(truth)
     assert measurer.designs == len(truth) == 27  # each valid design exactly once, no invalid one
-    assert len([d for d in built if len(d.steps) == 3]) == 27  # only valid designs were ever built
+    whole = [d for d in built if len(d.steps) == 3]
+    assert measurer.raced == [4]  # the race: the three best and the reference
+    assert len(whole) == 27 + 4 and all(d in truth_designs(space) for d in whole)  # only valid designs built
     assert [c.throughput for c in result.candidates] == sorted(truth.values(), reverse=True)
     assert result.winner is not None and result.winner.throughput == pytest.approx(max(truth.values()))
     # The fake clock is additive over modules, so the per-step model predicts the order exactly.
     assert result.spearman == pytest.approx(1.0)
 
 
-def test_model_enqueues_the_predicted_best_so_few_trials_find_the_winner(tmp_path: Path) -> None:
+def test_model_enqueues_the_reference_and_the_exact_predicted_best_so_few_trials_find_the_winner(
+    tmp_path: Path,
+) -> None:
     space = tiny_space()
     truth = true_throughputs(space)
+    designs = valid_designs(space)
     measurer = CountingMeasurer()
     result = rank(space, settings(tmp_path, trials=3), measurer=measurer)
     assert measurer.designs == 3
     assert result.winner is not None
     assert result.winner.throughput == pytest.approx(max(truth.values()))
     study = journal(tmp_path)
-    sources = [t.user_attrs.get("source") for t in study.get_trials() if "measurement" in t.user_attrs]
-    assert sources[:2] == ["model", "model"]  # ceil(3 / 2) enqueued by the model, measured first
+    done = [t for t in study.get_trials() if "measurement" in t.user_attrs]
+    assert [t.user_attrs.get("source") for t in done] == ["reference", "model", "model"]
+    # Without a reference, the design with the fewest params serves (a TableSpace has no objective).
+    fewest = min(designs, key=lambda k: designs[k].params.total)
+    assert result.reference is not None and result.reference.keys == fewest
+    # The two queued by the model are the two fastest of every valid design (the fake clock is additive).
+    fastest = sorted((k for k in truth if k != fewest), key=lambda k: -truth[k])[:2]
+    assert {tuple(t.params[f"step{i}"] for i in range(3)) for t in done[1:]} == set(fastest)
 
 
 def test_invalid_proposals_are_pruned_with_a_reason_and_not_measured(tmp_path: Path) -> None:
@@ -362,7 +392,7 @@ def test_progress_reports_eta_and_best_and_the_library_prints_nothing(
     events: list[RankProgress] = []
     rank(tiny_space(), settings(tmp_path, trials=4), progress=events.append, measurer=CountingMeasurer())
     phases = {e.phase for e in events}
-    assert phases == {"model", "search"}
+    assert phases == {"model", "search", "race"}
     search = [e for e in events if e.phase == "search"]
     assert search[-1].done == search[-1].total == 4
     assert search[-1].best_throughput is not None and search[-1].eta_s == 0
@@ -510,7 +540,7 @@ def test_a_queued_trial_finished_by_another_worker_is_dropped_without_a_crash(tm
     measurer = CountingMeasurer()
     result = rank(space, settings(tmp_path, trials=4, storage=storage), measurer=measurer, build=racing_build)
     assert stolen and result.run.contested == 1
-    assert result.run.measured == 4 == len(result.candidates)
+    assert result.run.measured == len(result.candidates) >= 4
     assert stolen[0] not in {c.trial for c in result.candidates}  # the stolen trial was not recorded as ours
     assert len(set(measured_keys(load(tmp_path, storage)))) == len(measured_keys(load(tmp_path, storage)))
 

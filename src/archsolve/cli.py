@@ -279,6 +279,8 @@ def solve(
         if as_json:
             _echo_json(report.ranked_json(solution, result))
         else:
+            for line in report.ranked_warnings(result):
+                terminal.line(line)
             terminal.table(report.ranked_table(result, problem))
             for line in report.ranked_lines(result, problem):
                 terminal.line(line)
@@ -404,21 +406,53 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
 
 @main.command("check")
 @click.argument("target", metavar="TARGET")
-@click.option("--input", "input_shape", required=True, metavar="SHAPE",
-              help="Input shape, ? on each axis to analyse, e.g. 1x3x?x?.")
-@click.option("--range", "size_range", default="1:1024", show_default=True, metavar="LOW:HIGH",
-              help="Sizes tried on each ? axis (inclusive).")
+@click.option(
+    "--input",
+    "input_shape",
+    required=True,
+    metavar="SHAPE",
+    help="Input shape, ? on each axis to analyse, e.g. 1x3x?x?.",
+)
+@click.option(
+    "--range",
+    "size_range",
+    default="1:1024",
+    show_default=True,
+    metavar="LOW:HIGH",
+    help="Sizes tried on each ? axis (inclusive).",
+)
 @click.option("--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments for the class or factory.")
-@click.option("--fix", "fix_size", type=click.IntRange(min=1), metavar="SIZE",
-              help="Size to find the smallest fix for (default: the first failing one above the smallest that runs).")
-@click.option("--emit", type=click.Path(dir_okay=False, path_type=str),
-              help="With --fix on an archsolve design: write the fixed design's PyTorch source here.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
-              help="Seconds before giving up (exit 3).")
+@click.option(
+    "--fix",
+    "fix_size",
+    type=click.IntRange(min=1),
+    metavar="SIZE",
+    help="Size to find the smallest fix for (default: the first failing one above the smallest that runs).",
+)
+@click.option(
+    "--emit",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="With --fix on an archsolve design: write the fixed design's PyTorch source here.",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds before giving up (exit 3).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (format in docs/check.md).")
 @reports_errors
-def check_cmd(target: str, input_shape: str, size_range: str, kwargs_json: str | None, fix_size: int | None,
-              emit: str | None, time_limit: float, as_json: bool) -> None:
+def check_cmd(
+    target: str,
+    input_shape: str,
+    size_range: str,
+    kwargs_json: str | None,
+    fix_size: int | None,
+    emit: str | None,
+    time_limit: float,
+    as_json: bool,
+) -> None:
     """Which sizes of the ? axes TARGET runs at, what comes out, where it breaks, and the smallest fix.
 
     TARGET is path/file.py:Name or package.module:Name (a class or factory; --kwargs for its arguments),

@@ -38,7 +38,8 @@ def solution_json(solution: Solution) -> dict[str, Any]:
 
 
 def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
-    """``archsolve solve --json`` after ranking: measured designs best first, with their throughput."""
+    """``archsolve solve --json`` after ranking: measured designs best first, the race against the reference."""
+    full = result.to_dict()
     return {
         "problem": solution.problem.name,
         "count": solution.count,
@@ -49,7 +50,7 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
         "results": str(result.results_path),
         "spearman": result.spearman,
         "failed": [{"choices": list(f.keys), "reason": f.reason} for f in result.failed],
-    }
+    } | {key: full[key] for key in ("reference", "ratio", "interval", "ties", "race", "model_quality")}
 
 
 def solution_table(solution: Solution) -> Table:
@@ -111,9 +112,25 @@ def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table
     return Table(columns, rows, title=title)
 
 
+def ranked_warnings(result: RankResult) -> list[str]:
+    """What goes above the ranked table: the machine was too noisy to separate the finalists."""
+    warning = result.race.warning() if result.race else None
+    return [f"warning: {warning}"] if warning else []
+
+
 def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
     """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
     lines = []
+    race = result.race
+    if race is not None:
+        lines.append(f"final race ({race.winner.rounds} rounds, interleaved; speed ratio to the reference):")
+        for e in race.entries:
+            marks = [m for m, on in (("reference", e.is_reference), ("tie", e.tie and not e.is_reference)) if on]
+            lines.append(
+                f"  #{e.candidate.rank:<3} {e.ratio:.2f}× [{e.low:.2f}–{e.high:.2f}]"
+                + (f"  {', '.join(marks)}" if marks else "")
+            )
+        lines.append(race.verdict())
     if result.winner:
         lines.append(
             f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
@@ -133,8 +150,13 @@ def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[
     lines.append(
         f"this run: {run.measured} measured, {run.reused} reused from the study" + "".join(f", {e}" for e in extra)
     )
-    if result.spearman is not None:
-        lines.append(f"latency model: Spearman rank correlation predicted vs measured = {result.spearman:.2f}")
+    quality = result.quality
+    if quality is not None and quality.within_10pct is not None:
+        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.2f}"
+        lines.append(
+            f"latency model (sum of step timings): {quality.within_10pct:.0%} of {plural(quality.designs, 'design')} "
+            f"predicted within ±10 %, Spearman {rho}"
+        )
     for failed in result.failed:
         lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
     lines.append(f"study {result.study_name!r} in {result.storage}; results {result.results_path}")

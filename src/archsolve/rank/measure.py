@@ -278,11 +278,72 @@ class Measurer:
             self._release()
             raise MeasureError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
+    def interleaved(
+        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
+    ) -> list[Measurement | MeasureError]:
+        """Time several modules round-robin in this process: A B C A B C …, one sample each per round.
+
+        Each module is warmed up first (and gets its own ``inner``); the
+        rounds then interleave them, rotating the starting module, so drift
+        (turbo, thermal, another job on the machine) hits all of them alike
+        instead of whichever happened to be timed last.  An item whose build
+        or forward fails yields its :class:`MeasureError` and drops out; the
+        others go on.
+        """
+        s = self.settings
+        prepared: list[tuple[Callable[[], object], torch.nn.Module, int] | MeasureError] = []
+        samples: list[list[float]] = [[] for _ in items]
+        timed = [0.0] * len(items)
+        with self._contexts():
+            for module, shape in items:
+                try:
+                    prepared.append(self._prepare(module, tuple(int(v) for v in shape)))
+                except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                    self._release()
+                    prepared.append(MeasureError(f"{type(exc).__name__}: {_first_line(exc)}"))
+            for r in range(rounds):
+                for k in range(len(items)):
+                    i = (k + r) % len(items)
+                    entry = prepared[i]
+                    if isinstance(entry, MeasureError):
+                        continue
+                    run, module, inner = entry
+                    window = time.perf_counter()
+                    try:
+                        samples[i].append(self.timer.time(run, inner, module) / inner)
+                    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                        prepared[i] = MeasureError(f"{type(exc).__name__}: {_first_line(exc)}")
+                    timed[i] += time.perf_counter() - window
+        results: list[Measurement | MeasureError] = []
+        for entry, taken, spent in zip(prepared, samples, timed, strict=True):
+            if isinstance(entry, MeasureError):
+                results.append(entry)
+                continue
+            median, iqr = median_iqr(taken)
+            results.append(
+                Measurement(
+                    median_s=median,
+                    iqr_s=iqr,
+                    samples_s=tuple(taken),
+                    inner=entry[2],
+                    attempts=1,
+                    flagged=_spread(median, iqr) > s.max_spread,
+                    peak_memory_bytes=None,
+                    memory_note="not measured when timings are interleaved",
+                    timed_s=spent,
+                    settings=s,
+                    env=self.env,
+                )
+            )
+        return results
+
     # --- internals -------------------------------------------------------------------------------
-    def _measure(self, module: torch.nn.Module, sample_shape: tuple[int, ...], repeats: int) -> Measurement:
+    def _prepare(
+        self, module: torch.nn.Module, sample_shape: tuple[int, ...]
+    ) -> tuple[Callable[[], object], torch.nn.Module, int]:
+        """Module and input on the device in the measured layout and mode, warmed up; the runner and ``inner``."""
         torch = self._torch
         s = self.settings
-        cuda = self.device.type == "cuda"
         # A private generator: the same input every time, without touching the caller's random state.
         noise = torch.Generator().manual_seed(0)
         x = torch.randn(s.batch_size, *sample_shape, generator=noise).to(self.device)
@@ -292,19 +353,26 @@ class Measurer:
             module = module.to(memory_format=layout)  # type: ignore[call-overload]
             x = x.contiguous(memory_format=layout)
         module.train(s.mode == "train")
-        run = self._runner(module, x)
-        with self._cudnn(), self._grad_context():
+        run = _runner(torch, s, self.device, module, x)
+        warm: list[float] = []
+        while len(warm) < 4 * s.warmup:
+            warm.append(self.timer.time(run, 1, module))
+            if len(warm) >= s.warmup and (len(warm) < 2 or warm[-1] > 0.67 * warm[-2]):
+                break  # stopped getting markedly faster: caches, allocator and kernel choices settled
+        fastest = min(warm)
+        inner = max(1, min(10_000, math.ceil(s.min_sample_s / fastest))) if fastest > 0 else 1
+        return run, module, inner
+
+    def _measure(self, module: torch.nn.Module, sample_shape: tuple[int, ...], repeats: int) -> Measurement:
+        torch = self._torch
+        s = self.settings
+        cuda = self.device.type == "cuda"
+        with self._contexts():
             if cuda:
                 torch.cuda.synchronize(self.device)
                 torch.cuda.reset_peak_memory_stats(self.device)
                 base = torch.cuda.memory_allocated(self.device)
-            warm: list[float] = []
-            while len(warm) < 4 * s.warmup:
-                warm.append(self.timer.time(run, 1, module))
-                if len(warm) >= s.warmup and (len(warm) < 2 or warm[-1] > 0.67 * warm[-2]):
-                    break  # stopped getting markedly faster: caches, allocator and kernel choices settled
-            fastest = min(warm)
-            inner = max(1, min(10_000, math.ceil(s.min_sample_s / fastest))) if fastest > 0 else 1
+            run, module, inner = self._prepare(module, sample_shape)
             timed_s = 0.0
             best: tuple[float, float, tuple[float, ...]] | None = None
             attempts = 0
@@ -339,54 +407,60 @@ class Measurer:
             env=self.env,
         )
 
-    def _runner(self, module: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
-        autocast = self._autocast
-
-        if self.settings.mode == "inference":
-
-            def infer() -> object:
-                with autocast():
-                    return module(x)
-
-            return infer
-
-        def train() -> object:
-            module.zero_grad(set_to_none=True)
-            with autocast():
-                out = module(x)
-            out.float().mean().backward()
-            return None
-
-        return train
-
     @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        if self.settings.dtype == "float32":
+    def _contexts(self) -> Iterator[None]:
+        with _cudnn(self._torch, self.settings, self.device), _grad_context(self._torch, self.settings):
             yield
-            return
-        with self._torch.autocast(self.device.type, dtype=getattr(self._torch, self.settings.dtype)):
-            yield
-
-    def _grad_context(self) -> contextlib.AbstractContextManager[Any]:
-        if self.settings.mode == "inference":
-            return self._torch.inference_mode()
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def _cudnn(self) -> Iterator[None]:
-        """``cudnn.benchmark`` on for the duration of a CUDA measurement, restored afterwards."""
-        backend: Any = self._torch.backends.cudnn
-        before = backend.benchmark
-        if self.device.type == "cuda":
-            backend.benchmark = self.settings.cudnn_benchmark
-        try:
-            yield
-        finally:
-            backend.benchmark = before
 
     def _release(self) -> None:
         if self.device.type == "cuda":
             self._torch.cuda.empty_cache()
+
+
+def _runner(torch: Any, settings: MeasureSettings, device: torch.device, module: Any, x: Any) -> Callable[[], object]:
+    """One timed call: forward under autocast (inference), or forward + backward (train)."""
+
+    @contextlib.contextmanager
+    def autocast() -> Iterator[None]:
+        if settings.dtype == "float32":
+            yield
+            return
+        with torch.autocast(device.type, dtype=getattr(torch, settings.dtype)):
+            yield
+
+    if settings.mode == "inference":
+
+        def infer() -> object:
+            with autocast():
+                return module(x)
+
+        return infer
+
+    def train() -> object:
+        module.zero_grad(set_to_none=True)
+        with autocast():
+            out = module(x)
+        out.float().mean().backward()
+        return None
+
+    return train
+
+
+def _grad_context(torch: Any, settings: MeasureSettings) -> contextlib.AbstractContextManager[Any]:
+    return torch.inference_mode() if settings.mode == "inference" else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _cudnn(torch: Any, settings: MeasureSettings, device: torch.device) -> Iterator[None]:
+    """``cudnn.benchmark`` on for the duration of a CUDA measurement, restored afterwards."""
+    backend: Any = torch.backends.cudnn
+    before = backend.benchmark
+    if device.type == "cuda":
+        backend.benchmark = settings.cudnn_benchmark
+    try:
+        yield
+    finally:
+        backend.benchmark = before
 
 
 def _spread(median: float, iqr: float) -> float:

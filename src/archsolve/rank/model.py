@@ -19,7 +19,6 @@ from itertools import islice, product
 from typing import TYPE_CHECKING
 
 from ..design import Design, Step
-from ..errors import ArchsolveError
 from ..space import CandidateSource
 from .choices import Choices
 from .measure import Measurer, MeasureSettings
@@ -80,6 +79,7 @@ class LatencyModel:
         self.report = report
         self.step_times: dict[str, float] = {}
         self.predicted: dict[Keys, float] = {}
+        self.option_steps: dict[tuple[int, str], set[str]] = {}
         self.pool_complete = False
 
     def pool(self) -> list[Keys]:
@@ -107,46 +107,84 @@ class LatencyModel:
                 pool.append(keys)
         return pool
 
-    def time_steps(self, study: optuna.Study, pool: list[Keys], measure_new: bool) -> None:
-        """Time each distinct step of the pool once (or reuse the study's timing) and predict every design.
+    def time_steps(self, study: optuna.Study, pool: Sequence[Keys], measure_new: bool) -> None:
+        """Time each distinct step of ``pool`` once (or reuse the study's timing) and predict every design.
 
-        With ``measure_new`` false (the study already has its trials) only the
-        study's stored timings are used, for the predictions in the report.
+        A step is timed in its context: its own input shape, the run's batch,
+        dtype and mode, with its norm and activation.  The new steps are timed
+        together, interleaved round-robin (``model_repeats`` rounds), so drift
+        hits them all alike.  With ``measure_new`` false (the study already has
+        its trials) only the study's stored timings are used, for the report.
         """
         known = {k.removeprefix(STEP_ATTR): v for k, v in study.user_attrs.items() if k.startswith(STEP_ATTR)}
         steps: dict[str, tuple[Step, Design]] = {}
         for keys in pool:
             design = self.choices.design(keys)
-            assert design is not None
-            for step in design.steps:
-                steps.setdefault(step_id(step, design), (step, design))
+            if design is None:
+                continue
+            for i, step in enumerate(design.steps):
+                sid = step_id(step, design)
+                steps.setdefault(sid, (step, design))
+                self.option_steps.setdefault((i, keys[i]), set()).add(sid)
         if len(steps) > self.settings.model_limit:
             return  # too many distinct steps: timing them would cost more than the search saves
-        todo = [(sid, pair) for sid, pair in steps.items() if sid not in known and measure_new]
-        self.tally.step_timings_reused = sum(sid in known for sid in steps)
+        self.tally.step_timings_reused += sum(sid in known and sid not in self.step_times for sid in steps)
         self.step_times.update({sid: float(v) for sid, v in known.items() if sid in steps})
-        started = time.perf_counter()
-        mset = self.measurer.settings
-        for n, (sid, (step, design)) in enumerate(todo, 1):
-            single = alone(step, design)
-            try:
-                result = self.measurer.measure(
-                    self.build(single), sample_shape(single, mset), repeats=self.settings.model_repeats
-                )
-            except (ArchsolveError, RuntimeError, ValueError, TypeError) as exc:
-                message = f"step timing failed: {exc}"
-            else:
-                self.step_times[sid] = result.median_s
-                self.tally.timed_s += result.timed_s
-                self.tally.step_timings += 1
-                study.set_user_attr(STEP_ATTR + sid, result.median_s)
-                message = f"step {sid}: {result.median_s * 1e3:.3f} ms"
-            spent = time.perf_counter() - started
-            self.report("model", n, len(todo), spent / n * (len(todo) - n), None, message)
+        todo = [(sid, pair) for sid, pair in steps.items() if sid not in self.step_times and measure_new]
+        if todo:
+            self._time(study, todo)
         for keys in pool:
             predicted = self.predict(keys)
             if predicted is not None:
                 self.predicted[keys] = predicted
+
+    def _time(self, study: optuna.Study, todo: Sequence[tuple[str, tuple[Step, Design]]]) -> None:
+        mset = self.measurer.settings
+        self.report("model", 0, len(todo), None, None, f"timing {len(todo)} distinct steps, interleaved")
+        items = []
+        for _sid, (step, design) in todo:
+            single = alone(step, design)
+            items.append((self.build(single), sample_shape(single, mset)))
+        started = time.perf_counter()
+        results = self.measurer.interleaved(items, self.settings.model_repeats)
+        for (sid, _pair), result in zip(todo, results, strict=True):
+            if isinstance(result, Exception):
+                continue  # a step that cannot run: its designs get no prediction and fail when measured
+            self.step_times[sid] = result.median_s
+            self.tally.timed_s += result.timed_s
+            self.tally.step_timings += 1
+            study.set_user_attr(STEP_ATTR + sid, result.median_s)
+        spent = time.perf_counter() - started
+        self.report("model", len(todo), len(todo), 0.0, None, f"{len(todo)} steps timed in {spent:.1f} s")
+
+    def option_time(self, step: int, key: str) -> float | None:
+        """Predicted seconds of one step option: its timing (the slowest where its input shape varies)."""
+        times = [self.step_times.get(sid) for sid in self.option_steps.get((step, key), ())]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
+    def fastest(self, limit: int, pool: Sequence[Keys], study: optuna.Study, measure_new: bool) -> list[Keys]:
+        """The ``limit`` designs predicted fastest: exact where the space can search by step times, else the pool's.
+
+        A space with ``fastest(limit, step_time)`` (the solver) returns the exact
+        top designs under every constraint; steps of those designs the table
+        lacks (another input shape) are timed and the order is recomputed.
+        Without it the pool is sorted, which is exact when the pool holds every
+        valid design.
+        """
+        search = getattr(self.choices.space, "fastest", None)
+        if not callable(search) or not self.step_times:
+            ranked = sorted((k for k in pool if k in self.predicted), key=lambda k: self.predicted[k])
+            return ranked[:limit]
+        unknown = 1e3 * max(self.step_times.values())  # an option never timed: last, not excluded
+
+        def step_time(i: int, j: int) -> float:
+            seconds = self.option_time(i, self.choices.options[i][j])
+            return unknown if seconds is None else seconds
+
+        top = [self.choices.keys(picks) for picks in search(limit, step_time)]
+        self.time_steps(study, top, measure_new)
+        return sorted(top, key=lambda k: self.predicted.get(k, math.inf))
 
     def predict(self, keys: Keys) -> float | None:
         """The sum of the design's step timings; None when a step has no timing."""

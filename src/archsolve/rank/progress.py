@@ -22,7 +22,7 @@ class Reporter:
 
     def __call__(
         self,
-        phase: Literal["model", "search"],
+        phase: Literal["model", "search", "race"],
         done: int,
         total: int,
         eta: float | None,

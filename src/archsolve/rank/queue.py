@@ -55,14 +55,15 @@ class Queue:
         self.store.enqueue(study, keys, source)
         self.tally.enqueued.add(keys)
 
-    def fill(self, study: optuna.Study, ledger: Ledger, wanted: int, source: str = "model") -> None:
-        """Queue up to ``wanted`` pending designs nobody has touched, within the trials still to measure."""
+    def fill(self, study: optuna.Study, ledger: Ledger, first: list[Keys], reference: Keys | None) -> None:
+        """Queue the reference (always, nobody has it yet) and then ``first`` within the trials still to measure."""
         room = self.settings.trials - len(ledger.measured) - ledger.queued
-        if room <= 0:
-            return
-        chosen = [k for k in self.pending if self.untouched(k, ledger)]
-        for keys in chosen[: min(wanted, room)]:
-            self.enqueue(study, keys, source)
+        if reference is not None and self.untouched(reference, ledger):
+            self.enqueue(study, reference, "reference")
+            room -= 1
+        chosen = [k for k in first if k != reference and self.untouched(k, ledger)]
+        for keys in chosen[: max(0, room)]:
+            self.enqueue(study, keys, "model")
 
     def next(self, study: optuna.Study, ledger: Ledger) -> bool:
         """After ``patience`` fruitless proposals: queue the predicted-best design nobody has touched."""

@@ -1,26 +1,32 @@
-"""The run: wire study, latency model, search and results writing together for one call of :func:`rank`."""
+"""The run: wire study, latency model, queue, search, race and results writing together for one call of :func:`rank`."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..design import Design
-from ..space import SearchSpace
+from ..errors import InputError, Issue
+from ..space import CandidateSource, SearchSpace
 from .choices import Choices
 from .measure import Measurer, MeasureSettings
 from .model import LatencyModel, build_module
 from .progress import Reporter
 from .queue import Queue
+from .race import Race
 from .results import ResultsWriter
 from .search import Search
 from .study import StudyStore, slug
-from .values import RankProgress, RankResult, RankSettings, Tally
+from .values import Keys, RankProgress, RankResult, RankSettings, Tally
 
 if TYPE_CHECKING:
     import torch
+
+Reference = Design | Sequence[int] | Sequence[str]
 
 
 def rank(
@@ -29,22 +35,27 @@ def rank(
     measure: MeasureSettings | None = None,
     progress: Callable[[RankProgress], None] | None = None,
     *,
+    reference: Reference | None = None,
     measurer: Measurer | None = None,
     build: Callable[[Design], torch.nn.Module] | None = None,
 ) -> RankResult:
-    """Measure designs of ``space`` in an Optuna study and rank them by throughput (samples/s).
+    """Measure designs of ``space`` in an Optuna study, race the best against a reference, rank by throughput.
 
+    ``reference``: the design to beat, as a :class:`Design` of the space, its
+    pick indices or its option keys; it is always measured.  Without one, the
+    space's best design by its objective serves (the first of
+    ``space.candidates``), else the valid design with the fewest parameters.
     ``measurer`` replaces the measuring harness (tests inject one with a fake
-    timer); ``build`` replaces :func:`build_module`.  Writes
-    ``results.json`` (and ``pareto.html``) to the results directory after every
-    trial.  Raises InputError for bad settings or storage, MeasureError when no
+    timer); ``build`` replaces :func:`build_module`.  Writes ``results.json``
+    (and ``pareto.html``) to the results directory after every trial.  Raises
+    InputError for bad settings, storage or reference, MeasureError when no
     design at all could be measured.
     """
     settings = settings or RankSettings()
     measure = measure or MeasureSettings()
     ranker = Ranker(space, settings, measurer or Measurer(measure), progress, build or build_module)
     with quiet_optuna():
-        return ranker.run()
+        return ranker.run(reference)
 
 
 @contextlib.contextmanager
@@ -61,7 +72,7 @@ def quiet_optuna() -> Iterator[None]:
 
 
 class Ranker:
-    """One worker's run: open the study, build the model, search, write the final result."""
+    """One worker's run: open the study, build the model, queue, search, race, write the final result."""
 
     def __init__(
         self,
@@ -74,30 +85,72 @@ class Ranker:
         self.settings = settings
         self.choices = Choices(space)
         results_dir = settings.results_dir or Path("results") / slug(space.name)
-        self.tally = Tally()
+        self.tally = tally = Tally()
         report = Reporter(progress)
         self.store = StudyStore(self.choices, settings, measurer, results_dir)
-        self.model = LatencyModel(self.choices, settings, measurer, build, self.tally, report)
-        self.writer = ResultsWriter(self.choices, settings, self.store, self.model, measurer, self.tally, results_dir)
-        self.queue = Queue(self.choices, settings, self.store, self.model, self.tally)
+        self.model = LatencyModel(self.choices, settings, measurer, build, tally, report)
+        self.writer = ResultsWriter(self.choices, settings, self.store, self.model, measurer, tally, results_dir)
+        self.queue = Queue(self.choices, settings, self.store, self.model, tally)
         self.search = Search(
-            self.choices, settings, self.store, self.model, self.queue, self.writer, measurer, build, self.tally, report
+            self.choices, settings, self.store, self.model, self.queue, self.writer, measurer, build, tally, report
         )
+        self.race = Race(settings, measurer, build, tally, report)
 
-    def run(self) -> RankResult:
+    def run(self, reference: Reference | None) -> RankResult:
         study = self.store.open()
         self.store.fail_dead(study)
         pool = self.model.pool()
         ledger = self.store.ledger(study.get_trials(deepcopy=False))
         self.queue.drop_stale(ledger)
+        measure_new = len(ledger.measured) < self.settings.trials
+        ref = self.reference_keys(reference, pool)
+        first: list[Keys] = [ref] if ref is not None else []
         if self.settings.model:
-            self.model.time_steps(study, pool, measure_new=len(ledger.measured) < self.settings.trials)
-        self.queue.order(pool)
-        if self.model.predicted:
+            self.model.time_steps(study, [*first, *pool], measure_new)
             wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 2)
-            self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), wanted)
-        self.search.run(study)
+            top = self.model.fastest(wanted + len(first), pool, study, measure_new)
+            first += [k for k in top if k not in first][:wanted]
+        self.queue.order(pool, first)
+        self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), first, ref)
+        self.search.run(study, ref)
         trials = study.get_trials(deepcopy=False)
         self.queue.drop_stale(self.store.ledger(trials))
         nothing_valid = self.model.pool_complete and not pool
-        return self.writer.finish(trials, self.search.stop_reason, nothing_valid)
+        result = self.writer.finish(trials, self.search.stop_reason, nothing_valid, ref)
+        if not self.settings.race or result.reference is None:
+            return result
+        finalists = self.race.finalists(result.candidates, result.reference, self.settings.finalists)
+        race = self.race.run(study, finalists, result.reference)
+        return self.writer.write(trials, self.search.stop_reason, ref, race)
+
+    def reference_keys(self, reference: Reference | None, pool: Sequence[Keys]) -> Keys | None:
+        """The reference's keys in the space: given, else the best by the objective, else the fewest params."""
+        choices = self.choices
+        if reference is None:
+            space = choices.space
+            if isinstance(space, CandidateSource):
+                for picks in islice(iter(space.candidates(1)), 1):
+                    return choices.keys(picks)
+            designs = [(d.params.total, i) for i, k in enumerate(pool) if (d := choices.design(k)) is not None]
+            return pool[min(designs)[1]] if designs else None
+        if isinstance(reference, Design):
+            keys = self._match(reference, pool)
+        elif all(isinstance(v, int) for v in reference) and len(reference) == len(choices.names):
+            keys = choices.keys([int(v) for v in reference])
+        else:
+            keys = tuple(str(v) for v in reference)
+        if len(keys) != len(choices.names) or choices.design(keys) is None:
+            raise InputError(Issue("reference", "not a valid design of this problem (sizes, budget or rules)"))
+        return keys
+
+    def _match(self, reference: Design, pool: Sequence[Keys]) -> Keys:
+        """The keys whose steps are the reference's (compared without skip merges), step by step over the pool."""
+        if len(reference.steps) != len(self.choices.names):
+            return ()
+        option: dict[tuple[int, object], str] = {}
+        for keys in pool:
+            design = self.choices.design(keys)
+            for i, step in enumerate(design.steps if design is not None else ()):
+                option.setdefault((i, replace(step, merge=None)), keys[i])
+        found = [option.get((i, replace(step, merge=None))) for i, step in enumerate(reference.steps)]
+        return tuple(k for k in found if k is not None)

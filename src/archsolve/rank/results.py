@@ -16,9 +16,10 @@ from ..pareto_page import pareto_html
 from .choices import Choices
 from .measure import Measurement, Measurer
 from .model import LatencyModel
-from .stats import pareto_front, spearman
+from .stats import pareto_front
 from .study import StudyStore, redact
 from .values import Candidate, FailedCandidate, Keys, RankResult, RankSettings, Tally
+from .verdict import RaceResult, model_quality
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -124,10 +125,15 @@ class ResultsWriter:
         self.latest = tuple(candidates)
         return tuple(candidates), tuple(failed)
 
-    def result(self, trials: Sequence[FrozenTrial], stop_reason: str) -> RankResult:
+    def result(
+        self,
+        trials: Sequence[FrozenTrial],
+        stop_reason: str,
+        reference: Keys | None = None,
+        race: RaceResult | None = None,
+    ) -> RankResult:
         candidates, failed = self.collect(trials)
-        predicted = [c for c in candidates if c.predicted_s is not None]
-        rho = spearman([c.predicted_s or 0.0 for c in predicted], [c.median_s for c in predicted])
+        quality = model_quality(candidates)
         plot = self.results_dir / "pareto.html" if self.settings.pareto and candidates else None
         return RankResult(
             problem=self.choices.space.name,
@@ -139,30 +145,41 @@ class ResultsWriter:
             pareto=front(candidates) if self.settings.pareto else (),
             failed=failed,
             run=self.tally.counts(reused=sum(c.trial not in self.tally.mine for c in candidates)),
-            spearman=rho,
+            spearman=quality.spearman,
             environment=self.measurer.env,
             settings=self.settings,
             measure=self.measurer.settings,
             timed_s=self.tally.timed_s,
             wall_s=time.perf_counter() - self.started,
             stop_reason=stop_reason,
+            reference=next((c for c in candidates if c.keys == reference), None),
+            race=race,
+            quality=quality,
         )
 
-    def write(self, trials: Sequence[FrozenTrial], stop_reason: str = "") -> RankResult:
-        result = self.result(trials, stop_reason)
+    def write(
+        self,
+        trials: Sequence[FrozenTrial],
+        stop_reason: str = "",
+        reference: Keys | None = None,
+        race: RaceResult | None = None,
+    ) -> RankResult:
+        result = self.result(trials, stop_reason, reference, race)
         self.results_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(result.results_path, json.dumps(result.to_dict(), indent=2, default=str) + "\n")
         if result.plot_path is not None:
             atomic_write(result.plot_path, pareto_html(result))
         return result
 
-    def finish(self, trials: Sequence[FrozenTrial], stop_reason: str, nothing_valid: bool) -> RankResult:
+    def finish(
+        self, trials: Sequence[FrozenTrial], stop_reason: str, nothing_valid: bool, reference: Keys | None = None
+    ) -> RankResult:
         """The final result; MeasureError when the study holds no measured design at all.
 
         ``nothing_valid``: the whole space was enumerated and no combination
         meets the global constraints (a clearer message than "nothing measured").
         """
-        result = self.write(trials, stop_reason)
+        result = self.write(trials, stop_reason, reference)
         if result.winner is None:
             name = self.choices.space.name
             if nothing_valid:

@@ -78,7 +78,8 @@ class Search:
             return trials
         return study.get_trials(deepcopy=False)
 
-    def run(self, study: optuna.Study) -> None:
+    def run(self, study: optuna.Study, required: Keys | None = None) -> None:
+        """Propose and measure until the study holds ``trials`` designs (and ``required``, the reference)."""
         self.started = time.perf_counter()
         dists = self.choices.distributions()
         max_asks = self.settings.max_asks if self.settings.max_asks is not None else 10 * self.settings.trials + 50
@@ -87,8 +88,11 @@ class Search:
             ledger = self.store.ledger(self._trials(study))
             in_flight = sum(len(v) for v in ledger.claims.values())
             if len(ledger.measured) + in_flight >= self.settings.trials:
-                self.stop_reason = "trials reached"
-                return
+                if required is None or any(required in d for d in (ledger.measured, ledger.failed, ledger.claims)):
+                    self.stop_reason = "trials reached"
+                    return
+                if required not in ledger.waiting:
+                    self.queue.enqueue(study, required, "reference")  # the reference is measured whatever the budget
             pool = self.queue.pool_keys
             if self.model.pool_complete and all(k in ledger.measured or k in ledger.failed for k in pool):
                 self.stop_reason = "every valid design measured"

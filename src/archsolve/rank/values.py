@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from ..design import Design
 from ..display import Shown
 from ..errors import InputError, Issue
+from .candidate import Candidate, FailedCandidate, Keys
 from .measure import Environment, MeasureSettings
+from .verdict import ModelQuality, RaceResult
 
-Keys = tuple[str, ...]
+__all__ = ["Candidate", "FailedCandidate", "Keys", "RankProgress", "RankResult", "RankSettings", "RunCounts", "Tally"]
 SAMPLERS = ("tpe", "random")
 
 
@@ -24,7 +25,9 @@ class RankSettings:
     first (default: half of ``trials``).  ``max_asks``: proposals before giving
     up on finding new valid designs (default ``10 * trials + 50``).
     ``patience``: consecutive proposals that measure nothing before the next
-    predicted-best unmeasured design is enqueued.
+    predicted-best unmeasured design is enqueued.  ``race``: re-time the
+    ``finalists`` best measured designs and the reference round-robin,
+    ``race_rounds`` rounds, and decide with ``confidence`` intervals.
     """
 
     trials: int = 20
@@ -43,10 +46,21 @@ class RankSettings:
     max_asks: int | None = None
     pareto: bool = True
     stale_after_s: float = 3600.0
+    race: bool = True
+    finalists: int = 3
+    race_rounds: int = 15
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         issues = []
-        for name, low in (("trials", 1), ("model_repeats", 3), ("pool_limit", 1), ("model_limit", 0)):
+        for name, low in (
+            ("trials", 1),
+            ("model_repeats", 3),
+            ("pool_limit", 1),
+            ("model_limit", 0),
+            ("finalists", 1),
+            ("race_rounds", 3),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 issues.append(Issue(name, f"{value!r}: expected an integer >= {low}"))
@@ -54,6 +68,8 @@ class RankSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
                 issues.append(Issue(name, f"{value!r}: expected an integer >= 0"))
+        if not 0.5 <= self.confidence < 1:
+            issues.append(Issue("confidence", f"{self.confidence!r}: expected a level in [0.5, 1)"))
         if self.sampler not in SAMPLERS:
             issues.append(Issue("sampler", f"{self.sampler!r}: expected one of {', '.join(SAMPLERS)}"))
         if self.startup_trials < 0 or self.patience < 1:
@@ -66,7 +82,7 @@ class RankSettings:
 class RankProgress:
     """What a progress bar needs: phase, done/total, ETA and the best design so far."""
 
-    phase: Literal["model", "search"]
+    phase: Literal["model", "search", "race"]
     done: int
     total: int
     elapsed_s: float
@@ -74,45 +90,6 @@ class RankProgress:
     best_throughput: float | None
     best_keys: Keys | None
     message: str
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A measured design, with its place in the ranking."""
-
-    rank: int
-    trial: int
-    keys: Keys
-    design: Design
-    throughput: float
-    median_s: float
-    iqr_s: float
-    flagged: bool
-    peak_memory_bytes: int | None
-    predicted_s: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``solve --json`` candidate (docs/json.md) plus the measurement's details."""
-        return {
-            **self.design.to_dict(self.throughput),
-            "rank": self.rank,
-            "trial": self.trial,
-            "choices": list(self.keys),
-            "median_s": self.median_s,
-            "iqr_s": self.iqr_s,
-            "flagged": self.flagged,
-            "peak_memory_bytes": self.peak_memory_bytes,
-            "predicted_s": self.predicted_s,
-        }
-
-
-@dataclass(frozen=True)
-class FailedCandidate:
-    """A design whose build or measurement raised, with the reason."""
-
-    trial: int
-    keys: Keys
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -164,10 +141,21 @@ class RankResult(Shown):
     timed_s: float
     wall_s: float
     stop_reason: str
+    reference: Candidate | None = None
+    race: RaceResult | None = None
+    quality: ModelQuality | None = None
 
     @property
     def winner(self) -> Candidate | None:
+        """The race's winner (fewest params among the designs tied with the fastest); without a race, #1."""
+        if self.race is not None:
+            return self.race.winner.candidate
         return self.candidates[0] if self.candidates else None
+
+    @property
+    def ties(self) -> tuple[Candidate, ...]:
+        """The designs the race could not separate from its leader (the winner among them)."""
+        return tuple(e.candidate for e in self.race.ties) if self.race else ()
 
     def __repr__(self) -> str:
         best = f", winner {self.winner.throughput:,.1f} samples/s" if self.winner else ""
@@ -192,6 +180,12 @@ class RankResult(Shown):
             "pareto": [c.to_dict() for c in self.pareto],
             "failed": [{"trial": f.trial, "choices": list(f.keys), "reason": f.reason} for f in self.failed],
             "spearman": self.spearman,
+            "model_quality": self.quality.to_dict() if self.quality else None,
+            "reference": self.reference.to_dict() if self.reference else None,
+            "race": self.race.to_dict() if self.race else None,
+            "ratio": self.race.winner.ratio if self.race else None,
+            "interval": [self.race.winner.low, self.race.winner.high] if self.race else None,
+            "ties": [c.to_dict() for c in self.ties],
             "run": asdict(self.run),
             "stop_reason": self.stop_reason,
             "timed_s": self.timed_s,

@@ -1,0 +1,208 @@
+"""What the measurements let us say: the final race's ratios, intervals and ties, and the latency model's quality.
+
+Pure functions of the numbers (no torch, no Optuna), tested directly.
+
+**The race.**  The finalists' samples were taken round-robin, one sample of
+each design per round, so round ``r`` of every design saw the same machine
+state.  A design's speed ratio to the reference is ``median(reference) /
+median(design)`` (above 1: faster than the reference).  Its confidence
+interval is a paired bootstrap over rounds: resample the rounds with
+replacement, recompute every ratio, take the percentiles.  Designs whose
+interval overlaps the leader's tie with it; a tie goes to fewer parameters,
+then fewer MACs.  When the leader ties with every other finalist the machine
+was too noisy to separate anything, and the verdict says so first.
+
+**The latency model**, reported as nn-Meter does: the share of measured
+designs whose predicted time is within ±10 % of the measured one, and
+Spearman's rank correlation between predicted and measured time.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .candidate import Candidate
+from .stats import spearman
+
+WITHIN = 0.10
+
+
+@dataclass(frozen=True)
+class ModelQuality:
+    """How well the step-sum model predicted the designs measured in the study."""
+
+    designs: int
+    within_10pct: float | None
+    spearman: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"designs": self.designs, "within_10pct": self.within_10pct, "spearman": self.spearman}
+
+
+def model_quality(candidates: Sequence[Candidate]) -> ModelQuality:
+    pairs = [(c.predicted_s, c.median_s) for c in candidates if c.predicted_s is not None and c.median_s > 0]
+    if not pairs:
+        return ModelQuality(0, None, None)
+    within = sum(abs(p - m) <= WITHIN * m for p, m in pairs) / len(pairs)
+    return ModelQuality(len(pairs), within, spearman([p for p, _ in pairs], [m for _, m in pairs]))
+
+
+@dataclass(frozen=True)
+class RaceEntry:
+    """One finalist: its race median, speed ratio to the reference and that ratio's interval."""
+
+    candidate: Candidate
+    median_s: float
+    rounds: int
+    ratio: float
+    low: float
+    high: float
+    tie: bool
+    is_reference: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.candidate.rank,
+            "trial": self.candidate.trial,
+            "choices": list(self.candidate.keys),
+            "median_s": self.median_s,
+            "rounds": self.rounds,
+            "ratio": self.ratio,
+            "interval": [self.low, self.high],
+            "tie": self.tie,
+            "reference": self.is_reference,
+        }
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    """The final race: every finalist (fastest first), the winner, its ties, and whether noise hid everything."""
+
+    entries: tuple[RaceEntry, ...]
+    winner: RaceEntry
+    leader: RaceEntry
+    confidence: float
+    reused: bool
+
+    @property
+    def reference(self) -> RaceEntry:
+        return next(e for e in self.entries if e.is_reference)
+
+    @property
+    def ties(self) -> tuple[RaceEntry, ...]:
+        return tuple(e for e in self.entries if e.tie)
+
+    @property
+    def noisy(self) -> bool:
+        """Noise separated nothing: several finalists and all of them tie with the leader."""
+        return len(self.entries) > 1 and all(e.tie for e in self.entries)
+
+    def verdict(self) -> str:
+        """One sentence: the winner's ratio to the reference, and which designs it ties with and why it wins."""
+        w = self.winner
+        pct = f"{self.confidence:.0%}"
+        head = f"{name(w)} runs at {w.ratio:.2f}× the reference's speed ({pct} interval {w.low:.2f}–{w.high:.2f})"
+        if w.is_reference:
+            head = f"the reference {label(w)} wins"
+        ties = sorted(self.ties, key=lambda e: e.candidate.rank)
+        if len(ties) == 1:
+            return f"{head}; no other finalist ties with it"
+        names = [name(e) for e in ties]
+        joined = " and ".join(names) if len(names) == 2 else ", ".join(names[:-1]) + " and " + names[-1]
+        others = [e for e in ties if e is not w]
+        design = w.candidate.design
+        if all(design.params.total < e.candidate.design.params.total for e in others):
+            why = "has fewer params"
+        elif all((design.params.total, design.macs) < _cost(e) for e in others):
+            why = "has fewer MACs at no more params"
+        else:
+            why = "has the best median"
+        return f"{head}; {joined} tie within noise; {name(w)} {why}"
+
+    def warning(self) -> str | None:
+        if not self.noisy:
+            return None
+        return (
+            f"noise separates nothing: all {len(self.entries)} finalists tie within their {self.confidence:.0%} "
+            "intervals; the winner is chosen by params, not speed"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "winner": self.winner.to_dict(),
+            "reference": self.reference.to_dict(),
+            "ratio": self.winner.ratio,
+            "interval": [self.winner.low, self.winner.high],
+            "confidence": self.confidence,
+            "ties": [e.to_dict() for e in self.ties],
+            "noisy": self.noisy,
+            "verdict": self.verdict(),
+            "warning": self.warning(),
+            "finalists": [e.to_dict() for e in self.entries],
+            "reused": self.reused,
+        }
+
+
+def _cost(entry: RaceEntry) -> tuple[int, int]:
+    return entry.candidate.design.params.total, entry.candidate.design.macs
+
+
+def label(entry: RaceEntry) -> str:
+    return f"#{entry.candidate.rank}" if entry.candidate.rank > 0 else "(outside the ranking)"
+
+
+def name(entry: RaceEntry) -> str:
+    return f"{label(entry)} (reference)" if entry.is_reference else label(entry)
+
+
+def decide(
+    finalists: Sequence[Candidate],
+    samples: Sequence[Sequence[float]],
+    reference: int,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+    reused: bool = False,
+) -> RaceResult:
+    """The race's verdict from interleaved ``samples`` (``samples[i][r]``: finalist ``i`` in round ``r``)."""
+    rounds = min(len(s) for s in samples)
+    if rounds < 1:
+        raise ValueError("decide: every finalist needs at least one sample")
+    cols = [list(s[:rounds]) for s in samples]
+    medians = [statistics.median(c) for c in cols]
+    ratios = [medians[reference] / m for m in medians]
+    rng = random.Random(seed)
+    boot: list[list[float]] = [[] for _ in cols]
+    for _ in range(resamples):
+        picks = [rng.randrange(rounds) for _ in range(rounds)]
+        ref = statistics.median(cols[reference][r] for r in picks)
+        for i, c in enumerate(cols):
+            boot[i].append(ref / statistics.median(c[r] for r in picks))
+    tail = (1 - confidence) / 2
+    bounds = [(quantile(b, tail), quantile(b, 1 - tail)) for b in boot]
+    lead = max(range(len(cols)), key=lambda i: (ratios[i], -i))
+    ties = [bounds[i][1] >= bounds[lead][0] and bounds[i][0] <= bounds[lead][1] for i in range(len(cols))]
+    entries = [
+        RaceEntry(f, medians[i], rounds, ratios[i], bounds[i][0], bounds[i][1], ties[i], i == reference)
+        for i, f in enumerate(finalists)
+    ]
+    tied = [i for i in range(len(cols)) if ties[i]]
+    win = min(
+        tied,
+        key=lambda i: (finalists[i].design.params.total, finalists[i].design.macs, -ratios[i], i),
+    )
+    order = sorted(range(len(cols)), key=lambda i: (-ratios[i], i))
+    return RaceResult(tuple(entries[i] for i in order), entries[win], entries[lead], confidence, reused)
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default)."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)

@@ -1,0 +1,146 @@
+"""The final race: ratios to the reference with bootstrap intervals, ties to the fewer params, the noise warning.
+
+``decide`` is checked on hand-made samples (the expected ratios are the
+definition, median(reference) / median(design), computed here with
+``statistics``); ``rank`` on a fake clock: noise-free, every finalist is
+separated and the fastest wins; with heavy noise everything ties and the
+output says so first; the reference is measured whatever the budget.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from archsolve.design import Design
+from archsolve.rank import Candidate, rank
+from archsolve.rank.verdict import decide
+from archsolve.report import ranked_lines, ranked_warnings
+from archsolve.space import TableSpace
+from test_rank import CountingMeasurer, FakeTimer, fake_cost, journal, settings, tiny_space, true_throughputs
+
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning", "error::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def keep_threads() -> Any:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def candidates(space: TableSpace, count: int) -> list[Candidate]:
+    """``count`` valid designs of the tiny space as candidates, params ascending (rank = position)."""
+    designs: list[tuple[tuple[str, ...], Design]] = []
+    options = space.step_options()
+    for a in range(4):
+        for b in range(4):
+            for c in range(4):
+                design = space.design([a, b, c])
+                if design is not None:
+                    designs.append(((options[0][a], options[1][b], options[2][c]), design))
+    designs.sort(key=lambda kd: kd[1].params.total)
+    distinct = list({d.params.total: (k, d) for k, d in designs}.values())[:count]
+    return [Candidate(i + 1, i, k, d, 1.0, 1.0, 0.0, False, None, None) for i, (k, d) in enumerate(distinct)]
+
+
+def test_separated_designs_have_their_ratio_and_no_tie() -> None:
+    finalists = candidates(tiny_space(), 3)
+    rng = random.Random(1)
+    samples = [[base * (1 + 0.01 * rng.random()) for _ in range(15)] for base in (1.0, 2.0, 4.0)]
+    race = decide(finalists, samples, reference=2)
+    medians = [statistics.median(s) for s in samples]
+    assert race.winner.candidate is finalists[0]
+    assert race.winner.ratio == pytest.approx(medians[2] / medians[0])
+    assert race.winner.low <= race.winner.ratio <= race.winner.high
+    assert race.winner.low > 3.9 and race.winner.high < 4.1
+    assert [e.candidate for e in race.ties] == [finalists[0]]
+    assert race.reference.candidate is finalists[2] and race.reference.ratio == 1.0
+    assert not race.noisy and race.warning() is None
+    assert "no other finalist ties" in race.verdict()
+
+
+def test_overlapping_intervals_tie_and_the_tie_goes_to_fewer_params() -> None:
+    finalists = candidates(tiny_space(), 3)
+    rng = random.Random(2)
+    # #2 (more params) is a little faster than #1, well within the noise; the reference is 3x slower.
+    samples = [
+        [1.00 * (1 + 0.3 * rng.random()) for _ in range(15)],
+        [0.97 * (1 + 0.3 * rng.random()) for _ in range(15)],
+        [3.00 * (1 + 0.01 * rng.random()) for _ in range(15)],
+    ]
+    race = decide(finalists, samples, reference=2)
+    assert {e.candidate.rank for e in race.ties} == {1, 2}
+    assert race.winner.candidate is finalists[0]  # fewer params than #2
+    assert race.verdict().endswith("#1 and #2 tie within noise; #1 has fewer params")
+    assert not race.noisy  # the reference is clearly slower: the race did separate something
+
+
+def test_when_noise_separates_nothing_the_output_says_so_first(tmp_path: Path) -> None:
+    class NoisyTimer(FakeTimer):
+        """The fake clock times a factor between 0.2 and 1.8, drawn anew for every sample."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = random.Random(0)
+
+        def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+            run()
+            return fake_cost(module) * iterations * (0.2 + 1.6 * self.rng.random())
+
+    space = tiny_space()
+    truth = true_throughputs(space)
+    # The reference and the finalists within a few percent of each other: only noise can tell them apart.
+    close = sorted(truth, key=lambda k: -truth[k])[:4]
+    result = rank(
+        space, settings(tmp_path, trials=4), reference=close[3], measurer=CountingMeasurer(timer=NoisyTimer())
+    )
+    assert result.race is not None and result.race.noisy
+    warning = ranked_warnings(result)
+    assert warning and warning[0].startswith("warning: noise separates nothing")
+    assert any("tie within noise" in line for line in ranked_lines(result))
+    assert result.to_dict()["race"]["noisy"] is True
+
+
+def test_the_reference_is_always_measured_and_a_second_run_reuses_the_race(tmp_path: Path) -> None:
+    space = tiny_space()
+    truth = true_throughputs(space)
+    slowest = min(truth, key=lambda k: truth[k])
+    first = rank(space, settings(tmp_path, trials=3), measurer=CountingMeasurer())
+    assert slowest not in {c.keys for c in first.candidates}
+    # The budget is already met; the reference is measured anyway, and raced.
+    measurer = CountingMeasurer()
+    second = rank(space, settings(tmp_path, trials=3), reference=slowest, measurer=measurer)
+    assert measurer.designs == 1 and measurer.raced == [4]
+    assert second.reference is not None and second.reference.keys == slowest
+    assert second.race is not None and second.race.reference.candidate.keys == slowest
+    sources = {t.user_attrs.get("source") for t in journal(tmp_path).get_trials() if "measurement" in t.user_attrs}
+    assert "reference" in sources
+    # Noise-free fake clock: the fastest design wins, clearly faster than the slowest reference.
+    assert second.winner is not None and second.winner.throughput == pytest.approx(max(truth.values()))
+    assert second.race.winner.low > 1 and len(second.race.ties) == 1
+    saved = second.to_dict()
+    assert saved["reference"]["choices"] == list(slowest)
+    assert saved["ratio"] == pytest.approx(second.race.winner.ratio)
+    assert saved["interval"][0] <= saved["ratio"] <= saved["interval"][1]
+    assert [t["choices"] for t in saved["ties"]] == [list(second.winner.keys)]
+    assert saved["model_quality"]["within_10pct"] is not None
+    third_measurer = CountingMeasurer()
+    third = rank(space, settings(tmp_path, trials=3), reference=slowest, measurer=third_measurer)
+    assert (third_measurer.designs, third_measurer.steps, third_measurer.raced) == (0, 0, [])
+    assert third.race is not None and third.race.reused
+    assert third.race.winner.ratio == pytest.approx(second.race.winner.ratio)
+    assert (third.run.measured, third.run.reused) == (0, 4)
+
+
+def test_a_reference_outside_the_space_is_a_clear_error(tmp_path: Path) -> None:
+    from archsolve.errors import InputError
+
+    with pytest.raises(InputError, match="reference"):
+        rank(tiny_space(), settings(tmp_path, trials=2), reference=("ct k2s2", "ct k2s2", "ct k2s2"))
