@@ -269,6 +269,8 @@ def solve(
         else:
             terminal.line(report.count_line(solution))
             terminal.table(report.solution_table(solution))
+            if (line := report.reference_line(solution)) is not None:
+                terminal.line(line)
     else:
         if not as_json:
             terminal.line(report.count_line(solution))

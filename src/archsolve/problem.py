@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import Checker, read_text, show
 from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue, nearest
+from .notation import StepText, parse_design
 from .ops import KINDS, NORM_KINDS, Upsample
 from .recipe import PADDING_WORDS, Ranges
 from .sizes import format_size, split_inputs
@@ -158,6 +159,9 @@ class Problem:
     size_from: tuple[int, ...] = ()
     #: Per solved step: the shape its skip joins (at the first input size).
     skip_shapes: tuple[tuple[int, ...] | None, ...] = ()
+    #: The design to beat (``reference = "…"``, the notation tables print), one entry per solved step;
+    #: checked against the sizes and constraints when solving (``Solution.reference``).
+    reference: tuple[StepText, ...] = ()
 
     @classmethod
     def create(
@@ -177,6 +181,7 @@ class Problem:
         build: Mapping[str, Any] | None = None,
         encoder: Mapping[str, Any] | None = None,
         decoder: Mapping[str, Any] | None = None,
+        reference: str | None = None,
     ) -> Problem:
         """A problem built in code: the keyword arguments are the problem file's keys and tables
         (docs/problems.md), checked exactly as a file's are.
@@ -201,6 +206,7 @@ class Problem:
             "build": build,
             "encoder": encoder,
             "decoder": decoder,
+            "reference": reference,
         }
         data = {key: _plain(value) for key, value in given.items() if value is not None}
         return from_dict(data, source="<code>", default_name="problem")
@@ -266,6 +272,7 @@ TOP_KEYS = (
     "build",
     "encoder",
     "decoder",
+    "reference",
 )
 SEARCH_RANGE_KEYS = ("kernel", "stride", "padding", "output_padding", "dilation", "scale")
 SEARCH_KEYS = (
@@ -403,6 +410,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
     rank = read_rank(check, check.table(data, "rank"))
     sequence = check.boolean(data.get("sequence", False), "sequence")
+    reference = _reference(check, data.get("reference"))
 
     if check.issues:
         raise InputError(check.issues)
@@ -430,7 +438,25 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         merges=mirror.merges if mirror else (),
         size_from=mirror.size_from if mirror else (),
         skip_shapes=mirror.skip_shapes if mirror else (),
+        reference=reference,
     )
+
+
+def _reference(check: Checker, value: Any) -> tuple[StepText, ...]:
+    """``reference``: a design in the notation the tables print (its fit is checked when solving)."""
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        check.add(
+            "reference",
+            f"expected a design such as 'conv_transpose k4 s1 | conv_transpose k4 s2 p1', got {show(value)}",
+        )
+        return ()
+    try:
+        return parse_design(value)
+    except InputError as exc:
+        check.add("reference", "; ".join(issue.message for issue in exc.issues))
+        return ()
 
 
 def _sizes(

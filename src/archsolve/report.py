@@ -34,7 +34,25 @@ def solution_json(solution: Solution) -> dict[str, Any]:
         "folded": solution.folded,
         "candidates": candidates,
         "winner": candidates[0] if candidates else None,
+        "reference": reference_json(solution),
     }
+
+
+def reference_json(solution: Solution) -> dict[str, Any] | None:
+    """The problem's reference design (``reference = "…"``) with its recipe line, or None without one."""
+    reference = solution.reference
+    if reference is None:
+        return None
+    return {"recipe": design_text(reference.design, solution.problem), **reference.design.to_dict(None)}
+
+
+def reference_line(solution: Solution) -> str | None:
+    """``reference: conv_transpose k4 s1 | 4× conv_transpose k4 s2 p1 (3,578,624 params, … MACs)``."""
+    reference = solution.reference
+    if reference is None:
+        return None
+    text = design_text(reference.design, solution.problem)
+    return f"reference: {text} ({reference.params:,} params, {reference.macs:,} MACs)"
 
 
 def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:

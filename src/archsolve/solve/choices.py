@@ -112,6 +112,8 @@ class Solution(Shown):
     seconds: float = 0.0
     #: Designs left out as functional duplicates of a smaller one (``constraints.no_duplicates``).
     folded: int = 0
+    #: The problem's reference design (``reference = "…"``), checked like any design; None without one.
+    reference: Candidate | None = None
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)

@@ -9,6 +9,7 @@ from .choices import Candidate, Choice, Solution, fold, make_design
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
 from .paths import cheapest, objective_cost
+from .reference import reference_candidate
 from .tables import Tables
 
 
@@ -47,6 +48,7 @@ class Solver:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
+        reference = reference_candidate(problem, self.tables)  # a bad reference is an input error, first
         raw = self.reachable()
         # Folding keeps a choice between every pair of states it touches, so reachability is unchanged.
         layers = [fold(step) for step in raw] if problem.constraints.no_duplicates else raw
@@ -58,7 +60,7 @@ class Solver:
             raise self._explain(layers)
         folded = self.count(raw) - total if layers is not raw else 0
         candidates = self.best(layers, top) if top > 0 else []
-        return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded)
+        return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded, reference)
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
         self.deadline.report("explaining", 1, 1)

@@ -110,3 +110,15 @@ class SolutionSpace:
         deadline = Deadline(time_limit if time_limit is not None else self.problem.time_limit)
         found = cheapest(self.problem, self.solution.tables, lambda i, c: (times[i][c.key],), limit, deadline)
         return [self.picks(picks) for _, picks in found]
+
+    def reference(self) -> tuple[int, ...] | None:
+        """The problem's reference design as picks, where the solved tables hold it (None: no reference, or
+        one outside the search ranges or folded into a smaller duplicate; measure ``solution.reference`` then)."""
+        reference = self.solution.reference
+        if reference is None:
+            return None
+        try:
+            picks = self.picks(reference.choices)
+        except KeyError:
+            return None
+        return picks if self.choices(picks) == reference.choices else None

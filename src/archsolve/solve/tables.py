@@ -248,34 +248,87 @@ class Tables:
         last: bool,
         runtime: bool = False,
     ) -> Choice | None:
+        try:
+            return self._make(index, source, ops, recipes, sizes, c_out, last, runtime)
+        except InputError:
+            return None
+
+    def choice_for(
+        self, index: int, source: State, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], c_out: int
+    ) -> Choice:
+        """The choice for one written step (a reference design's) from ``source``, whatever the search ranges.
+
+        InputError says why when torch refuses a layer or the step misses the problem's sizes.
+        """
+        problem = self.problem
+        ndim = problem.ndim
+        sizes = [tuple(source[0])]
+        for op, per in zip(ops, recipes, strict=True):
+            reached = []
+            for e, n in enumerate(sizes[-1]):
+                out = KINDS[op].out_size(per[e % ndim], n, ndim)
+                if out is None:
+                    fields = " ".join(f"{k}={v}" for k, v in KINDS[op].describe(per[e % ndim]).items())
+                    raise InputError(f"torch rejects {op} {fields} on an input of size {n}")
+                reached.append(out)
+            sizes.append(tuple(reached))
+        spec = problem.sizes[index + 1]
+        runtime = False
+        if not spec.allows(sizes[-1]):
+            # Several input sizes: a transposed conv may take its output size at run time (output_size=).
+            kind = KINDS["conv_transpose"]
+            assert isinstance(kind, ConvTranspose)
+            base = recipes[0][0]._replace(output_padding=0)
+            spans = [kind.size_range(base, n) for n in sizes[0]]
+            runtime = (
+                problem.inputs > 1
+                and ops == ("conv_transpose",)
+                and spec.fixed is not None
+                and all(s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True))
+            )
+            if not runtime:
+                got = "x".join(map(str, sizes[-1]))
+                raise InputError(f"gives {got}, the problem wants {spec} after this step")
+            assert spec.fixed is not None
+            sizes = [sizes[0], tuple(spec.fixed)]
+        return self._make(index, source, ops, recipes, tuple(sizes), c_out, index == problem.n_steps - 1, runtime)
+
+    def _make(
+        self,
+        index: int,
+        source: State,
+        ops: tuple[str, ...],
+        recipes: tuple[tuple[AxisRecipe, ...], ...],
+        sizes: tuple[tuple[int, ...], ...],
+        c_out: int,
+        last: bool,
+        runtime: bool,
+    ) -> Choice:
         problem = self.problem
         size, channels, jump = source
         ndim = problem.ndim
         merge = problem.merge(index)
-        try:
-            step = make_step(
-                ops,
-                (channels, *size[:ndim]),
-                recipes,
-                c_out,
-                problem.build,
-                index == 0 and not problem.prefix,
-                last,
-                merge,
-                problem.groups,
-            )
-            if runtime:
-                layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
-                step = replace(step, layers=layers)
-            merged = step.out_shape[0]
-            if merge is not None:
-                skip = problem.skip_shapes[index]
-                assert skip is not None
-                merged = merge.out_shape(step.out_shape, skip)[0]
-        except InputError:
-            return None
+        step = make_step(
+            ops,
+            (channels, *size[:ndim]),
+            recipes,
+            c_out,
+            problem.build,
+            index == 0 and not problem.prefix,
+            last,
+            merge,
+            problem.groups,
+        )
+        if runtime:
+            layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
+            step = replace(step, layers=layers)
+        merged = step.out_shape[0]
+        if merge is not None:
+            skip = problem.skip_shapes[index]
+            assert skip is not None
+            merged = merge.out_shape(step.out_shape, skip)[0]
         if step.out_shape[0] != c_out:
-            return None
+            raise InputError(f"gives {step.out_shape[0]} channels, not {c_out}")
         checker = any(KINDS[op].checkerboard(r) for op, per in zip(ops, recipes, strict=True) for r in per)
         gaps = any(
             KINDS[op].gaps(per[e % ndim], n)
