@@ -87,10 +87,11 @@ def test_piped_solve_writes_a_line_per_phase_and_no_ansi(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\x1b" not in done.stderr
     progress = done.stderr.splitlines()
-    assert len(progress) == 3
+    assert len(progress) == 4
     assert progress[0].startswith("timing steps: ")
     assert progress[1].startswith("measuring designs: 3/3 in ")
-    assert progress[2].startswith("done in ")
+    assert progress[2].startswith("final race: ")
+    assert progress[3].startswith("done in ")
     assert "tiny: 3 valid designs" in done.stdout and "winner: #1" in done.stdout
     quiet = subprocess.run([*command, "--quiet"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
