@@ -66,12 +66,17 @@ def one_hot_response(layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
     """
     count = math.prod(layer.in_shape)
     x = torch.eye(count).reshape(count, *layer.in_shape)
-    torch.manual_seed(layer.axes[0].kernel)  # one kernel, one set of weights
+    return x, run_seeded(layer, x)
+
+
+def run_seeded(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """``layer`` built with weights fixed by its kernel (recipes of one kernel share them), run on ``x``."""
+    torch.manual_seed(layer.axes[0].kernel)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = layer.build().eval()
         with torch.no_grad():
-            return x, module(x)
+            return module(x)
 
 
 def dead_in_torch(layer: Layer, x: torch.Tensor, y: torch.Tensor) -> bool:

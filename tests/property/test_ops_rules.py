@@ -18,13 +18,12 @@ unchanged.  (A residual block's dead pixels are its branch's: the block adds its
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
 
 import pytest
 import torch
-from ops_oracle import TIME_STEPS, dead_in_torch, one_hot_response
+from ops_oracle import TIME_STEPS, dead_in_torch, one_hot_response, run_seeded
 
 from archsolve import ops
 from archsolve.errors import InputError
@@ -64,12 +63,7 @@ def respond(layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.randn(16, *shape, generator=torch.Generator().manual_seed(1))
     if layer.op == "conv_lstm":
         x = x.unsqueeze(1).expand(16, TIME_STEPS, *shape).contiguous()
-    torch.manual_seed(layer.axes[0].kernel)  # one kernel, one set of weights
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        module = layer.build().eval()
-        with torch.no_grad():
-            return x, module(x)
+    return x, run_seeded(layer, x)
 
 
 def fingerprint(y: torch.Tensor) -> Hashable:

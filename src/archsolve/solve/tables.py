@@ -109,6 +109,10 @@ def _list_chains(
     return tuple(chains)
 
 
+class Refused(InputError):
+    """Torch refuses one choice (its layers, channels or skip): the table leaves it out."""
+
+
 class Tables:
     """Builds each step's choices from a boundary state, through the op catalog only."""
 
@@ -145,9 +149,10 @@ class Tables:
             for recipes, sizes, runtime in rows:
                 self.deadline.check("building tables")
                 for c_out in options:
-                    choice = self._choice(index, source, ops, recipes, sizes, c_out, last, runtime)
-                    if choice is not None:
-                        out.append(choice)
+                    try:
+                        out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime))
+                    except Refused:
+                        continue  # torch refuses this channel count or recipe here
         out.sort(key=lambda c: c.order)
         return out
 
@@ -237,22 +242,6 @@ class Tables:
             rows.append((((reference,) * ndim,), (tuple(size), tuple(target)), True))
         return rows
 
-    def _choice(
-        self,
-        index: int,
-        source: State,
-        ops: tuple[str, ...],
-        recipes: tuple[tuple[AxisRecipe, ...], ...],
-        sizes: tuple[tuple[int, ...], ...],
-        c_out: int,
-        last: bool,
-        runtime: bool = False,
-    ) -> Choice | None:
-        try:
-            return self._make(index, source, ops, recipes, sizes, c_out, last, runtime)
-        except InputError:
-            return None
-
     def choice_for(
         self, index: int, source: State, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], c_out: int
     ) -> Choice:
@@ -291,9 +280,9 @@ class Tables:
                 raise InputError(f"gives {got}, the problem wants {spec} after this step")
             assert spec.fixed is not None
             sizes = [sizes[0], tuple(spec.fixed)]
-        return self._make(index, source, ops, recipes, tuple(sizes), c_out, index == problem.n_steps - 1, runtime)
+        return self._choice(index, source, ops, recipes, tuple(sizes), c_out, index == problem.n_steps - 1, runtime)
 
-    def _make(
+    def _choice(
         self,
         index: int,
         source: State,
@@ -308,27 +297,30 @@ class Tables:
         size, channels, jump = source
         ndim = problem.ndim
         merge = problem.merge(index)
-        step = make_step(
-            ops,
-            (channels, *size[:ndim]),
-            recipes,
-            c_out,
-            problem.build,
-            index == 0 and not problem.prefix,
-            last,
-            merge,
-            problem.groups,
-        )
-        if runtime:
-            layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
-            step = replace(step, layers=layers)
-        merged = step.out_shape[0]
-        if merge is not None:
-            skip = problem.skip_shapes[index]
-            assert skip is not None
-            merged = merge.out_shape(step.out_shape, skip)[0]
+        try:
+            step = make_step(
+                ops,
+                (channels, *size[:ndim]),
+                recipes,
+                c_out,
+                problem.build,
+                index == 0 and not problem.prefix,
+                last,
+                merge,
+                problem.groups,
+            )
+            if runtime:
+                layers = (replace(step.layers[0], size_from=problem.size_from[index]), *step.layers[1:])
+                step = replace(step, layers=layers)
+            merged = step.out_shape[0]
+            if merge is not None:
+                skip = problem.skip_shapes[index]
+                assert skip is not None
+                merged = merge.out_shape(step.out_shape, skip)[0]
+        except InputError as exc:
+            raise Refused(exc.issues) from None
         if step.out_shape[0] != c_out:
-            raise InputError(f"gives {step.out_shape[0]} channels, not {c_out}")
+            raise Refused(f"gives {step.out_shape[0]} channels, not {c_out}")
         checker = any(KINDS[op].checkerboard(r) for op, per in zip(ops, recipes, strict=True) for r in per)
         gaps = any(
             KINDS[op].gaps(per[e % ndim], n)
