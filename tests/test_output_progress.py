@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from archsolve.phases import PhaseProgress, duration
 
@@ -106,3 +109,34 @@ def test_a_lone_phase_is_its_own_summary() -> None:
     bars.close()
     bars.close()  # safe twice
     assert stream.getvalue().splitlines() == ["solving: 5/5 in 2.0 s"]
+
+
+def in_a_terminal(command: list[str], env: dict[str, str]) -> str:
+    """``command``'s output as a terminal (a pty from script(1)) receives it, escape codes and all."""
+    import shlex
+    import shutil
+
+    if shutil.which("script") is None:
+        pytest.skip("script(1) is not installed")
+    done = subprocess.run(
+        ["script", "-qec", shlex.join(command), "/dev/null"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40", **env},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_terminal_gets_live_bars_in_colour_unless_no_color(tmp_path: Path) -> None:
+    problem = tmp_path / "tiny.toml"
+    problem.write_text(TINY)
+    command = [str(ARCHSOLVE), "solve", str(problem), "--results-dir", str(tmp_path / "results")]
+    coloured = in_a_terminal(command, {})
+    assert "timing steps" in coloured and "measuring designs" in coloured and "━" in coloured
+    assert "\x1b[?25l" in coloured  # rich hides the cursor while the bars are live
+    assert re.search(r"\x1b\[(3\d|38;5;\d+)m", coloured)  # coloured bars
+    plain = in_a_terminal(command, {"NO_COLOR": "1"})  # the study now holds every design: reused, still drawn
+    assert "samples/s" in plain
+    assert not re.search(r"\x1b\[(3\d|38;5;\d+)m", plain)

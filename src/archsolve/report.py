@@ -177,7 +177,8 @@ def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[
         )
     for failed in result.failed:
         lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
-    lines.append(f"study {result.study_name!r} in {result.storage}; results {result.results_path}")
+    lines.append(f"study {result.study_name!r} in {result.storage}")
+    lines.append(f"results: {result.results_path}")
     if result.plot_path:
         lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
     return lines
