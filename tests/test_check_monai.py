@@ -21,14 +21,22 @@ HIGH = 64
 SHAPE = "1x1x?x32"
 
 MODELS: dict[str, Callable[[], torch.nn.Module]] = {
-    "UNet": lambda: nets.UNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16, 32),
-                              strides=(2, 2, 2), num_res_units=1),
+    "UNet": lambda: nets.UNet(
+        spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16, 32), strides=(2, 2, 2), num_res_units=1
+    ),
     "BasicUNet": lambda: nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(4, 4, 8, 8, 16, 4)),
     "SegResNet": lambda: nets.SegResNet(spatial_dims=2, in_channels=1, out_channels=2, init_filters=8),
-    "AttentionUnet": lambda: nets.AttentionUnet(spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16),
-                                                strides=(2, 2)),
-    "DynUNet": lambda: nets.DynUNet(spatial_dims=2, in_channels=1, out_channels=2, kernel_size=[3, 3, 3, 3],
-                                    strides=[1, 2, 2, 2], upsample_kernel_size=[2, 2, 2]),
+    "AttentionUnet": lambda: nets.AttentionUnet(
+        spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16), strides=(2, 2)
+    ),
+    "DynUNet": lambda: nets.DynUNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=2,
+        kernel_size=[3, 3, 3, 3],
+        strides=[1, 2, 2, 2],
+        upsample_kernel_size=[2, 2, 2],
+    ),
 }
 #: What the check says, written down once it was confirmed against the runs below (the text is the claim).
 FORMS = {
@@ -80,14 +88,19 @@ def test_fix_applied_by_hand_runs(checked) -> None:  # type: ignore[no-untyped-d
         if change.field == "output_size":  # the size of the other side's tensor, read as the model runs
             skip = model.get_submodule(str(change.new).split(" (")[0])
             seen: dict[str, list[int]] = {}
-            hooks.append(skip.register_forward_hook(
-                lambda m, a, o, seen=seen: seen.__setitem__("size", list(o.shape[2:]))))
-            hooks.append(module.register_forward_pre_hook(
-                lambda m, a, k, seen=seen: (a, {**k, "output_size": seen["size"]}), with_kwargs=True))
+            hooks.append(
+                skip.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("size", list(o.shape[2:])))
+            )
+            hooks.append(
+                module.register_forward_pre_hook(
+                    lambda m, a, k, seen=seen: (a, {**k, "output_size": seen["size"]}), with_kwargs=True
+                )
+            )
         elif change.field == "pad":  # pad (or crop) that module's output at the end of the axis
             delta = int(change.new)
-            hooks.append(module.register_forward_hook(
-                lambda m, a, o, d=delta: torch.nn.functional.pad(o, (0, 0, 0, d))))
+            hooks.append(
+                module.register_forward_hook(lambda m, a, o, d=delta: torch.nn.functional.pad(o, (0, 0, 0, d)))
+            )
         else:
             old = getattr(module, change.field)
             saved.append((module, change.field, old))

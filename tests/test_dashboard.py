@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 
 from archsolve.dashboard import METRIC, trial_labels
 from archsolve.notation import design_text, parse_design
@@ -30,6 +31,9 @@ def test_the_stored_study_names_its_metric_and_labels_each_measured_trial(tmp_pa
         assert len(parse_design(attrs["recipe"])) == len(candidate.design.steps)
         assert attrs["params"] == candidate.design.params.total
         assert attrs["MACs"] == candidate.design.macs
+        # The reference is queued first, so every later trial knows its ratio to it.
+        assert result.reference is not None
+        assert attrs["ratio to reference"] == pytest.approx(trial.value / result.reference.throughput, abs=1e-4)
     # A second run on the same study keeps the name (and does not fail on it).
     rank(space, settings(tmp_path, trials=6, storage=None), measurer=CountingMeasurer())
     assert load(tmp_path).metric_names == [METRIC]

@@ -120,30 +120,16 @@ def test_plural(count: int, noun: str, expected: str) -> None:
     assert plural(count, noun) == expected
 
 
-def test_one_valid_design_is_singular_on_the_command_line() -> None:
+def test_one_valid_design_is_singular_on_the_command_line(tmp_path: Path) -> None:
     # 1 → 4 with every field pinned has exactly one recipe: ConvTranspose2d(k=4, s=1, p=0).
-    done = subprocess.run(
-        [
-            str(ARCHSOLVE),
-            "solve",
-            str(Path(__file__).parent.parent / "problems" / "dcgan_generator.toml"),
-            "--no-rank",
-            "--set",
-            "sizes=[1, 4]",
-            "--set",
-            "channels=[100, 3]",
-            "--set",
-            "search.kernel=4",
-            "--set",
-            "search.stride=1",
-            "--set",
-            "search.dilation=1",
-        ],
-        capture_output=True,
-        text=True,
+    problem = tmp_path / "one.toml"
+    problem.write_text(
+        'name = "one"\nsizes = [1, 4]\nchannels = [100, 3]\nops = "conv_transpose"\n'
+        "[search]\nkernel = 4\nstride = 1\ndilation = 1\n"
     )
+    done = subprocess.run([str(ARCHSOLVE), "solve", str(problem), "--no-rank"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert ": 1 valid design (" in done.stdout
+    assert "one: 1 valid design (" in done.stdout
     assert "best 1 by" in done.stdout
     assert "\x1b[" not in done.stdout
 

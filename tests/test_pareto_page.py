@@ -103,3 +103,10 @@ def test_the_page_is_self_contained_with_the_front_as_a_table(ranked: RankResult
 def test_written_by_the_ranker(ranked: RankResult) -> None:
     assert ranked.plot_path is not None
     assert "Plotly.newPlot" in ranked.plot_path.read_text()
+
+
+def test_marks_come_from_the_ranking(ranked: RankResult) -> None:
+    assert ranked.reference is not None  # without one given, the space's best design serves
+    marks = Marks.of(ranked)
+    assert marks.reference == ranked.reference.trial
+    assert marks.ties == frozenset(c.trial for c in ranked.ties)

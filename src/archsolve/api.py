@@ -244,7 +244,9 @@ def emit_source(designs: Any, class_name: str | None = None) -> str:
 
 
 def check(
-    model: nn.Module, input_shape: str | tuple[int | None, ...], size_range: tuple[int, int] | str = (1, 1024),
+    model: nn.Module,
+    input_shape: str | tuple[int | None, ...],
+    size_range: tuple[int, int] | str = (1, 1024),
     **options: Any,
 ) -> CheckResult:
     """Which sizes of the ``?`` axes ``model`` runs at, what comes out, where it breaks, the smallest fix.

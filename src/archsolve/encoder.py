@@ -43,7 +43,6 @@ class Mirror:
     #: Per decoder boundary: None where ``sizes`` fixes it, else the (low, high) a free size lies in.
     free: tuple[tuple[int, int] | None, ...] = ()
 
-
     def boundaries(self) -> list[tuple[tuple[int, ...], tuple[int, int] | None]]:
         """Per decoder boundary: its sizes and, where free, the bounds a free size lies in."""
         free = self.free or (None,) * len(self.sizes)

@@ -46,13 +46,9 @@ class Marks:
 
     @classmethod
     def of(cls, result: RankResult) -> Marks:
-        """The reference and ties ``result`` carries (a ranking without a final race carries none)."""
-        reference = getattr(result, "reference", None)  # set by rankers that measure a reference
-        ties = getattr(result, "ties", ())
-        return cls(
-            getattr(reference, "trial", None),
-            frozenset(getattr(c, "trial", c) for c in ties),
-        )
+        """The reference and the race's ties that ``result`` carries (none without a reference or a race)."""
+        reference = result.reference.trial if result.reference is not None else None
+        return cls(reference, frozenset(c.trial for c in result.ties))
 
 
 def interval(candidate: Candidate) -> tuple[float, float]:

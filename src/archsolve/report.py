@@ -130,6 +130,34 @@ def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table
     return Table(columns, rows, title=title)
 
 
+def race_table(result: RankResult, problem: Trajectory | None = None) -> Table | None:
+    """The final race: each finalist's speed as a ratio to the reference, with its interval; the verdict below."""
+    race = result.race
+    if race is None:
+        return None
+    rows = []
+    for e in race.entries:
+        marks = [m for m, on in (("reference", e.is_reference), ("tie", e.tie and not e.is_reference)) if on]
+        rows.append(
+            (
+                str(e.candidate.rank),
+                f"{e.ratio:.2f}×",
+                f"{e.low:.2f}–{e.high:.2f}",
+                ", ".join(marks),
+                design_text(e.candidate.design, problem),
+            )
+        )
+    columns = (
+        Column("#", "right"),
+        Column("× reference", "right"),
+        Column(f"{race.confidence:.0%} interval", "right"),
+        Column(""),
+        RECIPE,
+    )
+    title = f"final race: {plural(len(rows), 'finalist')} re-timed in turns, {race.winner.rounds} rounds"
+    return Table(columns, tuple(rows), title=title, notes=(race.verdict(),))
+
+
 def ranked_warnings(result: RankResult) -> list[str]:
     """What goes above the ranked table: the machine was too noisy to separate the finalists."""
     warning = result.race.warning() if result.race else None
@@ -139,16 +167,6 @@ def ranked_warnings(result: RankResult) -> list[str]:
 def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
     """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
     lines = []
-    race = result.race
-    if race is not None:
-        lines.append(f"final race ({race.winner.rounds} rounds, interleaved; speed ratio to the reference):")
-        for e in race.entries:
-            marks = [m for m, on in (("reference", e.is_reference), ("tie", e.tie and not e.is_reference)) if on]
-            lines.append(
-                f"  #{e.candidate.rank:<3} {e.ratio:.2f}× [{e.low:.2f}–{e.high:.2f}]"
-                + (f"  {', '.join(marks)}" if marks else "")
-            )
-        lines.append(race.verdict())
     if result.winner:
         lines.append(
             f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
@@ -191,4 +209,6 @@ def solution_text(solution: Solution, width: int = PIPE_WIDTH) -> str:
 
 def ranked_text(result: RankResult, problem: Trajectory | None = None, width: int = PIPE_WIDTH) -> str:
     """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
-    return "\n".join([render(ranked_table(result, problem), width), *ranked_lines(result, problem)])
+    race = race_table(result, problem)
+    tables = [render(ranked_table(result, problem), width), *([render(race, width)] if race else [])]
+    return "\n".join([*ranked_warnings(result), *tables, *ranked_lines(result, problem)])

@@ -83,5 +83,14 @@ def check(
         if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
             report = find_fix(report, programs, runner, shape, target, runner.model)
         axes.append(report)
-    return CheckResult(label, str(shape), reference, tuple(axes), programs[0].census(), runner.runs,
-                       sum(p.meta_calls() for p in programs), time.monotonic() - start, graphs=len(programs))
+    return CheckResult(
+        label,
+        str(shape),
+        reference,
+        tuple(axes),
+        programs[0].census(),
+        runner.runs,
+        sum(p.meta_calls() for p in programs),
+        time.monotonic() - start,
+        graphs=len(programs),
+    )

@@ -187,6 +187,8 @@ for _name, (_op, _symbol) in {
     "ge": (operator.ge, ">="),
 }.items():
     setattr(Tracked, f"__{_name}__", _compare(_op, _symbol))
+
+
 def _negate(self: Tracked) -> Tracked:
     fn = self.fn
     return Tracked(-int.__int__(self), lambda env: -fn(env), self.trace, self.where)
@@ -288,8 +290,18 @@ class _Recorder(TorchFunctionMode):
         outputs = tuple(self.add_value(t) for t in produced)
         module = self.stack[-1][1] if self.stack else None
         self.trace.steps.append(
-            Node(len(self.trace.steps), func, func_name(func), tuple(args), dict(kwargs), inputs, traced, outputs,
-                 self.where(), module)
+            Node(
+                len(self.trace.steps),
+                func,
+                func_name(func),
+                tuple(args),
+                dict(kwargs),
+                inputs,
+                traced,
+                outputs,
+                self.where(),
+                module,
+            )
         )
         return result
 
@@ -300,6 +312,7 @@ def module_stack(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
     stack: list[tuple[str, nn.Module]] = []
     handles = []
     for name, module in model.named_modules():
+
         def push(mod: nn.Module, args: Any, name: str = name) -> None:
             stack.append((name, mod))
 

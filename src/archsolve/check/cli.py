@@ -12,8 +12,15 @@ if TYPE_CHECKING:
     from .report import CheckResult
 
 
-def run_check(target: str, input_shape: str, size_range: str, kwargs_json: str | None, fix_size: int | None,
-              emit: str | None, time_limit: float) -> tuple[CheckResult, str | None]:
+def run_check(
+    target: str,
+    input_shape: str,
+    size_range: str,
+    kwargs_json: str | None,
+    fix_size: int | None,
+    emit: str | None,
+    time_limit: float,
+) -> tuple[CheckResult, str | None]:
     """The check of ``target``, and the path the fixed source went to (``--emit``)."""
     from . import check
 

@@ -158,8 +158,15 @@ class AxisDecider:
     model that pads odd sizes costs one trace per branch pattern, not one forward per size.
     """
 
-    def __init__(self, programs: list[Program], runner: ModelRunner, shape: InputShape, reference: dict[int, int],
-                 deadline: float, seed: int = 0) -> None:
+    def __init__(
+        self,
+        programs: list[Program],
+        runner: ModelRunner,
+        shape: InputShape,
+        reference: dict[int, int],
+        deadline: float,
+        seed: int = 0,
+    ) -> None:
         self.programs, self.runner, self.shape = programs, runner, shape
         self.reference, self.deadline = reference, deadline
         self.seed = seed
@@ -225,8 +232,9 @@ class AxisDecider:
         return None
 
 
-def decide_all(model: nn.Module, shape: InputShape, low: int, high: int, time_limit: float
-               ) -> tuple[list[Program], ModelRunner, dict[int, int], dict[int, tuple[list[Verdict], AxisDecider]]]:
+def decide_all(
+    model: nn.Module, shape: InputShape, low: int, high: int, time_limit: float
+) -> tuple[list[Program], ModelRunner, dict[int, int], dict[int, tuple[list[Verdict], AxisDecider]]]:
     """Record the graph at a size that runs, then decide every size of every ``?`` axis."""
     deadline = time.monotonic() + time_limit
     runner = ModelRunner(model)

@@ -165,8 +165,9 @@ def dim_spec(sizes: SizeSet, name: str) -> dict[str, Any]:
     else:
         r = start % m if len(residues) > 1 else r
         k_min, k_max = (start - r) // m, (top - r) // m
-        code = (f'_{name} = torch.export.Dim("_{name}", min={k_min}, max={k_max}); '
-                f"{name} = {m} * _{name}" + (f" + {r}" if r else ""))
+        code = f'_{name} = torch.export.Dim("_{name}", min={k_min}, max={k_max}); {name} = {m} * _{name}' + (
+            f" + {r}" if r else ""
+        )
     note = None
     if not exact:
         left = []
@@ -216,8 +217,14 @@ class SizeFunction:
         return f"⌊({linear}) / {d}⌋" if b or a != 1 else f"⌊{name} / {d}⌋"
 
     def to_dict(self, name: str = "H") -> dict[str, Any]:
-        return {"text": self.text(name), "c": self.c, "a": self.a, "b": self.b, "d": self.d,
-                "table": [list(p) for p in self.pairs]}
+        return {
+            "text": self.text(name),
+            "c": self.c,
+            "a": self.a,
+            "b": self.b,
+            "d": self.d,
+            "table": [list(p) for p in self.pairs],
+        }
 
 
 def _linear(a: int, b: int, name: str) -> str:

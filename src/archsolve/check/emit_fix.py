@@ -29,16 +29,20 @@ def fixed_design(design: Design, result: CheckResult, size: int) -> Design:
     changes: list[Change] = []
     for axis in result.axes:
         if axis.fix is None or axis.fix.size != size or not axis.fix.changes:
-            raise InfeasibleError(f"no fix found for {axis.name}={size}",
-                                  [f"{axis.name}={size} " + ("runs already" if axis.verdict(size).out else "fails")])
+            raise InfeasibleError(
+                f"no fix found for {axis.name}={size}",
+                [f"{axis.name}={size} " + ("runs already" if axis.verdict(size).out else "fails")],
+            )
         changes += axis.fix.changes
     edits: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
     size_from: dict[tuple[int, int], int] = {}
     for change in changes:
         found = _MODULE.match(change.layer)
         if found is None or change.field == "pad":
-            raise InputError(f"the fix changes {change.layer or 'the model'} ({change.field}), "
-                             "which an archsolve design cannot express")
+            raise InputError(
+                f"the fix changes {change.layer or 'the model'} ({change.field}), "
+                "which an archsolve design cannot express"
+            )
         key = (int(found[1]), int(found[2]))
         if change.field == "output_size":
             source = re.match(r"^steps\.(\d+)", str(change.new))
@@ -52,8 +56,12 @@ def fixed_design(design: Design, result: CheckResult, size: int) -> Design:
     return _remake(design, tuple(in_shape), edits, size_from)
 
 
-def _remake(design: Design, in_shape: tuple[int, ...], edits: dict[tuple[int, int], dict[int, dict[str, Any]]],
-            size_from: dict[tuple[int, int], int]) -> Design:
+def _remake(
+    design: Design,
+    in_shape: tuple[int, ...],
+    edits: dict[tuple[int, int], dict[int, dict[str, Any]]],
+    size_from: dict[tuple[int, int], int],
+) -> Design:
     outputs: list[tuple[int, ...]] = []
     steps: list[Step] = []
     shape = in_shape
@@ -68,8 +76,19 @@ def _remake(design: Design, in_shape: tuple[int, ...], edits: dict[tuple[int, in
                 target = in_shape if source == -1 else outputs[source]
                 axes = _landing(layer, shape, axes, target)
             try:
-                layers.append(Layer.make(layer.op, shape, axes, layer.out_shape[0], groups=layer.groups,
-                                         bias=layer.bias, mode=layer.mode, norm=layer.norm, size_from=source))
+                layers.append(
+                    Layer.make(
+                        layer.op,
+                        shape,
+                        axes,
+                        layer.out_shape[0],
+                        groups=layer.groups,
+                        bias=layer.bias,
+                        mode=layer.mode,
+                        norm=layer.norm,
+                        size_from=source,
+                    )
+                )
             except InputError as exc:
                 raise InfeasibleError(f"steps[{i}] {layer.op} does not take the fixed size", [str(exc)]) from None
             shape = layers[-1].out_shape

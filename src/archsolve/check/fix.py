@@ -67,13 +67,22 @@ class Change:
             how = f"pad by {self.new}" if int(self.new) > 0 else f"crop by {-int(self.new)}"
             return f"{how} at the end of {name} the output of {self.layer or '<model>'} ({self.op}) before {self.merge}"
         if self.field == "output_size":
-            return (f"{self.layer} (conv_transpose): call it with output_size= the size of the output of {self.new} "
-                    f"(the other side of {self.merge})")
+            return (
+                f"{self.layer} (conv_transpose): call it with output_size= the size of the output of {self.new} "
+                f"(the other side of {self.merge})"
+            )
         return f"{self.layer or '<model>'} ({self.op}): {self.field} on {name} {self.old} → {self.new}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "op": self.op, "field": self.field, "tensor_axis": self.axis,
-                "old": self.old, "new": self.new, "merge": self.merge}
+        return {
+            "layer": self.layer,
+            "op": self.op,
+            "field": self.field,
+            "tensor_axis": self.axis,
+            "old": self.old,
+            "new": self.new,
+            "merge": self.merge,
+        }
 
 
 @dataclass(frozen=True)
@@ -98,15 +107,22 @@ class Fix:
             return [f"fix for {n}={self.size}: none found ({self.note or 'no recipe change makes it run'})"]
         head = f"fix for {n}={self.size}:"
         body = [f"  - {c.text(self.names)}" for c in self.changes]
-        tail = (f"  output {list(self.output or ())}; still runs {self.keeps} of the {self.ran} sizes that ran"
-                + ("" if self.verified is None else
-                   f"; applied to the model and run: {'ok' if self.verified else 'FAILED'}"))
+        tail = f"  output {list(self.output or ())}; still runs {self.keeps} of the {self.ran} sizes that ran" + (
+            "" if self.verified is None else f"; applied to the model and run: {'ok' if self.verified else 'FAILED'}"
+        )
         return [head, *body, tail] + ([f"  ({self.note})"] if self.note else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "changes": [c.to_dict() for c in self.changes],
-                "output": list(self.output) if self.output else None, "expected": self.expected,
-                "keeps": self.keeps, "of": self.ran, "verified": self.verified, "note": self.note}
+        return {
+            "size": self.size,
+            "changes": [c.to_dict() for c in self.changes],
+            "output": list(self.output) if self.output else None,
+            "expected": self.expected,
+            "keeps": self.keeps,
+            "of": self.ran,
+            "verified": self.verified,
+            "note": self.note,
+        }
 
 
 def _names(rank: int) -> tuple[str, ...]:
@@ -115,14 +131,18 @@ def _names(rank: int) -> tuple[str, ...]:
     return tuple(axis_name(a, rank) for a in range(rank))
 
 
-def recipe_edits(program: Program, shape: tuple[int, ...], axis: int, edits: Edits
-                 ) -> Iterator[tuple[Edits, tuple[Change, ...]]]:
+def recipe_edits(
+    program: Program, shape: tuple[int, ...], axis: int, edits: Edits
+) -> Iterator[tuple[Edits, tuple[Change, ...]]]:
     """Every single recipe change (same kernel, stride, dilation) the catalog allows at the sizes reached."""
     env, outcome = program.env_at(shape, edits)
     stop = outcome.step if isinstance(outcome, Failure) else len(program.steps)
     for step in program.layers():
-        if step.index > stop or not isinstance(step, CatalogStep) or step.kind.name not in (
-                "conv", "conv_transpose", "max_pool", "avg_pool"):
+        if (
+            step.index > stop
+            or not isinstance(step, CatalogStep)
+            or step.kind.name not in ("conv", "conv_transpose", "max_pool", "avg_pool")
+        ):
             continue
         source = env[step.source]
         if not source:
@@ -136,9 +156,12 @@ def recipe_edits(program: Program, shape: tuple[int, ...], axis: int, edits: Edi
         r = current[spatial]
         pool = "pool" in step.kind.name
         ranges = Ranges(
-            kernel=(r.kernel, r.kernel), stride=(r.stride, r.stride), dilation=(r.dilation, r.dilation),
+            kernel=(r.kernel, r.kernel),
+            stride=(r.stride, r.stride),
+            dilation=(r.dilation, r.dilation),
             padding=(0, max(r.kernel // 2 if pool else r.kernel, r.padding)),
-            output_padding=(0, max(r.stride, r.dilation) - 1), ceil_mode=(False, True) if pool else (False,),
+            output_padding=(0, max(r.stride, r.dilation) - 1),
+            ceil_mode=(False, True) if pool else (False,),
         )
         for alt, _ in step.kind.recipes(source[len(source) - step.ndim + spatial], ranges, step.ndim):
             if alt == r or (pool and alt.ceil_mode != r.ceil_mode and alt._replace(ceil_mode=r.ceil_mode) != r):
@@ -150,7 +173,8 @@ def recipe_edits(program: Program, shape: tuple[int, ...], axis: int, edits: Edi
                 new[spatial] = alt
             changes = tuple(
                 Change(step.node.where, step.kind.name, step.index, name, axis, getattr(r, name), getattr(alt, name))
-                for name in ("padding", "output_padding", "ceil_mode") if getattr(alt, name) != getattr(r, name)
+                for name in ("padding", "output_padding", "ceil_mode")
+                if getattr(alt, name) != getattr(r, name)
             )
             yield {**edits, step.index: new}, changes
 
@@ -173,15 +197,41 @@ def merge_edits(program: Program, failure: Failure, edits: Edits) -> Iterator[tu
             conv_t = _feeding_conv_transpose(producers, vid)
             if conv_t is not None and conv_t.index not in edits:
                 source = producers.get(other_vid)
-                yield ({**edits, conv_t.index: OutputSize(other_vid)},
-                       (Change(conv_t.node.where, "conv_transpose", conv_t.index, "output_size", failure.axis,
-                               "none", source.node.label if source is not None else "the input", merge, other_vid),))
+                yield (
+                    {**edits, conv_t.index: OutputSize(other_vid)},
+                    (
+                        Change(
+                            conv_t.node.where,
+                            "conv_transpose",
+                            conv_t.index,
+                            "output_size",
+                            failure.axis,
+                            "none",
+                            source.node.label if source is not None else "the input",
+                            merge,
+                            other_vid,
+                        ),
+                    ),
+                )
             producer = producers.get(vid)
             merged = dict(edits.get(step.index) or {})
             merged[part] = (failure.axis, other - mine)
-            yield ({**edits, step.index: merged},
-                   (Change(producer.node.where if producer else "", producer.op if producer else "input",
-                           producer.index if producer else -1, "pad", failure.axis, 0, other - mine, merge, part),))
+            yield (
+                {**edits, step.index: merged},
+                (
+                    Change(
+                        producer.node.where if producer else "",
+                        producer.op if producer else "input",
+                        producer.index if producer else -1,
+                        "pad",
+                        failure.axis,
+                        0,
+                        other - mine,
+                        merge,
+                        part,
+                    ),
+                ),
+            )
 
 
 def _feeding_conv_transpose(producers: dict[int, Step], vid: int) -> CatalogStep | None:
@@ -194,8 +244,15 @@ def _feeding_conv_transpose(producers: dict[int, Step], vid: int) -> CatalogStep
     return None
 
 
-def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunner, shape: InputShape, size: int,
-             model: nn.Module, exact_output: bool = True) -> AxisReport:
+def find_fix(
+    report: AxisReport,
+    programs: Sequence[Program],
+    runner: ModelRunner,
+    shape: InputShape,
+    size: int,
+    model: nn.Module,
+    exact_output: bool = True,
+) -> AxisReport:
     """``report`` with the smallest fix for ``size`` (searched on the graph that holds there, verified on the model)."""
     axis = report.axis
     sizes = dict(report.reference)
@@ -227,8 +284,20 @@ def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunne
     program = next((p for p in programs if not isinstance(p.run(at), Diverged)), programs[0])
     first = program.run(at)
     if not isinstance(first, Failure):
-        return replace(report, fix=Fix(size, axis, names, (), None, expected, 0, len(ran),
-                                       note="the graph cannot decide this size; no fix searched"))
+        return replace(
+            report,
+            fix=Fix(
+                size,
+                axis,
+                names,
+                (),
+                None,
+                expected,
+                0,
+                len(ran),
+                note="the graph cannot decide this size; no fix searched",
+            ),
+        )
     found: list[tuple[tuple[Change, ...], Edits, tuple[int, ...]]] = []
     frontier: list[tuple[tuple[Change, ...], Edits, Failure]] = [((), {}, first)]
     for _depth in range(3):
@@ -236,8 +305,9 @@ def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunne
         for changes, edits, failure in frontier:
             # output_size= first (it serves every size), then recipe changes, then a pad or crop.
             # Layers nearest the failure first: the sizes meeting there come from them.
-            recipes = sorted(recipe_edits(program, at, axis, edits),
-                             key=lambda c: (failure.step - c[1][0].step, _cost(c[1])))[:NEAREST]
+            recipes = sorted(
+                recipe_edits(program, at, axis, edits), key=lambda c: (failure.step - c[1][0].step, _cost(c[1]))
+            )[:NEAREST]
             candidates = sorted([*merge_edits(program, failure, edits), *recipes], key=lambda c: _cost(c[1]))
             for new_edits, change in candidates:
                 if tries > MAX_TRIES:
@@ -273,8 +343,9 @@ def find_fix(report: AxisReport, programs: Sequence[Program], runner: ModelRunne
     _, minus_kept, _, changes, edits, out = scored[0]
     verified, real = verify(model, runner, at, changes, program, edits)
     ok = real is not None and len(real) == rank and (expected is None or real[axis] == expected)
-    return replace(report, fix=Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran),
-                                   verified and ok, real))
+    return replace(
+        report, fix=Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran), verified and ok, real)
+    )
 
 
 def _layers(changes: Sequence[Change]) -> int:
@@ -285,8 +356,14 @@ def _cost(changes: Sequence[Change]) -> int:
     return sum(c.cost for c in changes)
 
 
-def verify(model: nn.Module, runner: ModelRunner, shape: tuple[int, ...], changes: Sequence[Change],
-           program: Program, edits: Edits) -> tuple[bool | None, tuple[int, ...] | None]:
+def verify(
+    model: nn.Module,
+    runner: ModelRunner,
+    shape: tuple[int, ...],
+    changes: Sequence[Change],
+    program: Program,
+    edits: Edits,
+) -> tuple[bool | None, tuple[int, ...] | None]:
     """Apply ``changes`` to the model, run it once on the meta device, undo them: (ran, output shape)."""
     undo: list[Any] = []
     env, _ = program.env_at(shape, edits)

@@ -130,8 +130,16 @@ class CatalogStep(Step):
 
     category = "catalog"
 
-    def __init__(self, node: Node, kind: OpKind, ndim: int, recipes: Callable[[Env], list[AxisRecipe] | None],
-                 dynamic: bool, trace: Trace, replay: ReplayStep) -> None:
+    def __init__(
+        self,
+        node: Node,
+        kind: OpKind,
+        ndim: int,
+        recipes: Callable[[Env], list[AxisRecipe] | None],
+        dynamic: bool,
+        trace: Trace,
+        replay: ReplayStep,
+    ) -> None:
         super().__init__(node)
         self.kind, self.ndim = kind, ndim
         self.recipes_at = recipes
@@ -186,8 +194,13 @@ class CatalogStep(Step):
             env[v] = (*p, *found)
         return None
 
-    def compute(self, shape: tuple[int, ...], recipes: list[AxisRecipe] | None, env: Env | None = None,
-                edits: Edits | None = None) -> tuple[int, ...] | Failure | object:
+    def compute(
+        self,
+        shape: tuple[int, ...],
+        recipes: list[AxisRecipe] | None,
+        env: Env | None = None,
+        edits: Edits | None = None,
+    ) -> tuple[int, ...] | Failure | object:
         cut = len(shape) - self.ndim
         if shape[:cut] != self.prefix_in or recipes is None:
             return _REPLAY  # channels or batch changed: only torch knows
@@ -214,8 +227,11 @@ class InterpolateStep(Step):
 
     def __init__(self, node: Node, trace: Trace, replay: ReplayStep) -> None:
         super().__init__(node)
-        args = _bind(node, ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
-                     {"size": None, "scale_factor": None, "recompute_scale_factor": None})
+        args = _bind(
+            node,
+            ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
+            {"size": None, "scale_factor": None, "recompute_scale_factor": None},
+        )
         self.source = node.inputs[0]
         rank = len(trace.shapes[self.source])
         self.ndim = rank - 2

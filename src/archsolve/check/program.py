@@ -40,26 +40,121 @@ _AVG = ("input", "kernel_size", "stride", "padding", "ceil_mode")
 #: Element-wise calls whose output is the broadcast of their tensor inputs.
 BROADCAST = frozenset(
     f"{prefix}{name}{suffix}"
-    for name in ("add", "sub", "mul", "div", "truediv", "true_divide", "floor_divide", "floordiv", "pow",
-                 "maximum", "minimum", "where", "rsub", "fmod", "remainder", "and", "or", "xor")
+    for name in (
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "truediv",
+        "true_divide",
+        "floor_divide",
+        "floordiv",
+        "pow",
+        "maximum",
+        "minimum",
+        "where",
+        "rsub",
+        "fmod",
+        "remainder",
+        "and",
+        "or",
+        "xor",
+    )
     for prefix, suffix in (("", ""), ("", "_"), ("__", "__"), ("__r", "__"), ("__i", "__"))
 )
 
 #: Calls whose output has their first tensor input's shape, whatever the size.
 KEEP = frozenset(
     {
-        *(f"{n}{s}" for n in (
-            "relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "elu", "selu", "celu", "softplus",
-            "softsign", "hardtanh", "hardswish", "hardsigmoid", "mish", "logsigmoid", "tanhshrink", "threshold",
-            "rrelu", "prelu", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-            "feature_alpha_dropout", "feature_dropout", "neg", "exp", "log", "abs", "sqrt", "rsqrt", "sin", "cos",
-            "clamp", "clamp_min", "clamp_max", "square", "reciprocal", "sign", "round", "floor", "ceil",
-            "clip", "erf", "exp2", "log1p", "expm1", "nan_to_num", "fill", "zero", "copy", "sigmoid", "normal",
-            "uniform", "bernoulli", "requires_grad",
-        ) for s in ("", "_")),
-        "batch_norm", "softmax", "log_softmax", "softmin", "normalize", "local_response_norm", "channel_shuffle",
-        "clone", "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "type", "type_as",
-        "__neg__", "__pos__", "__abs__", "__invert__", "logical_not", "sigmoid", "dropout_",
+        *(
+            f"{n}{s}"
+            for n in (
+                "relu",
+                "relu6",
+                "leaky_relu",
+                "gelu",
+                "silu",
+                "sigmoid",
+                "tanh",
+                "elu",
+                "selu",
+                "celu",
+                "softplus",
+                "softsign",
+                "hardtanh",
+                "hardswish",
+                "hardsigmoid",
+                "mish",
+                "logsigmoid",
+                "tanhshrink",
+                "threshold",
+                "rrelu",
+                "prelu",
+                "dropout",
+                "dropout1d",
+                "dropout2d",
+                "dropout3d",
+                "alpha_dropout",
+                "feature_alpha_dropout",
+                "feature_dropout",
+                "neg",
+                "exp",
+                "log",
+                "abs",
+                "sqrt",
+                "rsqrt",
+                "sin",
+                "cos",
+                "clamp",
+                "clamp_min",
+                "clamp_max",
+                "square",
+                "reciprocal",
+                "sign",
+                "round",
+                "floor",
+                "ceil",
+                "clip",
+                "erf",
+                "exp2",
+                "log1p",
+                "expm1",
+                "nan_to_num",
+                "fill",
+                "zero",
+                "copy",
+                "sigmoid",
+                "normal",
+                "uniform",
+                "bernoulli",
+                "requires_grad",
+            )
+            for s in ("", "_")
+        ),
+        "batch_norm",
+        "softmax",
+        "log_softmax",
+        "softmin",
+        "normalize",
+        "local_response_norm",
+        "channel_shuffle",
+        "clone",
+        "contiguous",
+        "detach",
+        "float",
+        "half",
+        "double",
+        "bfloat16",
+        "to",
+        "type",
+        "type_as",
+        "__neg__",
+        "__pos__",
+        "__abs__",
+        "__invert__",
+        "logical_not",
+        "sigmoid",
+        "dropout_",
     }
 )
 #: Norms over each sample's own values: shape-keeping, with torch's more-than-one-value rule replayed.
@@ -160,8 +255,11 @@ def _layer(
 ) -> tuple[OpKind, Callable[[Env], list[AxisRecipe] | None], bool] | None:
     """The catalog kind of a conv/pool call and how to read its per-axis recipes (None: not readable)."""
     if family in ("conv", "conv_transpose"):
-        args = _bind(node, _CONV if family == "conv" else _CONV_T,
-                     {"stride": 1, "padding": 0, "dilation": 1, "output_padding": 0})
+        args = _bind(
+            node,
+            _CONV if family == "conv" else _CONV_T,
+            {"stride": 1, "padding": 0, "dilation": 1, "output_padding": 0},
+        )
         weight = args.get("weight")
         if weight is None or node.traced.get(id(weight)) is not None:
             return None  # weights computed from the input: their shape is the model's business
@@ -180,17 +278,30 @@ def _layer(
                 ]
 
             return KINDS["conv"], fixed, False
-        fields = {"kernel": kernels, "stride": args["stride"], "padding": padding, "dilation": args["dilation"],
-                  "output_padding": args["output_padding"] if family == "conv_transpose" else 0}
+        fields = {
+            "kernel": kernels,
+            "stride": args["stride"],
+            "padding": padding,
+            "dilation": args["dilation"],
+            "output_padding": args["output_padding"] if family == "conv_transpose" else 0,
+        }
         kind = KINDS[family]
     else:
-        args = _bind(node, _POOL if family == "max_pool" else _AVG,
-                     {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+        args = _bind(
+            node,
+            _POOL if family == "max_pool" else _AVG,
+            {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False},
+        )
         stride = args["stride"]
         if stride is None or (isinstance(stride, list | tuple) and not stride):
             stride = args["kernel_size"]
-        fields = {"kernel": args["kernel_size"], "stride": stride, "padding": args["padding"],
-                  "dilation": args["dilation"], "ceil_mode": args["ceil_mode"]}
+        fields = {
+            "kernel": args["kernel_size"],
+            "stride": stride,
+            "padding": args["padding"],
+            "dilation": args["dilation"],
+            "ceil_mode": args["ceil_mode"],
+        }
         kind = KINDS[family]
     dynamic = _is_dynamic(fields)
     per_axis = {name: [int_fn(v) for v in _axes(value, ndim)] for name, value in fields.items()}

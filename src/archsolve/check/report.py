@@ -43,8 +43,15 @@ class Breakage:
         return f"{self.where or '<model>'} ({self.op})"
 
     def to_dict(self, name: str) -> dict[str, Any]:
-        return {"layer": self.where, "op": self.op, "sizes": self.sizes.to_dict(name), "example": self.example,
-                "meeting": list(self.meeting), "tensor_axis": self.tensor_axis, "reason": self.reason}
+        return {
+            "layer": self.where,
+            "op": self.op,
+            "sizes": self.sizes.to_dict(name),
+            "example": self.example,
+            "meeting": list(self.meeting),
+            "tensor_axis": self.tensor_axis,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,17 @@ class AxisReport:
     fix: Fix | None = None
 
     @classmethod
-    def build(cls, axis: int, rank: int, low: int, high: int, reference: dict[int, int], verdicts: Sequence[Verdict],
-              diverged: Sequence[tuple[int, str]], disagreed: int | None) -> AxisReport:
+    def build(
+        cls,
+        axis: int,
+        rank: int,
+        low: int,
+        high: int,
+        reference: dict[int, int],
+        verdicts: Sequence[Verdict],
+        diverged: Sequence[tuple[int, str]],
+        disagreed: int | None,
+    ) -> AxisReport:
         runs = [v.size for v in verdicts if v.out is not None]
         keeps = [v.size for v in verdicts if v.out and len(v.out[0]) == rank and v.out[0][axis] == v.size]
         pairs = [(v.size, v.out[0][axis]) for v in verdicts if v.out and len(v.out[0]) == rank]
@@ -82,12 +98,28 @@ class AxisReport:
             example = _example(items, runs)
             f = example.failure
             assert f is not None
-            breaks.append(Breakage(where, op, describe_set([v.size for v in items], low, high), example.size,
-                                   f.sizes, f.axis, f.reason))
+            breaks.append(
+                Breakage(
+                    where, op, describe_set([v.size for v in items], low, high), example.size, f.sizes, f.axis, f.reason
+                )
+            )
         decided = {"catalog": sum(v.by == "catalog" for v in verdicts), "meta": sum(v.by == "meta" for v in verdicts)}
-        return cls(axis, axis_name(axis, rank), rank, low, high, reference, tuple(verdicts),
-                   describe_set(runs, low, high), describe_set(keeps, low, high), describe_function(pairs),
-                   tuple(breaks), decided, tuple(diverged), disagreed)
+        return cls(
+            axis,
+            axis_name(axis, rank),
+            rank,
+            low,
+            high,
+            reference,
+            tuple(verdicts),
+            describe_set(runs, low, high),
+            describe_set(keeps, low, high),
+            describe_function(pairs),
+            tuple(breaks),
+            decided,
+            tuple(diverged),
+            disagreed,
+        )
 
     def others(self) -> str:
         rank = self.rank
@@ -118,12 +150,18 @@ class AxisReport:
             "others_at": {axis_name(a, self.rank): n for a, n in self.reference.items() if a != self.axis},
             "runs": self.runs.to_dict(n),
             "keeps_size": self.keeps.to_dict(n),
-            "output": {**self.output.to_dict(n), "text": self.output_text(),
-                       "shapes": [[v.size, list(v.out[0])] for v in self.verdicts if v.out]},
+            "output": {
+                **self.output.to_dict(n),
+                "text": self.output_text(),
+                "shapes": [[v.size, list(v.out[0])] for v in self.verdicts if v.out],
+            },
             "export": self.runs.dim(n),
             "breaks": [b.to_dict(n) for b in self.breaks],
-            "decided": {**self.decided, "branches": [{"size": s, "guard": g} for s, g in self.diverged[:20]],
-                        "spot_check_disagreed_at": self.disagreed},
+            "decided": {
+                **self.decided,
+                "branches": [{"size": s, "guard": g} for s, g in self.diverged[:20]],
+                "spot_check_disagreed_at": self.disagreed,
+            },
             "fix": self.fix.to_dict() if self.fix is not None else None,
         }
 
@@ -140,14 +178,18 @@ class AxisReport:
             out.append(f"  torch.export  {spec['code']}" + (f"   ({spec['note']})" if spec["note"] else ""))
         for b in self.breaks[:5]:
             meeting = f"; sizes meeting: {', '.join(map(str, b.meeting))}" if len(b.meeting) > 1 else ""
-            out.append(f"  breaks at     {b.label} for {b.sizes.text(n)} ({b.sizes.count}); "
-                       f"e.g. {n}={b.example}: {b.reason}{meeting}")
+            out.append(
+                f"  breaks at     {b.label} for {b.sizes.text(n)} ({b.sizes.count}); "
+                f"e.g. {n}={b.example}: {b.reason}{meeting}"
+            )
         if len(self.breaks) > 5:
             out.append(f"  breaks at     … {len(self.breaks) - 5} more layers (see --json)")
         if self.fix is not None:
             out += [f"  {line}" for line in self.fix.lines()]
-        how = (f"  decided by    catalog graph {self.decided['catalog']} sizes, "
-               f"meta-device traces or forwards {self.decided['meta']}")
+        how = (
+            f"  decided by    catalog graph {self.decided['catalog']} sizes, "
+            f"meta-device traces or forwards {self.decided['meta']}"
+        )
         if self.diverged:
             how += f" (a size-dependent branch flipped: {self.diverged[0][1]})"
         if self.disagreed is not None:
@@ -190,8 +232,12 @@ class CheckResult:
             "input": self.input,
             "reference": {str(a): n for a, n in self.reference.items()},
             "axes": [a.to_dict() for a in self.axes],
-            "graph": {"calls": self.census, "graphs": self.graphs, "meta_forwards": self.meta_forwards,
-                      "meta_calls": self.meta_calls},
+            "graph": {
+                "calls": self.census,
+                "graphs": self.graphs,
+                "meta_forwards": self.meta_forwards,
+                "meta_calls": self.meta_calls,
+            },
             "single": _single_dict(self.single),
             "seconds": round(self.seconds, 3),
         }
@@ -200,17 +246,22 @@ class CheckResult:
         parts = [f"{self.target} on {self.input}:"]
         if self.single is not None:
             s = self.single
-            parts.append(f"  runs: output {list(s.out[0])}" if s.out else
-                         f"  fails at {s.failure.label if s.failure else '?'}: "
-                         f"{s.failure.reason if s.failure else ''}")
+            parts.append(
+                f"  runs: output {list(s.out[0])}"
+                if s.out
+                else f"  fails at {s.failure.label if s.failure else '?'}: {s.failure.reason if s.failure else ''}"
+            )
         for a in self.axes:
             parts += a.lines()
-        census = "; ".join(f"{cat} " + ", ".join(f"{op} ×{n}" for op, n in ops.items())
-                           for cat, ops in self.census.items())
+        census = "; ".join(
+            f"{cat} " + ", ".join(f"{op} ×{n}" for op, n in ops.items()) for cat, ops in self.census.items()
+        )
         parts.append(f"graph: {census or 'no calls on the input'}")
-        parts.append(f"graphs recorded {self.graphs}, meta-device forwards {self.meta_forwards} (traces included), "
-                     f"single-call meta replays {self.meta_calls}; "
-                     f"{self.seconds:.2f} s")
+        parts.append(
+            f"graphs recorded {self.graphs}, meta-device forwards {self.meta_forwards} (traces included), "
+            f"single-call meta replays {self.meta_calls}; "
+            f"{self.seconds:.2f} s"
+        )
         return "\n".join(parts)
 
     def __str__(self) -> str:
@@ -224,5 +275,9 @@ def _single_dict(v: Verdict | None) -> dict[str, Any] | None:
     if v is None:
         return None
     f: Failure | None = v.failure
-    return {"runs": v.out is not None, "output": [list(s) for s in v.out] if v.out else None,
-            "layer": f.where if f else None, "reason": f.reason if f else None}
+    return {
+        "runs": v.out is not None,
+        "output": [list(s) for s in v.out] if v.out else None,
+        "layer": f.where if f else None,
+        "reason": f.reason if f else None,
+    }

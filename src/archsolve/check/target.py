@@ -51,8 +51,10 @@ class InputShape:
             elif part.isdigit() and int(part) >= 1:
                 dims_list.append(int(part))
             else:
-                raise InputError(f"--input {text!r}: {part!r} is not a size; expected sizes like 1x3x?x? "
-                                 "(positive integers, ? for each axis to analyse)")
+                raise InputError(
+                    f"--input {text!r}: {part!r} is not a size; expected sizes like 1x3x?x? "
+                    "(positive integers, ? for each axis to analyse)"
+                )
         return cls(tuple(dims_list))
 
     @property
@@ -87,8 +89,9 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"--kwargs: not JSON ({exc.msg} at column {exc.colno}); expected an object like "
-                         '\'{"in_channels": 3}\'') from None
+        raise InputError(
+            f"--kwargs: not JSON ({exc.msg} at column {exc.colno}); expected an object like '{{\"in_channels\": 3}}'"
+        ) from None
     if not isinstance(value, dict):
         raise InputError(f"--kwargs: expected a JSON object of keyword arguments, got {type(value).__name__}")
     return value

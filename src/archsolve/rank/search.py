@@ -69,6 +69,7 @@ class Search:
         self.stop_reason = ""
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
+        self.required: Keys | None = None
 
     # --- the loop --------------------------------------------------------------------------------
     def _trials(self, study: optuna.Study) -> list[FrozenTrial]:
@@ -81,6 +82,7 @@ class Search:
     def run(self, study: optuna.Study, required: Keys | None = None) -> None:
         """Propose and measure until the study holds ``trials`` designs (and ``required``, the reference)."""
         self.started = time.perf_counter()
+        self.required = required
         dists = self.choices.distributions()
         max_asks = self.settings.max_asks if self.settings.max_asks is not None else 10 * self.settings.trials + 50
         fruitless = 0
@@ -194,12 +196,21 @@ class Search:
         if predicted is not None:
             record["predicted_s"] = predicted
         trial.set_user_attr("measurement", record)
-        label_trial(trial, design)
+        label_trial(trial, design, result.throughput, self._reference_throughput(study, keys, result.throughput))
         study.tell(trial, result.throughput)
         self.tally.measured += 1
         self.tally.mine.add(trial.number)
         self._written(study)
         self._report(f"trial {trial.number}: {result.throughput:,.0f} samples/s")
+
+    def _reference_throughput(self, study: optuna.Study, keys: Keys, throughput: float) -> float | None:
+        """The reference's samples/s, for the dashboard's "ratio to reference" (None until it is measured)."""
+        if self.required is None:
+            return None
+        if keys == self.required:
+            return throughput
+        done = self.store.ledger(study.get_trials(deepcopy=False)).measured.get(self.required)
+        return done.value if done is not None else None
 
     def _written(self, study: optuna.Study) -> None:
         """Rewrite the results files after a finished trial; the next proposal reuses this read of the study."""
