@@ -1,231 +1,247 @@
-"""Benchmark: archsolve's ranked search against exhaustive measurement, in the same run (issue 5).
+"""Benchmark: archsolve's ranked winner against an interleaved measurement of (nearly) every design (issue 9).
 
-The space: a decoder from 64x8x8 to 3x64x64 in three steps, each step one of
-``ct k2s2``, ``ct k4s2p1``, ``up2+conv3`` (x2), ``ct k4s4``, ``up4+conv3``
-(x4) or ``conv3`` (x1); a combination is valid when the scales multiply to 8
-(63 of 216 combinations) and the parameter count is within a budget
-(36,000 by default: 48 valid designs).
+For each bundled problem (``dcgan_generator``, ``mnist_decoder``,
+``upsample_conv_generator``):
 
-* **exhaustive**: every valid design measured once with the same
-  :class:`~archsolve.rank.measure.Measurer` (no Optuna);
-* **search**: ``archsolve.rank.rank`` with ``trials = floor(valid / 3)``, a
-  fresh default SQLite study per run, the latency model on, seeds 0..runs-1.
+1. **searches** (``--runs``, default 3): ``archsolve.rank`` on the solver's
+   space with ``trials = max(3, min(12, floor(share * valid)))`` (default share 10 %),
+   the problem's reference,
+   a fresh study per run, seeds 0..runs-1, latency model and final race on;
+2. **truth**, in the same process afterwards: every valid design when there
+   are at most ``--exhaustive`` (default 300); otherwise a uniform sample of
+   ``--sample`` (default 200) valid designs plus the model's predicted top 50,
+   plus every search's winner and reference.  All of them are timed
+   interleaved round-robin (``--rounds`` rounds) so drift hits all alike.
 
-For each search run: the winner's throughput against the exhaustive best —
-must be ≥ 0.90 — both as recorded in the exhaustive pass and, since a shared
-machine drifts between passes, re-measured side by side with the exhaustive
-pass's top three (alternating, three rounds, ratio to the best median); designs measured (≤ a third; the latency model's
-step timings are counted separately); measuring time (design + step timings)
-against the exhaustive pass's; and overhead = 1 - timed / wall (wall time
-outside timed windows, ≤ 15 %), split into warm-up/setup inside the measurer,
-module building, and everything else (study, sampler, storage, results
-files).  The exhaustive pass runs first, then ``--runs`` (default 3) searches;
-medians over the searches are printed.
+Per search run: **regret** = truth time of the winner / best truth time - 1
+(≤ 5 % is the goal, or a declared tie: the truth-best design is in the race's
+tie set); **share used** = designs the search measured / valid designs;
+**Spearman** and **±10 % share** of the latency model (sum of the study's step
+timings) against the truth times of every truth design it can predict.
+Medians and ranges over the runs are printed; raw numbers go to
+``benchmarks/results/rank-<date>.json``.
 
-Measurement settings: 20 samples of at least ``--sample`` seconds (0.05)
-after 2 warm-up runs, batch 8, float32 inference.  On a shared CPU the
-defaults ``--threads 1 --clock cpu`` keep timings steady: one torch thread
-(a parallel region stalls whenever another process takes a core) and the
-process's CPU time (time spent descheduled is not counted); ``--clock wall``
-measures wall time instead.  Overhead is always wall time.
-
-Usage: ``.venv/bin/python benchmarks/rank.py [--runs 3] [--device auto] [--sample 0.05]``.
+Usage: ``.venv/bin/python benchmarks/rank.py [--runs 3] [--problems mnist_decoder,...] [--batch 4]``.
+Measurement: one torch thread and the process CPU clock (steadier on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import random
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import archsolve.problem as problem_mod
 from archsolve.build import build
-from archsolve.rank import RankSettings, rank
-from archsolve.rank.measure import Measurement, Measurer, MeasureSettings
-from archsolve.recipe import AxisRecipe as R
-from archsolve.space import StepChoice, TableSpace
+from archsolve.rank import Measurement, Measurer, MeasureSettings, RankSettings, rank, spearman
+from archsolve.rank.model import STEP_ATTR, sample_shape, step_id
+from archsolve.rank.study import open_storage
+from archsolve.solve import SolutionSpace, solve
 
+ROOT = Path(__file__).resolve().parent.parent
+PROBLEMS = ("mnist_decoder", "upsample_conv_generator", "dcgan_generator")
 Keys = tuple[str, ...]
 
 
-def decoder_space(max_params: int) -> TableSpace:
-    def choices(c: int) -> tuple[StepChoice, ...]:
-        return (
-            StepChoice.of("ct k2s2", ["conv_transpose"], [R(2, 2)], c),
-            StepChoice.of("ct k4s2p1", ["conv_transpose"], [R(4, 2, 1)], c),
-            StepChoice.of("up2+conv3", ["upsample", "conv"], [R(stride=2), R(3, 1, 1)], c),
-            StepChoice.of("ct k4s4", ["conv_transpose"], [R(4, 4)], c),
-            StepChoice.of("up4+conv3", ["upsample", "conv"], [R(stride=4), R(3, 1, 1)], c),
-            StepChoice.of("conv3", ["conv"], [R(3, 1, 1)], c),
-        )
+def truth_set(space: SolutionSpace, valid: int, exhaustive: int, sample: int, seed: int) -> list[tuple[int, ...]]:
+    """Every valid design (small spaces) or a uniform sample of them."""
+    limit = valid if valid <= exhaustive else sample
+    picks = list(space.candidates(limit + len(space.solution.candidates), seed=seed))
+    if valid > exhaustive:
+        rest = picks[len(space.solution.candidates) :]  # the uniform part, not the solver's best by params
+        random.Random(seed).shuffle(rest)
+        return rest[:sample]
+    return picks
 
-    return TableSpace(
-        "bench-decoder",
-        (64, 8, 8),
-        (choices(32), choices(16), choices(3)),
-        out_shape=(3, 64, 64),
-        max_params=max_params,
+
+def predicted(study_attrs: dict[str, Any], design: Any) -> float | None:
+    times = [study_attrs.get(STEP_ATTR + step_id(step, design)) for step in design.steps]
+    return sum(times) if all(t is not None for t in times) else None  # type: ignore[arg-type]
+
+
+def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    problem = problem_mod.load(str(ROOT / "problems" / f"{name}.toml"))
+    solution = solve(problem, top=20)
+    space = SolutionSpace(solution)
+    valid = solution.count
+    trials = max(3, min(args.max_trials, math.floor(args.share * valid)))
+    reference = space.picks(solution.reference.choices) if solution.reference is not None else None
+    measure = MeasureSettings(
+        device="cpu",
+        batch_size=args.batch,
+        repeats=args.repeats,
+        warmup=2,
+        min_sample_s=args.sample_s,
+        threads=1,
+        clock="cpu",
     )
-
-
-def valid(space: TableSpace) -> dict[Keys, list[int]]:
-    options = space.step_options()
-    found = {}
-    for a in range(len(options[0])):
-        for b in range(len(options[1])):
-            for c in range(len(options[2])):
-                if space.design([a, b, c]) is not None:
-                    found[(options[0][a], options[1][b], options[2][c])] = [a, b, c]
-    return found
-
-
-def exhaustive(space: TableSpace, measurer: Measurer) -> tuple[dict[Keys, Measurement], float]:
-    results = {}
-    started = time.perf_counter()
-    for keys, picks in valid(space).items():
-        design = space.design(picks)
-        assert design is not None
-        results[keys] = measurer.measure(build(design), design.in_shape)
-    return results, time.perf_counter() - started
-
-
-class TallyMeasurer(Measurer):
-    """Adds up the wall time of whole measure calls, to split the overhead into measuring and the rest."""
-
-    wall = 0.0
-
-    def measure(self, module, sample_shape, *, repeats=None):  # type: ignore[no-untyped-def]
+    runs = []
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-rank-{name}-"))
+    for seed in range(args.runs):
         started = time.perf_counter()
-        try:
-            return super().measure(module, sample_shape, repeats=repeats)
-        finally:
-            self.wall += time.perf_counter() - started
+        settings = RankSettings(
+            trials=trials,
+            results_dir=tmp / f"run{seed}",
+            seed=seed,
+            model_repeats=3,
+            race_rounds=args.rounds,
+            pareto=False,
+        )
+        result = rank(space, settings, measure, reference=reference)
+        storage = open_storage(result.storage)
+        import optuna
 
-
-def timed_build(design):  # type: ignore[no-untyped-def]
+        study = optuna.load_study(study_name=result.study_name, storage=storage)
+        runs.append(
+            {
+                "seed": seed,
+                "result": result,
+                "attrs": dict(study.user_attrs),
+                "wall_s": time.perf_counter() - started,
+                "measured": len(result.candidates),
+            }
+        )
+        print(f"  {name} search {seed}: {len(result.candidates)} measured in {runs[-1]['wall_s']:.0f} s", flush=True)
+    picks = truth_set(space, valid, args.exhaustive, args.sample, seed=0)
+    keys = [tuple(space.step_options()[i][j] for i, j in enumerate(p)) for p in picks]
+    designs: dict[Keys, Any] = {}
+    for k, p in zip(keys, picks, strict=True):
+        design = space.design(p)
+        if design is not None:
+            designs[k] = design
+    extra = 0
+    for run in runs:
+        result = run["result"]
+        for cand in (result.winner, result.reference):
+            if cand is not None and cand.keys not in designs:
+                designs[cand.keys] = cand.design
+                extra += 1
+        attrs = run["attrs"]
+    if valid > args.exhaustive:  # the model's predicted top 50 among the pool of the first run's study
+        attrs = runs[0]["attrs"]
+        pool = [(predicted(attrs, d), k, d) for k, d in _pool(space, 5000)]
+        top = sorted((t, k, d) for t, k, d in pool if t is not None)[:50]
+        for _t, k, d in top:
+            designs.setdefault(k, d)
     started = time.perf_counter()
-    module = build(design)
-    timed_build.spent += time.perf_counter() - started  # type: ignore[attr-defined]
-    return module
+    measurer = Measurer(measure)
+    order = list(designs)
+    timed = measurer.interleaved([(build(designs[k]), sample_shape(designs[k], measure)) for k in order], args.rounds)
+    truth = {k: r.median_s for k, r in zip(order, timed, strict=True) if isinstance(r, Measurement)}
+    truth_s = time.perf_counter() - started
+    best = min(truth, key=lambda k: truth[k])
+    print(f"  {name} truth: {len(truth)} designs interleaved in {truth_s:.0f} s", flush=True)
+    rows = []
+    for run in runs:
+        result = run["result"]
+        win = result.winner
+        regret = truth[win.keys] / truth[best] - 1 if win is not None and win.keys in truth else None
+        ties = {c.keys for c in result.ties}
+        pairs = [(predicted(run["attrs"], designs[k]), truth[k]) for k in truth]
+        pairs = [(p, t) for p, t in pairs if p is not None]
+        rho = spearman([p for p, _ in pairs], [t for _, t in pairs]) if len(pairs) > 1 else None
+        within = sum(abs(p - t) <= 0.1 * t for p, t in pairs) / len(pairs) if pairs else None
+        q = result.quality
+        rows.append(
+            {
+                "seed": run["seed"],
+                "winner": list(win.keys) if win else None,
+                "truth_best": list(best),
+                "regret": regret,
+                "declared_tie_with_truth_best": best in ties,
+                "winner_is_truth_best": win is not None and win.keys == best,
+                "measured": run["measured"],
+                "share_used": run["measured"] / valid,
+                "truth_spearman": rho,
+                "truth_within_10pct": within,
+                "truth_predicted": len(pairs),
+                "study_spearman": q.spearman if q else None,
+                "study_within_10pct": q.within_10pct if q else None,
+                "race_ratio": result.race.winner.ratio if result.race else None,
+                "race_interval": [result.race.winner.low, result.race.winner.high] if result.race else None,
+                "race_ties": len(ties),
+                "race_noisy": result.race.noisy if result.race else None,
+                "wall_s": run["wall_s"],
+            }
+        )
+    return {
+        "problem": name,
+        "valid": valid,
+        "trials": trials,
+        "truth_designs": len(truth),
+        "truth_mode": "exhaustive" if valid <= args.exhaustive else f"uniform {args.sample} + predicted top 50",
+        "truth_s": truth_s,
+        "runs": rows,
+    }
 
 
-def confirm(space: TableSpace, measurer: Measurer, winner: Keys, leaders: list[Keys], rounds: int = 3) -> float:
-    """Winner's throughput over the best of the exhaustive pass's leaders, all re-measured side by side.
+def _pool(space: SolutionSpace, limit: int) -> list[tuple[Keys, Any]]:
+    out = []
+    options = space.step_options()
+    for p in space.candidates(limit):
+        d = space.design(p)
+        if d is not None:
+            out.append((tuple(options[i][j] for i, j in enumerate(p)), d))
+    return out
 
-    A shared machine drifts during the minute an exhaustive pass takes, so its
-    top places are re-measured together with the winner, alternating for
-    ``rounds`` rounds; the ratio is of medians.
-    """
-    picks = valid(space)
-    keys = list(dict.fromkeys([winner, *leaders]))
-    designs = {k: space.design(picks[k]) for k in keys}
-    seen: dict[Keys, list[float]] = {k: [] for k in keys}
-    for _ in range(rounds):
-        for k, design in designs.items():
-            assert design is not None
-            seen[k].append(measurer.measure(build(design), design.in_shape).throughput)
-    medians = {k: statistics.median(v) for k, v in seen.items()}
-    return medians[winner] / max(medians[k] for k in leaders)
+
+def summary(name: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> str:
+    def med(key: str, fmt: str) -> str:
+        values = [r[key] for r in rows if r[key] is not None]
+        if not values:
+            return "n/a"
+        return f"{format(statistics.median(values), fmt)} [{format(min(values), fmt)}–{format(max(values), fmt)}]"
+
+    ok = sum(1 for r in rows if (r["regret"] is not None and r["regret"] <= 0.05) or r["declared_tie_with_truth_best"])
+    return (
+        f"{name}: {report['valid']:,} valid, {report['trials']} trials/run, truth {report['truth_designs']} "
+        f"({report['truth_mode']})\n"
+        f"  regret {med('regret', '.1%')}; ≤5 % or declared tie in {ok}/{len(rows)} runs\n"
+        f"  share used {med('share_used', '.1%')}\n"
+        f"  model vs truth: Spearman {med('truth_spearman', '.2f')}, within ±10 % {med('truth_within_10pct', '.0%')}\n"
+        f"  model vs study: Spearman {med('study_spearman', '.2f')}, within ±10 % {med('study_within_10pct', '.0%')}\n"
+        f"  race: winner/reference {med('race_ratio', '.2f')}; noisy in "
+        f"{sum(bool(r['race_noisy']) for r in rows)}/{len(rows)}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--max-params", type=int, default=36_000)
-    parser.add_argument("--sample", type=float, default=0.05, help="seconds per timed sample (min_sample_s)")
-    parser.add_argument("--clock", default="cpu", help="cpu (default here: steady on a shared machine) or wall")
+    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--sample-s", type=float, default=0.005)
+    parser.add_argument("--share", type=float, default=0.10)
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--exhaustive", type=int, default=300)
+    parser.add_argument("--sample", type=int, default=200)
     args = parser.parse_args()
-
-    settings = MeasureSettings(
-        device=args.device,
-        batch_size=args.batch,
-        warmup=2,
-        repeats=20,
-        min_sample_s=args.sample,
-        threads=args.threads,
-        clock=args.clock if not args.device.startswith("cuda") else "wall",
-    )
-    measurer = TallyMeasurer(settings)
-    space = decoder_space(args.max_params)
-    n_valid = len(valid(space))
-    budget = n_valid // 3
-    print(
-        f"device {measurer.env.device_name} ({measurer.env.device}), torch {measurer.env.torch}, "
-        f"threads {measurer.env.threads}, batch {settings.batch_size}, {settings.dtype}, {settings.mode}"
-    )
-    print(f"space: {n_valid} valid designs of 216 combinations; search budget {budget} designs")
-
-    ex, ex_wall = exhaustive(space, measurer)
-    ex_timed = sum(m.timed_s for m in ex.values())
-    best_keys = max(ex, key=lambda k: ex[k].throughput)
-    best = ex[best_keys].throughput
-    order = sorted(ex, key=lambda k: -ex[k].throughput)
-    print(
-        f"exhaustive: {len(ex)} designs, wall {ex_wall:.2f} s, timed {ex_timed:.2f} s, "
-        f"overhead {1 - ex_timed / ex_wall:.1%}; best {' | '.join(best_keys)} {best:,.0f} samples/s"
-    )
-
-    rows = []
-    for seed in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            measurer.wall = 0.0
-            timed_build.spent = 0.0  # type: ignore[attr-defined]
-            started = time.perf_counter()
-            result = rank(
-                space,
-                RankSettings(trials=budget, seed=seed, results_dir=Path(tmp) / "results"),
-                settings,
-                measurer=measurer,
-                build=timed_build,
-            )
-            wall = time.perf_counter() - started
-        measure_wall = measurer.wall
-        assert result.winner is not None
-        winner = result.winner.keys
-        side_by_side = confirm(space, measurer, winner, order[:3])
-        rows.append(
-            {
-                "ratio": ex[winner].throughput / best,
-                "confirmed": side_by_side,
-                "place": order.index(winner) + 1,
-                "designs": result.run.measured,
-                "steps": result.run.step_timings,
-                "timed": result.timed_s,
-                "wall": wall,
-                "overhead": 1 - result.timed_s / wall,
-                "cost": result.timed_s / ex_timed,
-                "spearman": result.spearman if result.spearman is not None else math.nan,
-                "asks": result.run.asks,
-                "warmup": (measure_wall - result.timed_s) / wall,
-                "build": timed_build.spent / wall,  # type: ignore[attr-defined]
-                "rest": (wall - measure_wall - timed_build.spent) / wall,  # type: ignore[attr-defined]
-            }
-        )
-        r = rows[-1]
-        print(
-            f"search seed {seed}: winner {' | '.join(winner)} (exhaustive place {r['place']}), "
-            f"{r['ratio']:.3f} of best in the exhaustive pass, {r['confirmed']:.3f} side by side; "
-            f"{r['designs']} designs + {r['steps']} step timings, {r['asks']} proposals; "
-            f"timed {r['timed']:.2f} s / wall {r['wall']:.2f} s, overhead {r['overhead']:.1%} "
-            f"(warm-up/setup {r['warmup']:.1%}, build {r['build']:.1%}, study+search {r['rest']:.1%}); "
-            f"measuring time {r['cost']:.2f}x exhaustive; spearman {r['spearman']:.2f}"
-        )
-
-    def med(key: str) -> float:
-        return statistics.median(r[key] for r in rows)
-
-    print(
-        f"median over {len(rows)} runs: winner/best {med('ratio'):.3f} in the exhaustive pass, "
-        f"{med('confirmed'):.3f} side by side (need >= 0.90), "
-        f"designs measured {med('designs'):.0f}/{n_valid} = {med('designs') / n_valid:.2f} (need <= 0.33), "
-        f"measuring time {med('cost'):.2f}x exhaustive, overhead {med('overhead'):.1%} (need <= 15%), "
-        f"spearman {med('spearman'):.2f}"
-    )
+    load = os.getloadavg()
+    reports = []
+    for name in args.problems.split(","):
+        report = one_problem(name, args)
+        reports.append(report)
+        print(summary(name, report["runs"], report), flush=True)
+    out = ROOT / "benchmarks" / "results" / f"rank-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw = {
+        "args": vars(args),
+        "load_average_at_start": load,
+        "load_average_at_end": os.getloadavg(),
+        "problems": reports,
+    }
+    out.write_text(json.dumps(raw, indent=2, default=str) + "\n")
+    print(f"raw numbers: {out}")
 
 
 if __name__ == "__main__":

@@ -137,15 +137,23 @@ def rank(
     from .rank import rank as rank_space
     from .solve import Solution, SolutionSpace
 
+    reference: Any = None
     if isinstance(designs, Solution):
-        space: SearchSpace = SolutionSpace(designs)
+        solved = SolutionSpace(designs)
+        space: SearchSpace = solved
         options = designs.problem.rank
+        if designs.reference is not None:
+            # The reference's choices as picks of the space; one outside the searched ranges is matched by design.
+            try:
+                reference = solved.picks(designs.reference.choices)
+            except KeyError:
+                reference = designs.reference.design
     else:
         from .problem import RankOptions
 
         space, options = designs, RankOptions()
     search, measure = _rank_options(options, settings).settings()
-    return rank_space(space, search, measure, progress)
+    return rank_space(space, search, measure, progress, reference=reference)
 
 
 def _rank_options(options: Any, settings: dict[str, Any]) -> Any:
