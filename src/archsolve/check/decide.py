@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, SolverTimeout
-from .capture import Trace, module_stack, record, tensors_in
+from .capture import FastNorms, Trace, module_stack, record, tensors_in
 from .graph import Diverged, Failure, Shapes, _first_line
 from .program import Program
 from .target import InputShape
@@ -31,7 +31,7 @@ from .target import InputShape
 #: Sizes tried first when looking for one that runs (common image sizes, then small ones).
 PREFERRED = (256, 224, 512, 128, 384, 320, 192, 160, 96, 64, 448, 640, 768, 1024, 32, 48, 80, 112, 16, 8)
 #: Whole-model spot checks per axis.
-SPOT_CHECKS = 3
+SPOT_CHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class ModelRunner:
         self.runs += 1
         with module_stack(self.model) as stack:
             try:
-                with torch.no_grad():
+                with torch.no_grad(), FastNorms():
                     out = self.forward(torch.empty(shape, device="meta"))
             except Exception as exc:  # torch's (or the model's) verdict on this shape
                 where, module = stack[-1] if stack else ("", self.model)
@@ -131,15 +131,16 @@ def _candidates(model: nn.Module, shape: InputShape, low: int, high: int) -> Ite
             yield dict.fromkeys(free, n)
 
 
-def find_reference(runner: ModelRunner, shape: InputShape, low: int, high: int, deadline: float) -> dict[int, int]:
-    """Sizes of the ``?`` axes at which the model runs; InputError if none in the range does."""
+def find_reference(runner: ModelRunner, shape: InputShape, low: int, high: int, deadline: float
+                   ) -> tuple[dict[int, int], Trace]:
+    """Sizes of the ``?`` axes at which the model runs, traced there; InputError if none in the range runs."""
     first: tuple[dict[int, int], Failure] | None = None
     for sizes in _candidates(runner.model, shape, low, high):
         if time.monotonic() > deadline:
             break
-        out = runner(shape.at(sizes))
+        out = runner.trace(shape.at(sizes))
         if not isinstance(out, Failure):
-            return sizes
+            return sizes, out
         first = first or (sizes, out)
     assert first is not None
     sizes, failure = first
@@ -218,14 +219,13 @@ class AxisDecider:
             return None
         runs = [v for v in graph if v.out is not None]
         picks: list[Verdict] = []
-        if runs:
-            picks += [runs[0], runs[-1]]
+        if runs:  # the edges: the smallest size that runs, the first failing above it, the largest, below
             above = [v for v in graph if v.out is None and v.size > runs[0].size]
             below = [v for v in graph if v.out is None and v.size < runs[0].size]
-            picks += above[:1] + below[-1:]
+            picks += [runs[0], *above[:1], runs[-1], *below[-1:]]
         rng = random.Random(self.seed + axis)
         picks += rng.sample(graph, min(len(graph), max(0, SPOT_CHECKS - len(picks))))
-        for v in dict.fromkeys(picks):
+        for v in list(dict.fromkeys(picks))[:SPOT_CHECKS]:
             real = self.runner(self.shape_at(axis, v.size))
             if isinstance(real, Failure) != (v.out is None) or (v.out is not None and real != v.out):
                 return v.size
@@ -239,11 +239,7 @@ def decide_all(
     deadline = time.monotonic() + time_limit
     runner = ModelRunner(model)
     with evaluating(runner.model):
-        reference = find_reference(runner, shape, low, high, deadline)
-        trace = runner.trace(shape.at(reference))
-        if isinstance(trace, Failure):
-            at = shape.at(reference)
-            raise InputError(f"the model ran at {at} but not when traced: {trace.label}: {trace.reason}")
+        reference, trace = find_reference(runner, shape, low, high, deadline)
         programs = [Program(trace)]
         results: dict[int, tuple[list[Verdict], AxisDecider]] = {}
         for axis in shape.free:

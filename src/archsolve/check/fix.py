@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Fix searches stop after this many graph runs.
 MAX_TRIES = 4000
+#: Fixes whose effect on the sizes that ran before is measured (the fewest layers, smallest first).
+KEPT_TRIED = 12
 #: Recipe changes tried from each partial fix: those of the layers nearest the failure.
 NEAREST = 24
 
@@ -339,7 +341,7 @@ def find_fix(
         return sum(isinstance(program.run(shape.at({**sizes, axis: n}), edits), tuple) for n in ran)
 
     found.sort(key=lambda f: (_layers(f[0]), _cost(f[0])))
-    scored = sorted(((_layers(c), -kept(e), _cost(c), c, e, o) for c, e, o in found[:40]), key=lambda t: t[:3])
+    scored = sorted(((_layers(c), -kept(e), _cost(c), c, e, o) for c, e, o in found[:KEPT_TRIED]), key=lambda t: t[:3])
     _, minus_kept, _, changes, edits, out = scored[0]
     verified, real = verify(model, runner, at, changes, program, edits)
     ok = real is not None and len(real) == rank and (expected is None or real[axis] == expected)
