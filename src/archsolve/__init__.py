@@ -36,7 +36,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from . import api as api  # light: registers the functions the callable stage modules answer with
+from .formats import VERSION as __version__
 
 __all__ = [
     "ArchsolveError",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
+from .packages import api_function
 
 if TYPE_CHECKING:
     from torch import nn
@@ -50,6 +51,7 @@ def load_problem(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
     return load(path, overrides)
 
 
+@api_function
 def explore(
     size_in: int | Sequence[int] | str,
     size_out: int | Sequence[int] | str,
@@ -85,6 +87,7 @@ def explore(
     return explore_recipes(size(size_in), size(size_out), ops, ranges)
 
 
+@api_function
 def solve(
     problem: Problem | str | Path,
     *,
@@ -112,6 +115,7 @@ def solve(
     return solve_problem(_problem(problem), top=top, time_limit=time_limit, progress=progress)
 
 
+@api_function
 def rank(
     designs: Solution | SearchSpace,
     *,
@@ -225,6 +229,7 @@ def _problem(problem: Problem | str | Path) -> Problem:
     return load_problem(problem) if isinstance(problem, str | Path) else problem
 
 
+@api_function
 def build(designs: Any) -> nn.Module:
     """The design as a torch module (any of what :func:`best_design` takes).
 
@@ -251,6 +256,7 @@ def emit_source(designs: Any, class_name: str | None = None) -> str:
     return emit(best_design(designs), class_name)
 
 
+@api_function
 def check(
     model: nn.Module,
     input_shape: str | tuple[int | None, ...],
@@ -301,6 +307,7 @@ def load_design(path: str | Path) -> Design:
     return load(path)
 
 
+@api_function
 def summary(designs: Any, *, check: bool = True) -> Summary:
     """Keras-style summary (shapes, parameters, MACs) of the design; with ``check``, confirmed by torch.
 

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
-
-
-def norm_layer(norm: str, channels: int, ndim: int) -> nn.Module:
-    """The norm module for ``[build].norm``; ``nn.Identity`` for ``none``."""
-    if norm == "batch":
-        return getattr(nn, f"BatchNorm{ndim}d")(channels)
-    if norm == "instance":
-        return getattr(nn, f"InstanceNorm{ndim}d")(channels)
-    if norm == "group":
-        from .ops import GroupNorm
-
-        return nn.GroupNorm(GroupNorm.groups(channels), channels)  # the catalog's rule, one place
-    return nn.Identity()
 
 
 def center_crop(skip: torch.Tensor, like: torch.Tensor, dims: int) -> torch.Tensor:
@@ -32,15 +20,23 @@ def center_crop(skip: torch.Tensor, like: torch.Tensor, dims: int) -> torch.Tens
 class ResidualBlock(nn.Module):
     """conv → norm → ReLU → conv → norm, added to the input (CycleGAN's ResnetBlock shape)."""
 
-    def __init__(self, ndim: int, channels: int, norm: str = "none", bias: bool = True, **conv: Any) -> None:
+    def __init__(
+        self,
+        ndim: int,
+        channels: int,
+        make_norm: Callable[[], nn.Module] = nn.Identity,
+        bias: bool = True,
+        **conv: Any,
+    ) -> None:
+        """``make_norm`` builds each of the two norms (the op catalog supplies ``[build].norm``'s)."""
         super().__init__()
         conv_cls = getattr(nn, f"Conv{ndim}d")
         self.body = nn.Sequential(
             conv_cls(channels, channels, bias=bias, **conv),
-            norm_layer(norm, channels, ndim),
+            make_norm(),
             nn.ReLU(inplace=True),
             conv_cls(channels, channels, bias=bias, **conv),
-            norm_layer(norm, channels, ndim),
+            make_norm(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

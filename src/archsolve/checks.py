@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Issue, nearest
+from .ops import KINDS
 
 #: The largest integer a file may hold: torch, z3 and numpy all stop at int64.
 INT64_MAX = 2**63 - 1
@@ -162,3 +163,41 @@ def show(value: Any) -> str:
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 6, 32, 16, 80, 80
+
+
+def read_ops(
+    check: Checker, value: Any, n_steps: int, ndim: int | None, key: str = "ops"
+) -> list[tuple[tuple[str, ...], ...]]:
+    """``ops``: one entry for every step or one per step; an entry is a kind, a composite
+    (``upsample+conv``) or alternatives the solver chooses between (``conv_transpose | upsample+conv``,
+    or a list of them)."""
+    if value is None:
+        check.add(key, 'missing; expected a kind for every step or one per step, e.g. ops = "conv_transpose"')
+        return [(("conv",),)] * n_steps
+    shared = isinstance(value, str)
+    entries = [value] if shared else value
+    if not isinstance(entries, list) or (not shared and len(entries) != n_steps):
+        check.add(key, f"expected one kind or a list of {n_steps} (one per step), got {show(value)}")
+        return [(("conv",),)] * n_steps
+    out = [_step_ops(check, key if shared else f"{key}[{i}]", entry, ndim) for i, entry in enumerate(entries)]
+    return out * n_steps if shared else out
+
+
+def _step_ops(check: Checker, key: str, entry: Any, ndim: int | None) -> tuple[tuple[str, ...], ...]:
+    texts = entry.split("|") if isinstance(entry, str) else entry
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        check.add(key, f"expected a kind such as 'conv', 'upsample+conv' or 'conv | max_pool', got {show(entry)}")
+        return (("conv",),)
+    alternatives: list[tuple[str, ...]] = []
+    for text in texts:
+        parts = tuple(p.strip() for p in text.split("+"))
+        for part in parts:
+            if part not in KINDS:
+                hint = nearest(part, KINDS)
+                tail = f"did you mean {hint!r}?" if hint else f"expected one of {', '.join(KINDS)}"
+                check.add(key, f"unknown op kind {part!r}; {tail}")
+            elif ndim is not None and ndim not in KINDS[part].ndims:
+                check.add(key, f"{part} supports {KINDS[part].ndims}D inputs only, the problem is {ndim}D")
+        if parts not in alternatives:
+            alternatives.append(parts)
+    return tuple(alternatives)

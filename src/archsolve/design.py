@@ -19,8 +19,6 @@ STEP_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "no
 #: How a skip connection joins an earlier output: channel concat (U-Net), elementwise sum (ResNet), or
 #: concat after a center crop of the earlier output to the step's size (the 2015 U-Net's valid convolutions).
 MERGE_HOWS = ("concat", "add", "crop")
-#: Kinds after which the builder puts a norm and an activation.
-NORMED_KINDS = ("conv", "conv_transpose")
 
 
 @dataclass(frozen=True)
@@ -164,23 +162,21 @@ def make_step(
     ``groups`` applies to the step's convolutions (``nn.ConvNd(groups=...)``).
     """
     weighted = [i for i, op in enumerate(ops) if KINDS[op].has_weights]
-    normed_at = weighted[-1] if weighted and ops[weighted[-1]] in NORMED_KINDS else None
+    normed_at = weighted[-1] if weighted and KINDS[ops[weighted[-1]]].normed else None
     normed = normed_at is not None and options.normed(first, last)
     targets = _channel_targets(ops, axes, out_channels)
     layers: list[Layer] = []
     shape = tuple(in_shape)
+    chosen = {"mode": options.upsample_mode, "norm": options.norm}  # what [build] sets for layer_options
     for i, (op, recipe) in enumerate(zip(ops, axes, strict=True)):
-        opts: dict[str, Any] = {}
-        if KINDS[op].has_weights:
-            # A residual block normalises after each of its own convs, so "auto" drops their biases too.
-            own_norm = op == "residual_block" and options.norm != "none"
+        kind = KINDS[op]
+        opts: dict[str, Any] = {name: chosen[name] for name in kind.layer_options}
+        if kind.has_weights:
+            # A block with its own norms normalises after each of its convs, so "auto" drops their biases too.
+            own_norm = "norm" in kind.layer_options and options.norm != "none"
             opts["bias"] = options.bias_for((normed and i == normed_at) or own_norm)
-        if op in NORMED_KINDS and groups != 1:
+        if kind.takes_groups and groups != 1:
             opts["groups"] = groups
-        if op == "upsample":
-            opts["mode"] = options.upsample_mode
-        if op == "residual_block":
-            opts["norm"] = options.norm
         layer = Layer.make(op, shape, recipe, targets[i], **opts)
         layers.append(layer)
         shape = layer.out_shape

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .checks import INT64_MAX
+from .checks import INT64_MAX, Checker, read_ops
 from .design import BuildOptions, Merge, Step, make_step
 from .errors import InputError
 from .ops import KINDS
 from .recipe import PADDING_WORDS, AxisRecipe
 from .sizes import format_size, parse_size, spread
-
-if TYPE_CHECKING:
-    from .checks import Checker
 
 ENCODER_KEYS = ("inputs", "channels", "steps")
 DECODER_KEYS = ("ops", "skip", "channels", "out_channels", "head", "out_size")
@@ -124,8 +121,6 @@ def read_mirror(
             check.add(f"decoder.{key}", 'only with skip = "crop"; other decoders end on the encoder\'s input size')
     targets = list(reversed(changing))  # decoder step d lands on the size encoder step targets[d] started from
     own = _decoder_channels(check, decoder.get("channels", "mirror"), targets, trajectories[0], out_channels)
-    from .problem import read_ops
-
     ops = read_ops(check, decoder.get("ops", "conv_transpose"), len(targets), ndim, key="decoder.ops")
     if check.issues:
         return None, ndim, ()
@@ -181,8 +176,6 @@ def _crop_mirror(
     ``head`` adds last steps (such as a 1x1 conv to the classes) after the levels;
     ``out_size`` is the output size the decoder must end on (smaller than the input).
     """
-    from .problem import read_ops
-
     if len(inputs) != 1:
         check.add("decoder.skip", "crop serves one input size; the crops differ between sizes")
         return None, ndim, ()
@@ -279,7 +272,7 @@ def _encoder_step(
             check.add(f"{where}.{key}", f"expected a non-negative integer or {ndim} of them, got {value!r}")
             continue
         per_axis["stride" if key == "scale" else key] = values
-    if kind.name in ("max_pool", "avg_pool") and "stride" not in per_axis and "kernel" in per_axis:
+    if kind.stride_defaults_to_kernel and "stride" not in per_axis and "kernel" in per_axis:
         per_axis["stride"] = per_axis["kernel"]  # torch's pooling default: stride = kernel
     ceil = step.get("ceil_mode", False)
     if not isinstance(ceil, bool):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+#: archsolve's own version (``archsolve.__version__``), written into saved designs and emitted files.
+VERSION = "0.1.0"
 JSON_VERSION = 1
 DESIGN_VERSION = 1
 

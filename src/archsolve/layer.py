@@ -103,7 +103,7 @@ class Layer:
             **self.recipe(),
             **({"groups": self.groups} if self.groups != 1 else {}),
             **self._pad_extra(),
-            **({"mode": self.mode} if self.op == "upsample" else {}),
+            **{name: getattr(self, name) for name in self.kind.layer_options},
             **({"output_size_from": self.size_from} if self.size_from is not None else {}),
             "params": self.params.total,
         }

@@ -202,6 +202,16 @@ class OpKind(ABC):
     takes_sequence: ClassVar[bool] = False
     #: Whether torch's forward takes ``output_size=`` (a transposed conv serving several input sizes).
     takes_output_size: ClassVar[bool] = False
+    #: Whether the builder follows the layer with the problem's norm and activation (``[build]``).
+    normed: ClassVar[bool] = False
+    #: Whether the layer takes ``groups`` (grouped convolutions).
+    takes_groups: ClassVar[bool] = False
+    #: Whether the kind is a normalisation (it keeps every size; recipes and tables leave it out).
+    is_norm: ClassVar[bool] = False
+    #: Whether an unset stride means the kernel size (torch's pooling default).
+    stride_defaults_to_kernel: ClassVar[bool] = False
+    #: :class:`Layer` fields besides the recipe this kind reads: ``mode`` (interpolation), ``norm`` (its own norms).
+    layer_options: ClassVar[tuple[str, ...]] = ()
 
     # --- size arithmetic -------------------------------------------------------------------
     @abstractmethod
@@ -423,6 +433,8 @@ class Conv(PaddedKind):
     search_fields: ClassVar[tuple[str, ...]] = ("kernel", "stride", "padding", "dilation")
     report_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
     has_weights = True
+    normed = True
+    takes_groups = True
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         padded = n + 2 * r.padding + r.pad_extra
@@ -651,6 +663,7 @@ class Pool(PaddedKind):
 
     keeps_channels = True
     report_fields = ("kernel", "stride", "padding", "output_padding", "dilation", "ceil_mode")
+    stride_defaults_to_kernel = True
 
     def max_padding(self, r: AxisRecipe) -> int:
         """Torch's "pad should be at most half of ... kernel size" bound for the installed version.
@@ -806,6 +819,7 @@ class Upsample(OpKind):
     """``nn.Upsample`` with an integer scale per axis (``stride`` holds the scale): ``out = in * scale``."""
 
     name = "upsample"
+    layer_options = ("mode",)
     search_fields = ("stride",)
     range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
@@ -940,6 +954,7 @@ class BatchNorm(OpKind):
 
     name = "batch_norm"
     keeps_channels = True
+    is_norm = True
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n if r == AxisRecipe() else None
@@ -999,9 +1014,7 @@ class GroupNorm(BatchNorm):
         return None
 
     def build(self, layer: Layer) -> torch.nn.Module:
-        from .blocks import norm_layer
-
-        return norm_layer("group", layer.in_shape[0], len(layer.axes))
+        return norm_module("group", layer.in_shape[0], len(layer.axes))
 
 
 class SameConvBlock(OpKind):
@@ -1056,6 +1069,7 @@ class ResidualBlock(SameConvBlock):
 
     name = "residual_block"
     keeps_channels = True
+    layer_options = ("norm",)
 
     def params(self, layer: Layer) -> ParamCount:
         c = layer.in_shape[0]
@@ -1081,7 +1095,14 @@ class ResidualBlock(SameConvBlock):
     def build(self, layer: Layer) -> torch.nn.Module:
         from .blocks import ResidualBlock as Block
 
-        return Block(len(layer.axes), layer.in_shape[0], norm=layer.norm, bias=layer.bias, **self.conv_args(layer))
+        ndim, channels = len(layer.axes), layer.in_shape[0]
+        return Block(
+            ndim,
+            channels,
+            make_norm=lambda: norm_module(layer.norm, channels, ndim),
+            bias=layer.bias,
+            **self.conv_args(layer),
+        )
 
 
 class ConvLSTM(SameConvBlock):
@@ -1108,6 +1129,19 @@ class ConvLSTM(SameConvBlock):
 
 
 #: ``[build].norm`` words and the catalog kind each one inserts after a weighted layer.
+def norm_module(norm: str, channels: int, ndim: int) -> torch.nn.Module:
+    """The torch module for a ``[build].norm`` word; ``nn.Identity`` for ``none``."""
+    from torch import nn
+
+    if norm == "batch":
+        return _nd("BatchNorm", ndim)(channels)
+    if norm == "instance":
+        return _nd("InstanceNorm", ndim)(channels)
+    if norm == "group":
+        return nn.GroupNorm(GroupNorm.groups(channels), channels)
+    return nn.Identity()
+
+
 NORM_KINDS = {"batch": "batch_norm", "instance": "instance_norm", "group": "group_norm", "none": None}
 
 

@@ -22,7 +22,6 @@ SHORT = {
     "factor": "r",
 }
 DEFAULTS = {"output_padding": 0, "dilation": 1, "ceil_mode": False, "padding": 0}
-NORMS = ("batch_norm", "instance_norm", "group_norm")
 
 
 def solution_json(solution: Solution) -> dict[str, Any]:

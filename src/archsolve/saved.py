@@ -18,7 +18,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .checks import Checker, read_text, show
 from .design import (
     ACTIVATIONS,
@@ -31,7 +30,7 @@ from .design import (
     Step,
 )
 from .errors import InputError, Issue
-from .formats import DESIGN_VERSION
+from .formats import DESIGN_VERSION, VERSION
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS, Upsample
 from .problem import TOP_KEYS as PROBLEM_KEYS
@@ -93,10 +92,8 @@ def _layer_to_dict(layer: Layer) -> dict[str, Any]:
         out["groups"] = layer.groups
     if kind.has_weights:
         out["bias"] = layer.bias
-    if layer.op == "upsample":
-        out["mode"] = layer.mode
-    if layer.op == "residual_block":
-        out["norm"] = layer.norm
+    for name in kind.layer_options:
+        out[name] = getattr(layer, name)
     if layer.size_from is not None:
         out["output_size_from"] = layer.size_from
     return out
@@ -112,7 +109,7 @@ def dumps_toml(design: Design) -> str:
 
     shapes = [design.in_shape, *design.outputs]
     header = [
-        f"# archsolve design, written by archsolve {__version__}; rebuild with: archsolve build THIS_FILE -o model.py",
+        f"# archsolve design, written by archsolve {VERSION}; rebuild with: archsolve build THIS_FILE -o model.py",
         "# " + " → ".join(format_size(shape) for shape in shapes),
     ]
     data = design_to_dict(design)

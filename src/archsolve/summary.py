@@ -116,10 +116,7 @@ def describe_layer(layer: Layer) -> str:
         fields.append(f"pad_extra={extra[0] if len(set(extra)) == 1 else extra}")
     if layer.groups != 1:
         fields.append(f"groups={layer.groups}")
-    if layer.op == "upsample":
-        fields.append(f"mode={layer.mode}")
-    if layer.op == "residual_block":
-        fields.append(f"norm={layer.norm}")
+    fields += [f"{name}={getattr(layer, name)}" for name in layer.kind.layer_options]
     head = f"{layer.op} {layer.in_shape[0]}→{layer.out_shape[0]}"
     text = " ".join([head, *fields])
     if layer.kind.has_weights and not layer.bias:

@@ -60,7 +60,7 @@ class Choice:
         """Stable text naming this choice (per-step categorical value for the ranker)."""
         parts = []
         for layer in self.step.layers:
-            if layer.op in ("batch_norm", "instance_norm", "group_norm"):
+            if layer.kind.is_norm:
                 continue
             fields = ",".join(f"{k}={v}" for k, v in layer.recipe().items())
             parts.append(f"{layer.op}({fields})->{layer.out_shape[0]}")

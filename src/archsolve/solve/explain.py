@@ -68,12 +68,12 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State], deadline:
             n, want = size[x * per + a], spec.fixed[x * per + a]  # type: ignore[index]
             here: set[object] = set()
             for ops in alternatives:
-                if ops == ("conv_transpose",):
-                    kind = KINDS["conv_transpose"]
-                    assert isinstance(kind, ConvTranspose)
+                kind = KINDS[ops[0]]
+                if len(ops) == 1 and kind.takes_output_size:
+                    assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
                     here |= {
                         (ops, r._replace(output_padding=0))
-                        for r, _ in op_recipes("conv_transpose", n, ranges, ndim, want + ranges.stride[1])
+                        for r, _ in op_recipes(ops[0], n, ranges, ndim, want + ranges.stride[1])
                         if (span := kind.size_range(r, n)) is not None and span[0] <= want <= span[1]
                     }
                 else:

@@ -67,9 +67,12 @@ class SolutionSpace:
         """
         seen: set[tuple[int, ...]] = set()
         for candidate in self.solution.candidates:
+            if len(seen) >= limit:
+                return  # up to ``limit``, as the CandidateSource contract says
             picks = self.picks(candidate.choices)
-            seen.add(picks)
-            yield picks
+            if picks not in seen:
+                seen.add(picks)
+                yield picks
         tables = self.solution.tables
         ways: list[dict[State, int]] = [defaultdict(int) for _ in range(len(tables) + 1)]
         for choice in tables[-1]:

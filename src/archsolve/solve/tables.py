@@ -191,8 +191,8 @@ class Tables:
                     self.deadline.check("building tables")
         else:
             rows = self._shared_rows(ops, entries, ranges.padding_word is not None)
-            if problem.inputs > 1 and ops == ("conv_transpose",) and spec.fixed is not None:
-                rows += self._runtime_rows(ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
+            if problem.inputs > 1 and len(ops) == 1 and KINDS[ops[0]].takes_output_size and spec.fixed is not None:
+                rows += self._runtime_rows(ops[0], ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
         return rows
 
     def _shared_rows(
@@ -217,18 +217,23 @@ class Tables:
         return rows
 
     def _runtime_rows(
-        self, ranges: Ranges, size: tuple[int, ...], target: tuple[int, ...], fixed: set[tuple[AxisRecipe, ...]]
+        self,
+        op: str,
+        ranges: Ranges,
+        size: tuple[int, ...],
+        target: tuple[int, ...],
+        fixed: set[tuple[AxisRecipe, ...]],
     ) -> list[Row]:
         """Transposed convs that reach every input's size only with ``output_size=`` at run time.
 
         Torch then picks output_padding per call, accepting sizes from the op=0 size up to stride − 1
         more (whatever the dilation): the catalog's :meth:`ConvTranspose.size_range` says which.
         """
-        kind = KINDS["conv_transpose"]
+        kind = KINDS[op]
         ndim = self.problem.ndim
-        assert isinstance(kind, ConvTranspose)
+        assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
         reach = max(target) + max(ranges.stride[1], 1)  # output_size= accepts up to stride - 1 above op=0
-        listed = op_recipes("conv_transpose", size[0], ranges, ndim, reach, self.deadline)
+        listed = op_recipes(op, size[0], ranges, ndim, reach, self.deadline)
         bases = {r._replace(output_padding=0) for r, _ in listed}
         rows: list[Row] = []
         for base in sorted(bases):

@@ -1,0 +1,124 @@
+"""One owner for each piece of knowledge: kind names live in the catalog, and modules import without cycles."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from archsolve.ops import KINDS
+
+SRC = Path(__file__).parent.parent / "src" / "archsolve"
+#: The op catalog owns the kind names.  ``check/`` translates torch's own function names (``conv2d``)
+#: into kinds and is the one other reader of them.
+KIND_OWNERS = {SRC / "ops.py"}
+TRANSLATORS = {SRC / "check"}
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield name, path
+
+
+def is_kind_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value in KINDS
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(is_kind_literal(e) for e in node.elts)
+    return False
+
+
+def kind_comparisons(tree: ast.AST) -> Iterator[int]:
+    """Lines comparing with a kind name (``op == "conv"``, ``in ("max_pool", ...)``) or indexing by one."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(is_kind_literal(n) for n in [node.left, *node.comparators]):
+            yield node.lineno
+        if isinstance(node, ast.Subscript) and is_kind_literal(node.slice):
+            yield node.lineno
+
+
+def test_no_kind_name_comparisons_outside_the_catalog() -> None:
+    found = []
+    for _, path in modules():
+        if path in KIND_OWNERS or any(owner in path.parents for owner in TRANSLATORS):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [f"{path.relative_to(SRC)}:{line}" for line in kind_comparisons(tree)]
+    assert not found, "ask the catalog's capability flags instead: " + ", ".join(found)
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """archsolve modules ``name`` imports anywhere (functions included), except under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for child in ast.walk(node)
+    }
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            base = f"{base}.{node.module}" if node.level and node.module else (node.module or base)
+            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found |= {target for target in targets if target in known and target != name}
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    found = dict(modules())
+    known = set(found)
+    # A package's own __init__ importing its submodules is how a package is made, not a cycle.
+    graph = {
+        name: {t for t in imports(name, path, known) if not (path.name != "__init__.py" and name.startswith(t + "."))}
+        for name, path in found.items()
+    }
+    assert not cycles(graph)
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
