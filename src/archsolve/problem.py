@@ -13,19 +13,17 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .checks import Checker, read_ops, read_text, show
 from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
 from .errors import InputError, Issue
 from .notation import StepText, parse_design
 from .ops import NORM_KINDS, Upsample
+from .rank.measure import MeasureSettings
+from .rank.values import RankSettings
 from .recipe import PADDING_WORDS, Ranges
 from .sizes import format_size, split_inputs
-
-if TYPE_CHECKING:
-    from .rank import RankSettings
-    from .rank.measure import MeasureSettings
 
 Ops = tuple[str, ...]
 """One way to do a step: a kind, or a composite such as ("upsample", "conv")."""
@@ -80,31 +78,29 @@ class Constraints:
 class RankOptions:
     """``[rank]``: how candidates are measured and searched (``archsolve solve`` without --no-rank).
 
-    Checked for types here, with the file's other errors; :meth:`settings` turns them into the
-    measuring and search settings, whose own checks give the ranges.
+    The file's keys, with the defaults of the values they become: :class:`RankSettings` and
+    :class:`MeasureSettings` own both the defaults and the checks, which run when the file is
+    read (:func:`from_dict`), so a bad value is reported with the file's other errors.
     """
 
-    trials: int = 20
-    batch_size: int = 16
-    device: str = "auto"
-    dtype: str = "float32"
-    mode: str = "inference"
-    warmup: int = 3
-    repeats: int = 10
-    channels_last: bool = False
-    time_steps: int = 4
+    trials: int = RankSettings.trials
+    batch_size: int = MeasureSettings.batch_size
+    device: str = MeasureSettings.device
+    dtype: str = MeasureSettings.dtype
+    mode: str = MeasureSettings.mode
+    warmup: int = MeasureSettings.warmup
+    repeats: int = MeasureSettings.repeats
+    channels_last: bool = MeasureSettings.channels_last
+    time_steps: int = MeasureSettings.time_steps
     storage: str | None = None
     study: str | None = None
     results_dir: str | None = None
-    pareto: bool = True
+    pareto: bool = RankSettings.pareto
     seed: int | None = None
-    sampler: str = "tpe"
+    sampler: str = RankSettings.sampler
 
     def settings(self) -> tuple[RankSettings, MeasureSettings]:
-        """The ranker's and the measuring harness's settings (imports them only when ranking)."""
-        from .rank import RankSettings
-        from .rank.measure import MeasureSettings
-
+        """The ranker's and the measuring harness's settings; InputError naming each bad field."""
         search = RankSettings(
             trials=self.trials,
             results_dir=Path(self.results_dir) if self.results_dir else None,
@@ -591,20 +587,21 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     """``[rank]``: each key checked, its issues recorded in ``check``; unknown keys named."""
     check.keys(table, RANK_KEYS, "rank.")
     values: dict[str, Any] = {}
-    for key, low in (("trials", 1), ("batch_size", 1), ("repeats", 3), ("time_steps", 1), ("warmup", 1)):
+    # Types only: the ranges and the words are checked once, by the settings values (see _check_rank).
+    for key in ("trials", "batch_size", "repeats", "time_steps", "warmup"):
         if key in table:
-            values[key] = check.integer(table[key], f"rank.{key}", low)
-    if "sampler" in table:
-        values["sampler"] = check.choice(table["sampler"], "rank.sampler", ("tpe", "random"))
+            values[key] = check.integer(table[key], f"rank.{key}")
+    for key in ("sampler", "dtype", "mode"):
+        if key in table:
+            if isinstance(table[key], str):
+                values[key] = table[key]
+            else:
+                check.add(f"rank.{key}", f"expected a string, got {show(table[key])}")
     if "seed" in table:
         values["seed"] = check.integer(table["seed"], "rank.seed", 0, 2**32 - 1)  # numpy's and optuna's range
     for key in ("channels_last", "pareto"):
         if key in table:
             values[key] = check.boolean(table[key], f"rank.{key}")
-    if "dtype" in table:
-        values["dtype"] = check.choice(table["dtype"], "rank.dtype", ("float32", "bfloat16", "float16"))
-    if "mode" in table:
-        values["mode"] = check.choice(table["mode"], "rank.mode", ("inference", "train"))
     if "device" in table:
         device = table["device"]
         if not isinstance(device, str) or not _valid_device(device):
@@ -618,7 +615,22 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
                 check.add(f"rank.{key}", f"expected a non-empty string, got {show(table[key])}")
             else:
                 values[key] = table[key]
-    return RankOptions(**{k: v for k, v in values.items() if v is not None})
+    options = RankOptions(**{k: v for k, v in values.items() if v is not None})
+    _check_rank(check, options)
+    return options
+
+
+#: Settings fields named differently in the ``[rank]`` table.
+_RANK_KEYS = {"study_name": "study"}
+
+
+def _check_rank(check: Checker, options: RankOptions) -> None:
+    """The settings values check their own ranges; their issues join the file's, named ``rank.KEY``."""
+    try:
+        options.settings()
+    except InputError as exc:
+        for issue in exc.issues:
+            check.add(f"rank.{_RANK_KEYS.get(issue.where, issue.where)}", issue.message)
 
 
 def _valid_device(device: str) -> bool:
