@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..ops import KINDS, ConvTranspose, clear_recipe_cache
 from ..problem import Problem
 from ..recipe import AxisRecipe, Ranges
+from ..sizes import format_size
 from .choices import Choice, Row, State
 from .deadline import Deadline
 
@@ -270,19 +271,16 @@ class Tables:
         runtime = False
         if not spec.allows(sizes[-1]):
             # Several input sizes: a transposed conv may take its output size at run time (output_size=).
-            kind = KINDS["conv_transpose"]
-            assert isinstance(kind, ConvTranspose)
-            base = recipes[0][0]._replace(output_padding=0)
-            spans = [kind.size_range(base, n) for n in sizes[0]]
-            runtime = (
-                problem.inputs > 1
-                and ops == ("conv_transpose",)
-                and spec.fixed is not None
-                and all(s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True))
-            )
+            kind = KINDS[ops[0]]
+            if problem.inputs > 1 and len(ops) == 1 and kind.takes_output_size and spec.fixed is not None:
+                assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
+                base = recipes[0][0]._replace(output_padding=0)
+                spans = [kind.size_range(base, n) for n in sizes[0]]
+                runtime = all(
+                    s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True)
+                )
             if not runtime:
-                got = "x".join(map(str, sizes[-1]))
-                raise InputError(f"gives {got}, the problem wants {spec} after this step")
+                raise InputError(f"gives {format_size(sizes[-1])}, the problem wants {spec} after this step")
             assert spec.fixed is not None
             sizes = [sizes[0], tuple(spec.fixed)]
         return self._choice(index, source, ops, recipes, tuple(sizes), c_out, index == problem.n_steps - 1, runtime)
