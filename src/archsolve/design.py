@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -177,17 +178,31 @@ def make_step(
             opts["bias"] = options.bias_for((normed and i == normed_at) or own_norm)
         if kind.takes_groups and groups != 1:
             opts["groups"] = groups
-        layer = Layer.make(op, shape, recipe, targets[i], **opts)
+        layer = _layer(op, shape, tuple(recipe), targets[i], tuple(sorted(opts.items())))
         layers.append(layer)
         shape = layer.out_shape
         if normed and i == normed_at:
             norm_kind = NORM_KINDS[options.norm]
             assert norm_kind is not None
-            layers.append(Layer.make(norm_kind, shape, [AxisRecipe()] * (len(shape) - 1)))
+            layers.append(_layer(norm_kind, shape, (AxisRecipe(),) * (len(shape) - 1), None, ()))
     activation = options.activation if normed_at is not None else "none"
     if last:
         activation = options.output_activation
     return Step(tuple(layers), activation, merge)
+
+
+@functools.lru_cache(maxsize=65536)
+def _layer(
+    op: str, shape: tuple[int, ...], axes: tuple[AxisRecipe, ...], channels: int | None, options: tuple[Any, ...]
+) -> Layer:
+    """:meth:`Layer.make`, remembered: a solver's steps share most layers (the same upsample before every
+    channel count, the same norm after every input count), and layers are frozen values."""
+    return Layer.make(op, shape, axes, channels, **dict(options))
+
+
+def clear_layer_cache() -> None:
+    """Forget remembered layers (benchmarks time a fresh process's work)."""
+    _layer.cache_clear()
 
 
 def _channel_targets(ops: Sequence[str], axes: Sequence[Sequence[AxisRecipe]], out_channels: int) -> list[int | None]:

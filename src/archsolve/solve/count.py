@@ -7,8 +7,10 @@ receptive field are constrained, over the running cost), never enumeration.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 from ..problem import Problem
+from .budget import count_under_budget
 from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .deadline import Deadline
 from .tables import Tables
@@ -49,6 +51,18 @@ def _count(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> 
     rules = problem.constraints
     track_p, track_m = rules.max_params is not None, rules.max_macs is not None
     rf = rules.receptive_field
+    if track_p != track_m and rf is None and layers and all(layers):
+        # One budget: meet in the middle over sorted partial costs (see budget.py).
+        base_p, base_m = prefix_cost(problem)
+        unconstrained = _count(
+            replace(problem, constraints=replace(rules, max_params=None, max_macs=None)), layers, deadline
+        )
+        wide = unconstrained >= 2**62  # partial counts never exceed the total: int64 holds them below this
+        start = initial_state(problem)
+        if rules.max_params is not None:
+            return count_under_budget(layers, start, _params, base_p, rules.max_params, deadline, wide)
+        assert rules.max_macs is not None
+        return count_under_budget(layers, start, _macs, base_m, rules.max_macs, deadline, wide)
     # dp[state][(params, macs, rf)] = number of partial designs
     base_p, base_m = prefix_cost(problem)
     dp: dict[State, Counter[tuple[int, int, tuple[int, ...]]]] = {
@@ -77,3 +91,11 @@ def _count(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> 
             if rf is None or all(rf[0] <= v <= rf[1] for v in r):
                 total += n
     return total
+
+
+def _params(choice: Choice) -> int:
+    return choice.params
+
+
+def _macs(choice: Choice) -> int:
+    return choice.macs

@@ -11,20 +11,30 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..problem import Problem
 from .choices import Candidate, Choice, Group, group_choices, initial_state, make_design, prefix_cost
 from .deadline import Deadline
+from .search import BestFirst, GiveUp, applies
 
 #: Megabytes Z3 may hold (a solve stays under 1.5 GB in all).
 MEMORY_MB = 800
 
 
 def best(problem: Problem, layers: list[list[Choice]], top: int, deadline: Deadline) -> list[Candidate]:
-    """The ``top`` designs by objective, from a linear Z3 model over groups of equal-cost choices."""
+    """The ``top`` designs by objective over groups of equal-cost choices: best-first search where budgets
+    are the only global constraints (exact, no Z3), else (or when the search gives up) the Z3 model."""
     groups = [group_choices(step) for step in layers]
-    model = GroupModel(problem, groups, deadline, top)
+    if applies(problem):
+        try:
+            return _best(problem, BestFirst(problem, groups, deadline), top)
+        except GiveUp:
+            pass  # budgets bind hard: Z3 prunes better than the bounds
+    return _best(problem, GroupModel(problem, groups, deadline, top), top)
+
+
+def _best(problem: Problem, model: Combinations, top: int) -> list[Candidate]:
     picked: list[tuple[tuple[int, int], tuple[Group, ...]]] = []
     total, last = 0, None
     while True:
@@ -56,6 +66,12 @@ def expand(
     """Designs of one group combination in tie order (itertools.product over sorted members is lexicographic)."""
     for picks in itertools.product(*(g.members for g in combo)):
         yield value, tuple(c.order for c in picks), picks
+
+
+class Combinations(Protocol):
+    """A source of group combinations in nondecreasing (objective, other metric) order."""
+
+    def next(self) -> tuple[tuple[int, int], tuple[Group, ...]] | None: ...
 
 
 class GroupModel:

@@ -12,8 +12,9 @@ import itertools
 import math
 from collections.abc import Hashable
 from dataclasses import replace
+from typing import Any, NamedTuple
 
-from ..design import make_step
+from ..design import clear_layer_cache, make_step
 from ..errors import InputError
 from ..ops import KINDS, ConvTranspose, clear_recipe_cache
 from ..problem import Problem
@@ -84,6 +85,7 @@ def clear_caches() -> None:
     """Forget listed recipes (benchmarks time a fresh process's work)."""
     _CHAINS.clear()
     clear_recipe_cache()
+    clear_layer_cache()
 
 
 def _list_chains(
@@ -112,6 +114,19 @@ def _list_chains(
 
 class Refused(InputError):
     """Torch refuses one choice (its layers, channels or skip): the table leaves it out."""
+
+
+class _Facts(NamedTuple):
+    """What a row's recipes and sizes decide whatever the channel counts (see :class:`Choice`)."""
+
+    checkerboard: bool
+    gaps: bool
+    growth: tuple[int, ...]
+    jump: tuple[int, ...]
+    shared: tuple[int, ...]
+    dead: bool
+    identity: bool
+    signature: Any
 
 
 class Tables:
@@ -149,9 +164,10 @@ class Tables:
                 )
             for recipes, sizes, runtime in rows:
                 self.deadline.check("building tables")
+                facts = self._facts(ops, recipes, sizes, source[2], runtime)  # alike for every channel count
                 for c_out in options:
                     try:
-                        out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime))
+                        out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime, facts))
                     except Refused:
                         continue  # torch refuses this channel count or recipe here
         out.sort(key=lambda c: c.order)
@@ -295,9 +311,10 @@ class Tables:
         c_out: int,
         last: bool,
         runtime: bool,
+        facts: _Facts | None = None,
     ) -> Choice:
         problem = self.problem
-        size, channels, jump = source
+        size, channels, _ = source
         ndim = problem.ndim
         merge = problem.merge(index)
         try:
@@ -324,22 +341,9 @@ class Tables:
             raise Refused(exc.issues) from None
         if step.out_shape[0] != c_out:
             raise Refused(f"gives {step.out_shape[0]} channels, not {c_out}")
-        checker = any(KINDS[op].checkerboard(r) for op, per in zip(ops, recipes, strict=True) for r in per)
-        gaps = any(
-            KINDS[op].gaps(per[e % ndim], n)
-            for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
-            for e, n in enumerate(sizes[j])
-        )
-        parts = list(enumerate(zip(ops, recipes, strict=True)))
-        dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
-        identity = any(
-            all(KINDS[op].identity(per[e % ndim], n) for e, n in enumerate(sizes[j])) for j, (op, per) in parts
-        )
-        # Run-time sized layers let torch pick output_padding per call: they are never folded.
-        signature = None if runtime else (ops, self._signature(ops, recipes, sizes))
-        growth, new_jump = self._receptive(ops, recipes, jump)
-        shared = self._shared(ops, recipes) if problem.constraints.same_recipe else ()
-        target: State = (tuple(sizes[-1]), merged, new_jump)
+        if facts is None:
+            facts = self._facts(ops, recipes, sizes, source[2], runtime)
+        target: State = (tuple(sizes[-1]), merged, facts.jump)
         return Choice(
             step=step,
             recipes=recipes,
@@ -347,13 +351,13 @@ class Tables:
             target=target,
             params=step.params.total,
             macs=step.macs,
-            rf_growth=growth,
-            checkerboard=checker,
-            gaps=gaps,
-            shared=shared,
-            dead=dead,
-            identity=identity,
-            signature=signature,
+            rf_growth=facts.growth,
+            checkerboard=facts.checkerboard,
+            gaps=facts.gaps,
+            shared=facts.shared,
+            dead=facts.dead,
+            identity=facts.identity,
+            signature=facts.signature,
         )
 
     def _signature(
@@ -365,6 +369,29 @@ class Tables:
             tuple(KINDS[op].signature(per[e % ndim], n) for e, n in enumerate(sizes[j]))
             for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
         )
+
+    def _facts(
+        self,
+        ops: tuple[str, ...],
+        recipes: tuple[tuple[AxisRecipe, ...], ...],
+        sizes: tuple[tuple[int, ...], ...],
+        jump: tuple[int, ...],
+        runtime: bool,
+    ) -> _Facts:
+        """What a row's recipes decide whatever the channels: per-choice rules and receptive growth."""
+        ndim = self.problem.ndim
+        parts = list(enumerate(zip(ops, recipes, strict=True)))
+        checker = any(KINDS[op].checkerboard(r) for _, (op, per) in parts for r in per)
+        gaps = any(KINDS[op].gaps(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+        dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+        identity = any(
+            all(KINDS[op].identity(per[e % ndim], n) for e, n in enumerate(sizes[j])) for j, (op, per) in parts
+        )
+        # Run-time sized layers let torch pick output_padding per call: they are never folded.
+        signature = None if runtime else (ops, self._signature(ops, recipes, sizes))
+        growth, new_jump = self._receptive(ops, recipes, jump)
+        shared = self._shared(ops, recipes) if self.problem.constraints.same_recipe else ()
+        return _Facts(checker, gaps, growth, new_jump, shared, dead, identity, signature)
 
     def _receptive(
         self, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], jump: tuple[int, ...]
