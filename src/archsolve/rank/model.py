@@ -13,17 +13,16 @@ import hashlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from itertools import islice, product
 from typing import TYPE_CHECKING
 
 from ..design import Design, Step
 from ..space import CandidateSource
-from .choices import Choices
-from .measure import Measurer, MeasureSettings
-from .progress import Reporter
-from .values import Keys, RankSettings, Tally
+from .measure import MeasureSettings
+from .part import Part, Run
+from .values import Keys
 
 if TYPE_CHECKING:
     import optuna
@@ -59,24 +58,11 @@ def step_id(step: Step, design: Design) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-class LatencyModel:
+class LatencyModel(Part):
     """Step timings (from the study or measured here) and the predictions they give."""
 
-    def __init__(
-        self,
-        choices: Choices,
-        settings: RankSettings,
-        measurer: Measurer,
-        build: Callable[[Design], torch.nn.Module],
-        tally: Tally,
-        report: Reporter,
-    ) -> None:
-        self.choices = choices
-        self.settings = settings
-        self.measurer = measurer
-        self.build = build
-        self.tally = tally
-        self.report = report
+    def __init__(self, run: Run) -> None:
+        super().__init__(run)
         self.step_times: dict[str, float] = {}
         self.predicted: dict[Keys, float] = {}
         self.option_steps: dict[tuple[int, str], set[str]] = {}

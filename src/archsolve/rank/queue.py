@@ -14,26 +14,22 @@ import math
 import random
 from typing import TYPE_CHECKING
 
-from .choices import Choices
 from .model import LatencyModel
+from .part import Part, Run
 from .study import Ledger, StudyStore
-from .values import Keys, RankSettings, Tally
+from .values import Keys
 
 if TYPE_CHECKING:
     import optuna
 
 
-class Queue:
+class Queue(Part):
     """Which designs to enqueue (predicted fastest first) and when."""
 
-    def __init__(
-        self, choices: Choices, settings: RankSettings, store: StudyStore, model: LatencyModel, tally: Tally
-    ) -> None:
-        self.choices = choices
-        self.settings = settings
+    def __init__(self, run: Run, store: StudyStore, model: LatencyModel) -> None:
+        super().__init__(run)
         self.store = store
         self.model = model
-        self.tally = tally
         self.pending: list[Keys] = []
         self.pool_keys: set[Keys] = set()
 

@@ -13,40 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..design import Design
 from .candidate import Candidate
-from .measure import Measurer
 from .model import sample_shape
-from .progress import Reporter
-from .values import RankSettings, Tally
+from .part import Part, Run
 from .verdict import RaceResult, decide
 
 if TYPE_CHECKING:
     import optuna
-    import torch
 
 RACE_ATTR = "race:"
 
 
-class Race:
+class Race(Part):
     """Times finalists interleaved (or reuses the study's samples for the same finalists) and decides."""
 
-    def __init__(
-        self,
-        settings: RankSettings,
-        measurer: Measurer,
-        build: Callable[[Design], torch.nn.Module],
-        tally: Tally,
-        report: Reporter,
-    ) -> None:
-        self.settings = settings
-        self.measurer = measurer
-        self.build = build
-        self.tally = tally
-        self.report = report
+    def __init__(self, run: Run) -> None:
+        super().__init__(run)
 
     @staticmethod
     def finalists(ranked: Sequence[Candidate], reference: Candidate, count: int) -> list[Candidate]:

@@ -15,6 +15,7 @@ from ..space import CandidateSource, SearchSpace
 from .choices import Choices
 from .measure import Measurer, MeasureSettings
 from .model import LatencyModel, build_module
+from .part import Run
 from .progress import Reporter
 from .queue import Queue
 from .race import Race
@@ -85,16 +86,14 @@ class Ranker:
         self.settings = settings
         self.choices = Choices(space)
         results_dir = settings.results_dir or Path("results") / slug(space.name)
-        self.tally = tally = Tally()
-        report = Reporter(progress)
+        self.tally = Tally()
+        run = Run(self.choices, settings, measurer, build, self.tally, Reporter(progress))
         self.store = StudyStore(self.choices, settings, measurer, results_dir)
-        self.model = LatencyModel(self.choices, settings, measurer, build, tally, report)
-        self.writer = ResultsWriter(self.choices, settings, self.store, self.model, measurer, tally, results_dir)
-        self.queue = Queue(self.choices, settings, self.store, self.model, tally)
-        self.search = Search(
-            self.choices, settings, self.store, self.model, self.queue, self.writer, measurer, build, tally, report
-        )
-        self.race = Race(settings, measurer, build, tally, report)
+        self.model = LatencyModel(run)
+        self.writer = ResultsWriter(run, self.store, self.model, results_dir)
+        self.queue = Queue(run, self.store, self.model)
+        self.search = Search(run, self.store, self.model, self.queue, self.writer)
+        self.race = Race(run)
 
     def run(self, reference: Reference | None) -> RankResult:
         study = self.store.open()

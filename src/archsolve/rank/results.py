@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MeasureError
 from ..pareto_page import pareto_html
-from .choices import Choices
-from .measure import Measurement, Measurer
+from .measure import Measurement
 from .model import LatencyModel
+from .part import Part, Run
 from .stats import pareto_front
 from .study import StudyStore, redact
-from .values import Candidate, FailedCandidate, Keys, RankResult, RankSettings, Tally
+from .values import Candidate, FailedCandidate, Keys, RankResult
 from .verdict import RaceResult, model_quality
 
 if TYPE_CHECKING:
@@ -61,25 +61,13 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class ResultsWriter:
+class ResultsWriter(Part):
     """Turns the study's trials into a :class:`RankResult` and keeps the results files current."""
 
-    def __init__(
-        self,
-        choices: Choices,
-        settings: RankSettings,
-        store: StudyStore,
-        model: LatencyModel,
-        measurer: Measurer,
-        tally: Tally,
-        results_dir: Path,
-    ) -> None:
-        self.choices = choices
-        self.settings = settings
+    def __init__(self, run: Run, store: StudyStore, model: LatencyModel, results_dir: Path) -> None:
+        super().__init__(run)
         self.store = store
         self.model = model
-        self.measurer = measurer
-        self.tally = tally
         self.results_dir = results_dir
         self.started = time.perf_counter()
         self.latest: tuple[Candidate, ...] = ()

@@ -19,53 +19,33 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..dashboard import label_trial
 from ..design import Design
 from ..errors import ArchsolveError
-from .choices import Choices
-from .measure import Measurer
 from .model import LatencyModel, sample_shape
-from .progress import Reporter
+from .part import Part, Run
 from .queue import Queue
 from .results import ResultsWriter, trial_record
 from .study import Ledger, StudyStore
-from .values import Keys, RankSettings, Tally
+from .values import Keys
 
 if TYPE_CHECKING:
     import optuna
-    import torch
     from optuna.trial import FrozenTrial
 
 
-class Search:
+class Search(Part):
     """One worker's search over one study: proposals, claims, measurements, the stop decision."""
 
-    def __init__(
-        self,
-        choices: Choices,
-        settings: RankSettings,
-        store: StudyStore,
-        model: LatencyModel,
-        queue: Queue,
-        writer: ResultsWriter,
-        measurer: Measurer,
-        build: Callable[[Design], torch.nn.Module],
-        tally: Tally,
-        report: Reporter,
-    ) -> None:
-        self.choices = choices
-        self.settings = settings
+    def __init__(self, run: Run, store: StudyStore, model: LatencyModel, queue: Queue, writer: ResultsWriter) -> None:
+        super().__init__(run)
         self.store = store
         self.model = model
         self.queue = queue
         self.writer = writer
-        self.measurer = measurer
-        self.build = build
-        self.tally = tally
-        self.report = report
         self.stop_reason = ""
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
