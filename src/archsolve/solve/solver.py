@@ -58,7 +58,9 @@ class Solver:
         total = self.count(layers)
         if total == 0:
             raise self._explain(layers)
-        folded = self.count(raw) - total if layers is not raw else 0
+        # A second count only when folding left something out (it costs what the first did).
+        shrunk = any(len(f) < len(r) for f, r in zip(layers, raw, strict=True))
+        folded = self.count(raw) - total if shrunk else 0
         candidates = self.best(layers, top) if top > 0 else []
         return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded, reference)
 
