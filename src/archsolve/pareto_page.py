@@ -244,7 +244,7 @@ def pareto_html(result: RankResult, marks: Marks | None = None, problem: Traject
     memory = any(c.peak_memory_bytes is not None for c in result.pareto)
     if memory:
         header.append("peak memory (MB)")
-    header.append("")
+    header.append("marks")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
