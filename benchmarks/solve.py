@@ -7,7 +7,14 @@ Run: ``.venv/bin/python benchmarks/solve.py``.  Prints medians and ratios measur
    which the naive model cannot express): one Z3 ``Optimize`` over nonlinear per-step recipe
    variables (the catalog's ``z3_relation``), top 20 by blocking clauses;
 3. the count checked against a brute-force product of the per-step tables;
-4. solve time for generator problems of 4, 6, 8 and 12 steps.
+4. solve time for generator problems of 4, 6, 8 and 12 steps;
+5. ``--scaling`` (also part of the full run): a scaling table, each row solved in a fresh process
+   (median time of count + top 20 over the runs, the process's peak RSS): 1 to 6 free channels
+   (the x2 ``upsample+conv`` generator from 4x4, channels [16, 256] in steps of 16,
+   ``max_params = 1e6``; 4 free channels is issue #10's 4→128 generator), wide ranges
+   (kernel and padding up to 16, 32, 64), 3-D per-axis problems, the bundled DCGAN generator, and
+   hostile cases under ``--time-limit 2`` (how far past the limit they end).  Raw numbers go to
+   ``benchmarks/results/solve_scaling.json``.
 """
 
 from __future__ import annotations
@@ -117,6 +124,121 @@ def generator(steps: int) -> Problem:
     )
 
 
+def free_channels(k: int) -> str:
+    sizes = [4 * 2**i for i in range(k + 2)]
+    channels = [128] + ['"?"'] * k + [3]
+    return (
+        f'sizes = {sizes}\nchannels = [{", ".join(map(str, channels))}]\nops = "upsample+conv"\n'
+        "[search]\nchannels = [16, 256]\nmultiple_of = 16\ntime_limit = 120\n[constraints]\nmax_params = 1_000_000\n"
+    )
+
+
+def wide(top: int) -> str:
+    return (
+        'sizes = [1, 4, 8, 16, 32, 64]\nchannels = [100, 512, 256, 128, 64, 3]\nops = "conv_transpose"\n'
+        f"[search]\nkernel = [1, {top}]\npadding = [0, {top}]\nstride = [1, 4]\noutput_padding = [0, 3]\n"
+        "time_limit = 120\n[constraints]\nmax_params = 4_000_000\nno_checkerboard = true\n"
+    )
+
+
+def per_axis_3d(top: int) -> str:
+    return (
+        "dims = 3\nsizes = [[4, 4, 2], [8, 8, 4], [16, 16, 8], [32, 32, 8]]\nchannels = [64, 32, 16, 3]\n"
+        f'ops = "conv_transpose"\n[search]\nper_axis = true\nkernel = [1, {top}]\nstride = [1, 2]\n'
+        "padding = [0, 2]\noutput_padding = [0, 1]\ntime_limit = 120\n"
+    )
+
+
+HOSTILE = {
+    "hostile: kernel [1, 1e9]": (
+        'sizes = [4, 8]\nchannels = [3, 8]\nops = "conv_transpose"\n[search]\nkernel = [1, 1_000_000_000]\n'
+    ),
+    "hostile: 4-part composite <= 16": (
+        'sizes = [4, 8, 16]\nchannels = [3, 8, 8]\nops = "upsample+conv+conv_transpose+conv"\n[search]\n'
+        "kernel = [1, 16]\nstride = [1, 16]\npadding = [0, 16]\noutput_padding = [0, 16]\nscale = [1, 16]\n"
+    ),
+    "hostile: 3-D per-axis free sizes": (
+        'sizes = [[4, 4, 4], "?", "?", [16, 32, 8]]\nchannels = [3, 8, 8, 8]\nops = "conv_transpose | conv"\n'
+        "[search]\nper_axis = true\nkernel = [1, 8]\nstride = [1, 4]\npadding = [0, 4]\nsize = [1, 64]\n"
+    ),
+    "hostile: free channel [1, 1e9]": (
+        'sizes = [4, 8, 16]\nchannels = [3, "?", 8]\nops = "conv_transpose"\n[search]\nchannels = [1, 1_000_000_000]\n'
+    ),
+}
+
+
+def scaling_rows() -> dict[str, tuple[str, float | None]]:
+    """Row name -> (problem text, time limit or None for the file's own)."""
+    rows: dict[str, tuple[str, float | None]] = {}
+    for k in range(1, 7):
+        rows[f"free channels: {k}"] = (free_channels(k), None)
+    for top in (16, 32, 64):
+        rows[f"wide ranges: kernel, padding <= {top}"] = (wide(top), None)
+    for top in (2, 4):
+        rows[f"3-D per-axis: kernel <= {top}"] = (per_axis_3d(top), None)
+    rows["dcgan_generator.toml (wide DCGAN)"] = (PROBLEM.read_text(), None)
+    for name, text in HOSTILE.items():
+        rows[name] = (text, 2.0)
+    return rows
+
+
+def run_row(name: str, runs: int) -> dict[str, object]:
+    """Solve one row ``runs`` times in this process; the caller reads the peak RSS of the process."""
+    import resource
+
+    from archsolve.errors import ArchsolveError
+
+    text, limit = scaling_rows()[name]
+    problem = loads(text)
+    times, cpu, outcome = [], [], "solved"
+    count = None
+    for _ in range(runs):
+        clear_caches()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        try:
+            count = solve(problem, top=20, time_limit=limit).count
+        except ArchsolveError as exc:
+            outcome = f"exit {exc.exit_code}: {str(exc).splitlines()[0][:90]}"
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "row": name,
+        "seconds": times,
+        "median_s": statistics.median(times),
+        "cpu_s": cpu,
+        "median_cpu_s": statistics.median(cpu),
+        "peak_rss_bytes": peak,
+        "count": count,
+        "outcome": outcome,
+        "time_limit": limit,
+    }
+
+
+def scaling(runs: int = 3) -> None:
+    import json
+
+    results = []
+    print(f"\n{'row':<40} {'median s':>9} {'CPU s':>7} {'peak MiB':>9}  count / outcome")
+    for name in scaling_rows():
+        row_runs = 1 if name.startswith("hostile") else runs
+        done = subprocess.run(
+            [sys.executable, __file__, "--row", name, str(row_runs)], capture_output=True, text=True, check=True
+        )
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(row)
+        what = f"{row['count']:,}" if row["outcome"] == "solved" else row["outcome"]
+        print(
+            f"{name:<40} {row['median_s']:>9.3f} {row['median_cpu_s']:>7.3f} "
+            f"{row['peak_rss_bytes'] / 2**20:>9.0f}  {what}"
+        )
+    out = ROOT / "benchmarks" / "results" / "solve_scaling.json"
+    out.parent.mkdir(exist_ok=True)
+    load = os.getloadavg()[0]  # the machine is shared: wall times are only as good as this
+    out.write_text(json.dumps({"runs": runs, "load_average_1min": load, "rows": results}, indent=2) + "\n")
+    print(f"raw numbers: {out.relative_to(ROOT)}")
+
+
 def main() -> None:
     problem = load(PROBLEM)
     print(f"problem: {PROBLEM.name} ({problem.n_steps} steps, k<=8 s<=4 p<=4 op<=3 d<=3)")
@@ -149,4 +271,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--row"]:
+        import json
+
+        print(json.dumps(run_row(sys.argv[2], int(sys.argv[3]))))
+    elif sys.argv[1:2] == ["--scaling"]:
+        scaling()
+    else:
+        main()
+        scaling()
