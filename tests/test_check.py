@@ -130,3 +130,14 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, monkeypatch, args
     run = cli("check", *args, "--range", "1:16")
     assert run.code == 2, run.out
     assert message in run.err and "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_export_dim_spec_is_accepted_by_torch_export() -> None:
+    model = TinyUNet().eval()
+    spec = check_mod.check(model, "1x3x?x16", (1, 64)).axis("H").runs.dim("H")
+    assert spec["exact"]
+    names: dict[str, object] = {"torch": torch}
+    exec(spec["code"], names)
+    program = torch.export.export(model, (torch.zeros(1, 3, 16, 16),), dynamic_shapes={"x": {2: names["H"]}})
+    assert program.module()(torch.zeros(1, 3, 30, 16)).shape == (1, 1, 30, 16)

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import InputError, SolverTimeout
 from .capture import FastNorms, Trace, module_stack, record, tensors_in
-from .graph import Diverged, Failure, Shapes, _first_line
+from .graph import Diverged, Failure, Shapes, first_line
 from .program import Program
 from .target import InputShape
 
@@ -83,7 +83,7 @@ class ModelRunner:
                     out = self.forward(torch.empty(shape, device="meta"))
             except Exception as exc:  # torch's (or the model's) verdict on this shape
                 where, module = stack[-1] if stack else ("", self.model)
-                return Failure(-1, where, type(module).__name__, None, (), _first_line(exc))
+                return Failure(-1, where, type(module).__name__, None, (), first_line(exc))
         return tuple(tuple(t.shape) for t in tensors_in(out))
 
     def trace(self, shape: tuple[int, ...]) -> Trace | Failure:
@@ -94,7 +94,7 @@ class ModelRunner:
                 return record(self.forward, shape, stack)
             except Exception as exc:  # torch's (or the model's) verdict on this shape
                 where, module = stack[-1] if stack else ("", self.model)
-                return Failure(-1, where, type(module).__name__, None, (), _first_line(exc))
+                return Failure(-1, where, type(module).__name__, None, (), first_line(exc))
 
 
 @contextmanager

@@ -27,7 +27,7 @@ import torch
 
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, Tracked, tensors_in
+from .capture import Env, Guard, Node, Trace, Tracked, has_tracked, tensors_in
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Step(ABC):
     def run(self, env: Env, edits: Edits) -> Failure | None: ...
 
 
-def _bind(node: Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
+def bind_args(node: Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
     """Positional and keyword arguments of a recorded call, by name."""
     bound = dict(defaults)
     bound.update(zip(names, node.args, strict=False))
@@ -97,7 +97,7 @@ def _bind(node: Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[st
     return bound
 
 
-def _axes(value: Any, ndim: int) -> list[Any]:
+def per_axis(value: Any, ndim: int) -> list[Any]:
     """``3`` or ``(3, 5)`` as one value per axis (torch's convention)."""
     if isinstance(value, list | tuple):
         return list(value) if len(value) == ndim else [value[0]] * ndim
@@ -119,9 +119,8 @@ def _evaluate(value: Any, env: Env) -> Any:
     return value
 
 
-def _is_dynamic(value: Any) -> bool:
-    from .capture import has_tracked
-
+def is_dynamic(value: Any) -> bool:
+    """Whether a recorded argument holds sizes read from a traced tensor (recomputed per size)."""
     return has_tracked(value)
 
 
@@ -227,7 +226,7 @@ class InterpolateStep(Step):
 
     def __init__(self, node: Node, trace: Trace, replay: ReplayStep) -> None:
         super().__init__(node)
-        args = _bind(
+        args = bind_args(
             node,
             ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
             {"size": None, "scale_factor": None, "recompute_scale_factor": None},
@@ -238,7 +237,7 @@ class InterpolateStep(Step):
         self.size = args["size"]
         self.scales: list[int] | None = None
         if self.size is None and args["scale_factor"] is not None and not args["recompute_scale_factor"]:
-            scales = _axes(args["scale_factor"], self.ndim)
+            scales = per_axis(args["scale_factor"], self.ndim)
             if all(float(s).is_integer() and s >= 1 for s in scales):
                 self.scales = [int(s) for s in scales]
         self.replay = replay
@@ -254,7 +253,7 @@ class InterpolateStep(Step):
     def run(self, env: Env, edits: Edits) -> Failure | None:
         shape = env[self.source]
         if self.size is not None:
-            sizes = _axes(_evaluate(self.size, env), self.ndim)
+            sizes = per_axis(_evaluate(self.size, env), self.ndim)
             if any(s < 1 for s in sizes):
                 return self.replay.run(env, edits)
             env[self.outputs[0]] = (*shape[:2], *sizes)
@@ -278,7 +277,7 @@ class CatStep(Step):
 
     def __init__(self, node: Node, trace: Trace) -> None:
         super().__init__(node)
-        args = _bind(node, ("tensors", "dim"), {"dim": 0})
+        args = bind_args(node, ("tensors", "dim"), {"dim": 0})
         self.dim = int(args["dim"])
         self.parts: list[int | tuple[int, ...]] = []
         ids = node.traced
@@ -387,7 +386,7 @@ class ReplayStep(Step):
         super().__init__(node)
         self.dtypes = {v: trace.dtypes[v] for v in node.inputs}
         self.cache: dict[Any, tuple[tuple[int, ...], ...] | str] = {}
-        self.dynamic = _is_dynamic((node.args, node.kwargs))
+        self.dynamic = is_dynamic((node.args, node.kwargs))
         self.calls = 0
 
     def run(self, env: Env, edits: Edits) -> Failure | None:
@@ -418,7 +417,7 @@ class ReplayStep(Step):
             with torch.no_grad():
                 result = self.node.func(*args, **kwargs)
         except Exception as exc:  # torch's verdict on this shape, whatever its type
-            return _first_line(exc)
+            return first_line(exc)
         return tuple(tuple(t.shape) for t in tensors_in(result))
 
 
@@ -434,6 +433,6 @@ def _swap(value: Any, swap: dict[int, torch.Tensor]) -> Any:
     return value
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -27,9 +27,9 @@ from .graph import (
     Outcome,
     ReplayStep,
     Step,
-    _axes,
-    _bind,
-    _is_dynamic,
+    bind_args,
+    is_dynamic,
+    per_axis,
 )
 
 _CONV = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
@@ -171,17 +171,10 @@ class Program:
         self.outputs = trace.outputs
 
     def run(self, shape: tuple[int, ...], edits: Edits | None = None) -> Outcome:
-        env: Env = [()] * self.size
-        env[0] = shape
-        edits = edits or {}
-        for step in self.steps:
-            verdict = step.run(env, edits)
-            if verdict is not None:
-                return verdict
-        return tuple(env[v] for v in self.outputs)
+        return self.env_at(shape, edits)[1]
 
     def env_at(self, shape: tuple[int, ...], edits: Edits | None = None) -> tuple[Env, Outcome]:
-        """The shapes of every value at ``shape`` (as far as the program got), for the fix search."""
+        """The shapes of every value at ``shape`` (as far as the program got) and the outcome there."""
         env: Env = [()] * self.size
         env[0] = shape
         edits = edits or {}
@@ -232,8 +225,8 @@ def _compile(item: Node | Guard, trace: Trace) -> Step | GuardStep:
             return CatalogStep(node, kind, ndim, recipes, dynamic, trace, replay)
         return replay
     if name in ("pixel_shuffle", "pixel_unshuffle") and rank >= 3:
-        factor = _bind(node, ("input", "factor"), {})["factor"]
-        if isinstance(factor, int) and not _is_dynamic(factor):
+        factor = bind_args(node, ("input", "factor"), {})["factor"]
+        if isinstance(factor, int) and not is_dynamic(factor):
             recipe = AxisRecipe(stride=int(factor))
             return CatalogStep(node, KINDS[name], 2, lambda env: [recipe, recipe], False, trace, replay)
         return replay
@@ -255,7 +248,7 @@ def _layer(
 ) -> tuple[OpKind, Callable[[Env], list[AxisRecipe] | None], bool] | None:
     """The catalog kind of a conv/pool call and how to read its per-axis recipes (None: not readable)."""
     if family in ("conv", "conv_transpose"):
-        args = _bind(
+        args = bind_args(
             node,
             _CONV if family == "conv" else _CONV_T,
             {"stride": 1, "padding": 0, "dilation": 1, "output_padding": 0},
@@ -268,13 +261,13 @@ def _layer(
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 return None
-            dilations = _axes(args["dilation"], ndim)
+            dilations = per_axis(args["dilation"], ndim)
             pads = [(d * (k - 1)) if padding == "same" else 0 for k, d in zip(kernels, dilations, strict=True)]
 
             def fixed(env: Env) -> list[AxisRecipe] | None:
                 return [
                     AxisRecipe(kernel=k, stride=int(s), padding=p // 2, dilation=int(d), pad_extra=p % 2)
-                    for k, s, d, p in zip(kernels, _axes(args["stride"], ndim), dilations, pads, strict=True)
+                    for k, s, d, p in zip(kernels, per_axis(args["stride"], ndim), dilations, pads, strict=True)
                 ]
 
             return KINDS["conv"], fixed, False
@@ -287,7 +280,7 @@ def _layer(
         }
         kind = KINDS[family]
     else:
-        args = _bind(
+        args = bind_args(
             node,
             _POOL if family == "max_pool" else _AVG,
             {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False},
@@ -303,14 +296,14 @@ def _layer(
             "ceil_mode": args["ceil_mode"],
         }
         kind = KINDS[family]
-    dynamic = _is_dynamic(fields)
-    per_axis = {name: [int_fn(v) for v in _axes(value, ndim)] for name, value in fields.items()}
-    names = list(per_axis)
+    dynamic = is_dynamic(fields)
+    fns = {name: [int_fn(v) for v in per_axis(value, ndim)] for name, value in fields.items()}
+    names = list(fns)
 
     def recipes(env: Env) -> list[AxisRecipe] | None:
         out = []
         for axis in range(ndim):
-            values: dict[str, Any] = {name: per_axis[name][axis](env) for name in names}
+            values: dict[str, Any] = {name: fns[name][axis](env) for name in names}
             values = {k: bool(v) if k == "ceil_mode" else int(v) for k, v in values.items()}
             out.append(AxisRecipe(**values))
         return out
