@@ -114,3 +114,15 @@ def test_real_process_exit_codes() -> None:
     assert ok.returncode == 0 and "valid designs" in ok.stdout
     bad = subprocess.run([str(exe), "solve", DCGAN, "--no-rank", "--set", "ops=3"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.startswith("error:")
+
+
+def test_ranking_flags_keep_characters_outside_the_bmp(tmp_path: Path) -> None:
+    from archsolve import api
+    from archsolve.cli import rank_overrides
+
+    problem = tmp_path / "p.toml"
+    problem.write_text('name = "p"\nsizes = [4, 8]\nchannels = [8, 4]\nops = "conv_transpose"\n')
+    flags = {"study": "s😀 \"q\" \\", "results_dir": str(tmp_path / "r😀"), "storage": None}
+    loaded = api.load_problem(str(problem), rank_overrides(flags))
+    assert loaded.rank.study == "s😀 \"q\" \\"
+    assert loaded.rank.results_dir == str(tmp_path / "r😀")

@@ -586,3 +586,26 @@ def test_the_run_summary_counts_measured_and_reused_designs(tmp_path: Path) -> N
     assert (second.run.measured, second.run.reused) == (0, 12)
     third = rank(space, settings(tmp_path, trials=14, model=False), measurer=CountingMeasurer())
     assert (third.run.measured, third.run.reused) == (2, 12)
+
+
+def test_a_missing_database_driver_names_the_package_to_install() -> None:
+    # psycopg2 is not a dependency: SQLAlchemy's postgresql:// dialect fails to import it, and the message
+    # must say what to install rather than Optuna's bare "Failed to import DB access module".
+    pytest.importorskip("sqlalchemy")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("psycopg2 is installed here")
+    with pytest.raises(InputError, match=r"pip install psycopg2-binary"):
+        open_storage("postgresql://me:secret@127.0.0.1:1/x")
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../..", "-.."])
+def test_a_problem_named_like_a_parent_directory_stays_inside_the_results_directory(name: str) -> None:
+    from archsolve.rank.study import slug
+
+    found = slug(name)
+    assert found not in {"", ".", ".."} and "/" not in found
+    assert (Path("results") / found).resolve().parent == Path("results").resolve()

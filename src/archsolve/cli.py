@@ -189,6 +189,15 @@ def explore_cmd(
         _terminal().table(result.table())
 
 
+def rank_overrides(flags: dict[str, Any]) -> list[str]:
+    """``--set rank.KEY=VALUE`` lines for the ranking flags that were given.
+
+    Values are written as TOML basic strings with every character kept as it is: JSON's ASCII escapes
+    would turn a character outside the BMP into a surrogate pair, which TOML rejects.
+    """
+    return [f"rank.{key}={json.dumps(value, ensure_ascii=False)}" for key, value in flags.items() if value is not None]
+
+
 def _echo_json(data: dict[str, Any]) -> None:
     """Every command's ``--json`` output: one object, its format version first (docs/json.md)."""
     from .formats import versioned
@@ -258,8 +267,7 @@ def solve(
     from . import api, report
 
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
-    rank_overrides = [f"rank.{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
-    problem = api.load_problem(problem_file, [*overrides, *rank_overrides])
+    problem = api.load_problem(problem_file, [*overrides, *rank_overrides(flags)])
     terminal = _terminal()
     solution = _solve(problem, top, time_limit, quiet=as_json or quiet)
     if no_rank:

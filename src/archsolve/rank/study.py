@@ -60,10 +60,28 @@ def open_storage(url: str) -> Any:
             storage = optuna.storages.RDBStorage(url)
         tune_sqlite(storage)
         return storage
-    except (ValueError, ImportError, OSError) as exc:
+    except ImportError as exc:
+        raise InputError(Issue("storage", f"{redact(url)}: {exc}{driver_hint(url)}")) from exc
+    except (ValueError, OSError) as exc:
         raise InputError(Issue("storage", f"{redact(url)}: {exc}")) from exc
     except Exception as exc:  # sqlalchemy's ArgumentError / OperationalError have no common base with ours
         raise InputError(Issue("storage", f"{redact(url)}: {type(exc).__name__}: {exc}")) from exc
+
+
+# The database drivers SQLAlchemy picks for a bare scheme, and the pip package that provides each.
+DRIVERS = {
+    "postgresql": "psycopg2-binary (or write postgresql+psycopg:// and install 'psycopg[binary]')",
+    "postgresql+psycopg": "'psycopg[binary]'",
+    "postgresql+psycopg2": "psycopg2-binary",
+    "mysql": "mysqlclient (or write mysql+pymysql:// and install pymysql)",
+    "mysql+pymysql": "pymysql",
+}
+
+
+def driver_hint(url: str) -> str:
+    """'; install the driver: pip install …' for a storage URL whose database driver is missing."""
+    package = DRIVERS.get(url.split("://", 1)[0].lower())
+    return f"; install the database driver: pip install {package}" if package else ""
 
 
 @contextlib.contextmanager
@@ -121,7 +139,9 @@ def redact(url: str) -> str:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "problem"
+    # Dots and dashes are stripped from the ends so that a name like ".." never becomes a path out of
+    # the results directory.
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "problem"
 
 
 @dataclass
