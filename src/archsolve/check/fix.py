@@ -156,12 +156,14 @@ def recipe_edits(
         if current is None:
             continue
         r = current[spatial]
-        pool = "pool" in step.kind.name
+        # The catalog says which fields the kind has and which values torch accepts (a pool's padding
+        # limit among them): these ranges are only wide enough to hold every fix worth listing.
+        pool = "ceil_mode" in step.kind.search_fields
         ranges = Ranges(
             kernel=(r.kernel, r.kernel),
             stride=(r.stride, r.stride),
             dilation=(r.dilation, r.dilation),
-            padding=(0, max(r.kernel // 2 if pool else r.kernel, r.padding)),
+            padding=(0, max(r.kernel, r.padding)),
             output_padding=(0, max(r.stride, r.dilation) - 1),
             ceil_mode=(False, True) if pool else (False,),
         )
