@@ -239,11 +239,11 @@ def merge_edits(program: Program, failure: Failure, edits: Edits) -> Iterator[tu
 
 
 def _feeding_conv_transpose(producers: dict[int, Step], vid: int) -> CatalogStep | None:
-    """The transposed conv whose output reaches value ``vid`` through shape-keeping calls only."""
+    """The layer taking ``output_size=`` (a transposed conv) whose output reaches ``vid`` unchanged in shape."""
     step = producers.get(vid)
     while isinstance(step, KeepStep):
         step = producers.get(step.source)
-    if isinstance(step, CatalogStep) and step.kind.name == "conv_transpose":
+    if isinstance(step, CatalogStep) and step.kind.takes_output_size:
         return step
     return None
 
