@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checks import Checker, read_ops, read_text, show
 from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
@@ -24,6 +24,9 @@ from .rank.measure import MeasureSettings
 from .rank.values import RankSettings
 from .recipe import PADDING_WORDS, Ranges
 from .sizes import format_size, split_inputs
+
+if TYPE_CHECKING:
+    from .solve.where import WhereItem
 
 Ops = tuple[str, ...]
 """One way to do a step: a kind, or a composite such as ("upsample", "conv")."""
@@ -72,6 +75,8 @@ class Constraints:
     no_identity: bool = True
     #: Recipes that compute the same function at the problem's sizes count once, as their smallest member.
     no_duplicates: bool = True
+    #: Expressions over the steps' fields that every design meets (the language: docs/problems.md).
+    where: tuple[WhereItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,9 +183,10 @@ class Problem:
         encoder: Mapping[str, Any] | None = None,
         decoder: Mapping[str, Any] | None = None,
         reference: str | None = None,
+        where: str | Sequence[str] | None = None,
     ) -> Problem:
         """A problem built in code: the keyword arguments are the problem file's keys and tables
-        (docs/problems.md), checked exactly as a file's are.
+        (docs/problems.md), checked exactly as a file's are; ``where`` is ``[constraints] where``.
 
         >>> problem = Problem.create(name="up", sizes=[8, 16, 32], channels=[64, "?", 3], ops="upsample+conv",
         ...                          search={"channels": [8, 32], "multiple_of": 8})
@@ -204,6 +210,8 @@ class Problem:
             "decoder": decoder,
             "reference": reference,
         }
+        if where is not None:
+            given["constraints"] = {**(constraints or {}), "where": where if isinstance(where, str) else list(where)}
         data = {key: _plain(value) for key, value in given.items() if value is not None}
         return from_dict(data, source="<code>", default_name="problem")
 
@@ -400,7 +408,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         )
         time_limit = 30.0
 
-    constraints = _constraints(check, check.table(data, "constraints"))
+    constraints = _constraints(check, check.table(data, "constraints"), n_steps, ndim or 2)
     objective_table = check.table(data, "objective")
     check.keys(objective_table, ("minimize",), "objective.")
     objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
@@ -563,9 +571,11 @@ def _step_ranges(check: Checker, table: Any, base: Ranges, n_steps: int) -> list
     return out
 
 
-def _constraints(check: Checker, table: Mapping[str, Any]) -> Constraints:
+def _constraints(check: Checker, table: Mapping[str, Any], n_steps: int, ndim: int) -> Constraints:
     check.keys(table, CONSTRAINT_KEYS, "constraints.")
     values: dict[str, Any] = {}
+    if "where" in table:
+        values["where"] = _where(check, table["where"], n_steps, ndim)
     for key in ("max_params", "max_macs"):
         if key in table:
             values[key] = check.integer(table[key], f"constraints.{key}", 0)
@@ -581,6 +591,29 @@ def _constraints(check: Checker, table: Mapping[str, Any]) -> Constraints:
             if flag is not None:
                 values[key] = flag
     return Constraints(**values)
+
+
+def _where(check: Checker, value: Any, n_steps: int, ndim: int) -> tuple[WhereItem, ...]:
+    """``constraints.where``: each expression parsed and checked against the steps and axes."""
+    from .solve.where import WhereError, compile_item
+
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        check.add("constraints.where", f"expected a list of expressions (strings), got {show(value)}")
+        return ()
+    items = []
+    for i, text in enumerate(value):
+        key = f"constraints.where[{i}]"
+        if not isinstance(text, str):
+            check.add(key, f"expected an expression (a string), got {show(text)}")
+            continue
+        try:
+            items.append(compile_item(i, text, n_steps, ndim))
+        except WhereError as exc:
+            shown = text if len(text) <= 120 else text[:117] + "..."
+            check.add(key, f'"{shown}" at character {exc.position + 1}: {exc.message}')
+    return tuple(items)
 
 
 def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:

@@ -30,6 +30,7 @@ def solution_json(solution: Solution) -> dict[str, Any]:
     return {
         "problem": solution.problem.name,
         "count": solution.count,
+        "count_is_lower_bound": solution.count_is_lower_bound,
         "folded": solution.folded,
         "candidates": candidates,
         "winner": candidates[0] if candidates else None,
@@ -60,6 +61,7 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
     return {
         "problem": solution.problem.name,
         "count": solution.count,
+        "count_is_lower_bound": solution.count_is_lower_bound,
         "folded": solution.folded,
         "candidates": [c.to_dict() for c in result.candidates],
         "winner": result.winner.to_dict() if result.winner else None,
@@ -91,8 +93,10 @@ def _order(objective: str) -> str:
 def count_line(solution: Solution) -> str:
     """``dcgan-generator: 6,710 valid designs (10,570 functional duplicates folded; solved in 0.52 s)``."""
     folded = f"{plural(solution.folded, 'functional duplicate')} folded; " if solution.folded else ""
+    # A count the time limit stopped is a lower bound, and says so.
+    at_least = "at least " if solution.count_is_lower_bound else ""
     return (
-        f"{solution.problem.name}: {plural(solution.count, 'valid design')} "
+        f"{solution.problem.name}: {at_least}{plural(solution.count, 'valid design')} "
         f"({folded}solved in {solution.seconds:.2f} s)"
     )
 

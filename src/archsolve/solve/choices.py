@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,8 @@ class Group:
     rf_growth: tuple[int, ...]
     shared: tuple[int, ...]
     members: tuple[Choice, ...]
+    #: The members' values for the cross-step ``where`` atoms (:func:`.crossing.needed_leaves`).
+    values: tuple[int | None, ...] = ()
 
     @property
     def size(self) -> int:
@@ -114,6 +116,8 @@ class Solution(Shown):
     folded: int = 0
     #: The problem's reference design (``reference = "…"``), checked like any design; None without one.
     reference: Candidate | None = None
+    #: True when the time limit stopped a count by enumeration: ``count`` designs exist, maybe more.
+    count_is_lower_bound: bool = False
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)
@@ -124,7 +128,11 @@ class Solution(Shown):
         return self.candidates[0].design
 
     def __repr__(self) -> str:
-        return f"<Solution {self.problem.name!r}: {self.count:,} valid designs, best {len(self.candidates)} listed>"
+        at_least = "at least " if self.count_is_lower_bound else ""
+        return (
+            f"<Solution {self.problem.name!r}: {at_least}{self.count:,} valid designs, "
+            f"best {len(self.candidates)} listed>"
+        )
 
     def text(self) -> str:
         from ..report import solution_text
@@ -161,27 +169,31 @@ def allowed(choice: Choice, problem: Problem) -> bool:
     )
 
 
-def fold(step: list[Choice]) -> list[Choice]:
+def fold(step: list[Choice], values: Callable[[Choice], Hashable] | None = None) -> list[Choice]:
     """One choice per function: of choices that compute the same thing between the same states, the first.
 
     Choices come in tie order, so the one kept is the smallest member (``no_duplicates``).
-    Everything the constraints read is part of the key, so folding never changes what is feasible.
+    Everything the constraints read is part of the key (``values``: what cross-step ``where``
+    atoms read), so folding never changes what is feasible.
     """
     kept: dict[Hashable, Choice] = {}
     for c in step:
-        same = (c.source, c.target, c.step.out_shape[0], c.rf_growth, c.shared, c.signature)
+        extra = values(c) if values is not None else None
+        same = (c.source, c.target, c.step.out_shape[0], c.rf_growth, c.shared, c.signature, extra)
         kept.setdefault(id(c) if c.signature is None else same, c)
     return list(kept.values())
 
 
-def group_choices(step: list[Choice]) -> list[Group]:
-    """A step's choices bucketed by everything the global constraints and the objective read."""
+def group_choices(step: list[Choice], values: Callable[[Choice], tuple[int | None, ...]] | None = None) -> list[Group]:
+    """A step's choices bucketed by everything the global constraints and the objective read
+    (``values``: what the cross-step ``where`` atoms read of a choice)."""
     buckets: dict[tuple[Any, ...], list[Choice]] = defaultdict(list)
     for c in step:
-        buckets[(c.source, c.target, c.params, c.macs, c.rf_growth, c.shared)].append(c)
+        extra = values(c) if values is not None else ()
+        buckets[(c.source, c.target, c.params, c.macs, c.rf_growth, c.shared, extra)].append(c)
     return [
-        Group(source, target, params, macs, growth, shared, tuple(sorted(members, key=lambda c: c.order)))
-        for (source, target, params, macs, growth, shared), members in sorted(
+        Group(source, target, params, macs, growth, shared, tuple(sorted(members, key=lambda c: c.order)), extra)
+        for (source, target, params, macs, growth, shared, extra), members in sorted(
             buckets.items(), key=lambda item: (item[0][2], item[0][3], item[1][0].order)
         )
     ]

@@ -12,7 +12,9 @@ from dataclasses import replace
 from ..problem import Problem
 from .budget import count_under_budget
 from .choices import Choice, State, allowed, initial_state, prefix_cost
+from .crossing import TooWide, across, count_across, local_filter
 from .deadline import Deadline
+from .model import count_enumerated
 from .tables import Tables
 
 
@@ -22,7 +24,13 @@ def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
     forward: list[list[Choice]] = []
     for index in range(problem.n_steps):
         tables.deadline.report("tables", index + 1, problem.n_steps)
-        step_choices = [c for state in sorted(frontier) for c in tables.choices(index, state) if allowed(c, problem)]
+        keeps = local_filter(problem, index)  # the where atoms on this step alone: a filter on its table
+        step_choices = [
+            c
+            for state in sorted(frontier)
+            for c in tables.choices(index, state)
+            if allowed(c, problem) and (keeps is None or keeps(c))
+        ]
         forward.append(step_choices)
         frontier = {c.target for c in step_choices}
     # Backward pruning: keep only choices that lead to the final boundary.
@@ -35,11 +43,24 @@ def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
 
 
 def count(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> int:
-    """The number of designs over ``layers`` that meet every global constraint."""
+    """The number of designs over ``layers`` that meet every global constraint (cross-step ``where``
+    atoms: see :func:`count_where`, which also says whether the number is exact)."""
+    return count_where(problem, layers, deadline)[0]
+
+
+def count_where(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> tuple[int, bool]:
+    """The count and whether it is exact: cross-step ``where`` atoms are counted by DP over an
+    extended state, or by Z3 enumeration when that state is too wide (a lower bound if the deadline
+    stops it)."""
+    if across(problem):
+        try:
+            return count_across(problem, layers, deadline), True
+        except TooWide:
+            return count_enumerated(problem, layers, deadline)
     if problem.constraints.same_recipe:
         keys = {c.shared for step in layers for c in step if c.shared}
-        return sum(_count(problem, restrict(layers, key), deadline) for key in sorted(keys))
-    return _count(problem, layers, deadline)
+        return sum(_count(problem, restrict(layers, key), deadline) for key in sorted(keys)), True
+    return _count(problem, layers, deadline), True
 
 
 def restrict(layers: list[list[Choice]], key: tuple[int, ...]) -> list[list[Choice]]:

@@ -1,9 +1,13 @@
 """The best designs by Z3: a linear ``Optimize`` model over groups of equal-cost choices.
 
-Each step picks a *group* of choices with equal cost, so one solver call
-usually yields thousands of tied designs, expanded lazily in a stable order.
-The named constraints are shared with the explanation, whose unsat core names
-the ones that conflict.
+Each step picks a *group* of choices alike in everything the constraints and
+the objective read, so one solver call usually yields many tied designs,
+expanded lazily in a stable order.  The solver uses it when ``where``
+constraints tie steps together (one-step ones are table filters, and without
+cross-step ones a best-first search over the tables, :mod:`.paths`, is exact
+and faster); it also counts by enumeration when the counting DP's extended
+state grows too wide.  The named constraints are shared with the explanation,
+whose unsat core names the ones that conflict.
 """
 
 from __future__ import annotations
@@ -13,25 +17,77 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from ..errors import SolverTimeout
 from ..problem import Problem
 from .choices import Candidate, Choice, Group, group_choices, initial_state, make_design, prefix_cost
+from .crossing import across, needed_leaves, values_key
 from .deadline import Deadline
-from .search import BestFirst, GiveUp, applies
+from .where import Term
 
 #: Megabytes Z3 may hold (a solve stays under 1.5 GB in all).
 MEMORY_MB = 800
 
 
+def grouped(problem: Problem, layers: list[list[Choice]]) -> list[list[Group]]:
+    """Each step's choices in groups alike for the budgets, the objective and the cross-step atoms."""
+    keys = values_key(problem)
+    return [group_choices(step, keys[i]) for i, step in enumerate(layers)]
+
+
 def best(problem: Problem, layers: list[list[Choice]], top: int, deadline: Deadline) -> list[Candidate]:
-    """The ``top`` designs by objective over groups of equal-cost choices: best-first search where budgets
-    are the only global constraints (exact, no Z3), else (or when the search gives up) the Z3 model."""
-    groups = [group_choices(step) for step in layers]
-    if applies(problem):
-        try:
-            return _best(problem, BestFirst(problem, groups, deadline), top)
-        except GiveUp:
-            pass  # budgets bind hard: Z3 prunes better than the bounds
+    """The ``top`` designs by objective (then the other metric, then tie order), from Z3 ``Optimize``."""
+    groups = grouped(problem, layers)
     return _best(problem, GroupModel(problem, groups, deadline, top), top)
+
+
+def count_enumerated(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> tuple[int, bool]:
+    """The number of designs by Z3 enumeration over groups (each model blocked once found), and whether
+    it is exact: when the deadline stops the enumeration the number is a lower bound."""
+    import z3
+
+    z3.set_param("memory_max_size", MEMORY_MB)
+    groups = [_coarse(problem, step, i) for i, step in enumerate(layers)]
+    select = selectors(groups)
+    named, _, _ = constraints(problem, groups, select)
+    solver = z3.Solver()
+    solver.add(*named.values())
+    total = 0
+    while True:
+        try:
+            deadline.check("counting by enumeration")
+        except SolverTimeout:
+            return total, False
+        solver.set("timeout", deadline.remaining_ms())
+        result = solver.check()
+        if result == z3.unknown:
+            return total, False
+        if result == z3.unsat:
+            return total, True
+        model = solver.model()
+        picks = [
+            next(j for j, b in enumerate(step) if z3.is_true(model.eval(b, model_completion=True))) for step in select
+        ]
+        total += multiplicity([g[j] for g, j in zip(groups, picks, strict=True)])
+        solver.add(z3.Or([z3.Not(step[j]) for step, j in zip(select, picks, strict=True)]))
+
+
+def _coarse(problem: Problem, step: list[Choice], index: int) -> list[Group]:
+    """Groups for counting: params and MACs matter only under a budget, so equal-cost is not needed."""
+    rules = problem.constraints
+    keys = values_key(problem)[index]
+    buckets: dict[tuple[Any, ...], list[Choice]] = {}
+    for c in step:
+        key = (
+            c.source,
+            c.target,
+            c.params if rules.max_params is not None else 0,
+            c.macs if rules.max_macs is not None else 0,
+            c.rf_growth,
+            c.shared,
+            keys(c),
+        )
+        buckets.setdefault(key, []).append(c)
+    return [Group(k[0], k[1], k[2], k[3], k[4], k[5], tuple(m), k[6]) for k, m in buckets.items()]
 
 
 def _best(problem: Problem, model: Combinations, top: int) -> list[Candidate]:
@@ -100,7 +156,8 @@ class GroupModel:
         for constraint in named.values():
             self.opt.add(constraint)
         total_p, total_m = z3.Sum(params), z3.Sum(macs)
-        self.first, self.second = (total_p, total_m) if problem.objective == "params" else (total_m, total_p)
+        # The solver's order (paths.objective_cost): MACs first only when minimising MACs.
+        self.first, self.second = (total_m, total_p) if problem.objective == "macs" else (total_p, total_m)
         # One weighted objective equals the lexicographic order (the weight exceeds any second value)
         # and costs Z3 less than two prioritised objectives.
         weight = 1 + sum(max((g.params + g.macs for g in step), default=0) for step in groups)
@@ -192,4 +249,81 @@ def constraints(
             named[f"constraints.receptive_field <= {high} (axis {axis})"] = total <= high
     if same:
         named["constraints.same_recipe"] = z3.And(same)
+    named.update(where_constraints(problem, groups, select))
     return named, params, macs
+
+
+def where_constraints(problem: Problem, groups: list[list[Group]], select: list[list[Any]]) -> dict[str, Any]:
+    """The cross-step ``where`` atoms over the group selectors, one named constraint per ``where`` item.
+
+    Each leaf (a step's field on an axis) is an integer the picked group fixes, with a Boolean saying
+    whether the step's layers have that field; an atom holds only where its leaves exist and its
+    divisors are not zero (the language's rule, :mod:`.where`).
+    """
+    import z3
+
+    found = across(problem)
+    if not found:
+        return {}
+    needed = needed_leaves(problem)
+    value: dict[Term, Any] = {}
+    present: dict[Term, Any] = {}
+    links: list[Any] = []
+    for i, (step, sel) in enumerate(zip(groups, select, strict=True)):
+        for k, leaf in enumerate(needed[i]):
+            value[leaf] = z3.Int(f"v{i}_{k}")
+            present[leaf] = z3.Bool(f"has{i}_{k}")
+            for b, g in zip(sel, step, strict=True):
+                v = g.values[k]
+                links.append(z3.Implies(b, z3.Not(present[leaf]) if v is None else z3.And(present[leaf], value[leaf] == v)))
+    by_item: dict[int, list[Any]] = {}
+    for atom in found:
+        guards: list[Any] = []
+        formula = _z3_term(atom.term, value, present, guards)
+        by_item.setdefault(atom.item, []).append(z3.And(*guards, formula))
+    named = {"where values": z3.And(links)} if links else {}
+    for item in problem.constraints.where:
+        if item.index in by_item:
+            named[item.label] = z3.And(by_item[item.index])
+    return named
+
+
+def _z3_term(term: Term, value: dict[Term, Any], present: dict[Term, Any], guards: list[Any]) -> Any:
+    """A term as a Z3 expression with Python's integer semantics; ``guards`` gathers what must hold for
+    it to be defined (leaves present, divisors non-zero)."""
+    import z3
+
+    op = term[0]
+    if op == "c":
+        return z3.BoolVal(term[1]) if isinstance(term[1], bool) else z3.IntVal(term[1])
+    if op == "v":
+        guards.append(present[term])
+        return value[term]
+    if op == "sum":
+        return z3.Sum([z3.IntVal(term[1]), *(_z3_term(t, value, present, guards) for t in term[2])])
+    args = [_z3_term(t, value, present, guards) for t in term[1:]]
+    if op == "neg":
+        return -args[0]
+    if op == "*":
+        return args[0] * args[1]
+    if op in ("//", "%"):
+        a, b = args
+        guards.append(b != 0)
+        # Z3's division is Euclidean; for a positive divisor that is floor division, and Python's
+        # a // b equals (-a) // (-b) for a negative one.
+        q = z3.If(b > 0, a / b, (-a) / (-b))
+        return q if op == "//" else a - b * q
+    if op == "min":
+        return z3.If(args[0] <= args[1], args[0], args[1])
+    if op == "max":
+        return z3.If(args[0] >= args[1], args[0], args[1])
+    if op == "b2i":
+        return z3.If(args[0], 1, 0)
+    if op == "not":
+        return z3.Not(args[0])
+    if op == "and":
+        return z3.And(args[0], args[1])
+    if op == "or":
+        return z3.Or(args[0], args[1])
+    a, b = args
+    return {"==": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b, "<": a < b, ">": a > b}[op]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ..errors import InfeasibleError, InputError
 from ..problem import Problem
 from . import count as counting
+from . import model
 from .choices import Candidate, Choice, Solution, fold, make_design
+from .crossing import across, values_key
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
 from .paths import cheapest, objective_cost
@@ -31,16 +33,19 @@ class Solver:
     def reachable(self) -> list[list[Choice]]:
         return counting.reachable(self.problem, self.tables)
 
-    def count(self, layers: list[list[Choice]]) -> int:
-        return counting.count(self.problem, layers, self.deadline)
+    def count(self, layers: list[list[Choice]]) -> tuple[int, bool]:
+        """The number of designs and whether it is exact (False: the deadline stopped an enumeration)."""
+        return counting.count_where(self.problem, layers, self.deadline)
 
     def best(self, layers: list[list[Choice]], top: int) -> list[Candidate]:
         """The ``top`` designs by the objective (then the other metric, then tie order), exactly.
 
-        A best-first search over the tables (:mod:`.paths`): on the bundled problems it lists the
-        same designs as the Z3 group model (:mod:`.model`, still the source of explanations) in
-        milliseconds instead of seconds.
+        Where ``where`` atoms tie steps together, Z3 ``Optimize`` over groups of alike choices
+        (:mod:`.model`); otherwise every constraint is a per-step filter, a budget or a sum, and a
+        best-first search over the tables (:mod:`.paths`) is exact and takes milliseconds.
         """
+        if across(self.problem):
+            return model.best(self.problem, layers, top, self.deadline)
         found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
         return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
 
@@ -51,18 +56,31 @@ class Solver:
         reference = reference_candidate(problem, self.tables)  # a bad reference is an input error, first
         raw = self.reachable()
         # Folding keeps a choice between every pair of states it touches, so reachability is unchanged.
-        layers = [fold(step) for step in raw] if problem.constraints.no_duplicates else raw
+        keys = values_key(problem)  # what cross-step where atoms read: folding keeps it apart
+        layers = [fold(step, keys[i]) for i, step in enumerate(raw)] if problem.constraints.no_duplicates else raw
         self.layers = layers
         if any(not step for step in layers):
             raise self._explain(layers)
-        total = self.count(layers)
+        # Across steps the best designs come first: a count by enumeration may run to the deadline
+        # and then be a lower bound.
+        crossed = bool(across(problem))
+        candidates = self.best(layers, top) if top > 0 and crossed else []
+        if crossed and top > 0 and not candidates:
+            raise self._explain(layers)
+        total, exact = self.count(layers)
         if total == 0:
             raise self._explain(layers)
+        if not crossed and top > 0:
+            candidates = self.best(layers, top)
         # A second count only when folding left something out (it costs what the first did).
-        shrunk = any(len(f) < len(r) for f, r in zip(layers, raw, strict=True))
-        folded = self.count(raw) - total if shrunk else 0
-        candidates = self.best(layers, top) if top > 0 else []
-        return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded, reference)
+        shrunk = exact and any(len(f) < len(r) for f, r in zip(layers, raw, strict=True))
+        folded = 0
+        if shrunk:
+            every, every_exact = self.count(raw)
+            folded = every - total if every_exact else 0
+        return Solution(
+            problem, total, candidates, layers, self.deadline.elapsed(), folded, reference, count_is_lower_bound=not exact
+        )
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
         self.deadline.report("explaining", 1, 1)

@@ -1,0 +1,187 @@
+"""``where`` constraints over the step tables: one-step filters, and exact counting across steps.
+
+An atom (:mod:`.where`) that reads one step is a filter on that step's table
+(:func:`keeps`, applied while the tables are read, so the DP stays the fast
+path).  The others are counted here by dynamic programming over an *extended*
+boundary state: besides the sizes and channels, the running budgets, and the
+residual of every atom begun but not finished — the atom with the known steps'
+values folded in (``kernel[3] == 4`` once step 1 chose kernel 4; a running sum
+for ``sum(params[0:3]) <= ...``).  Adjacent-step and running-sum constraints
+keep that state small; when it grows past :data:`STATE_CAP` the count goes to
+Z3 enumeration instead (:func:`.model.count_enumerated`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from ..ops import KINDS
+from ..problem import Problem
+from .choices import Choice, State, initial_state, prefix_cost
+from .deadline import Deadline
+from .where import Atom, Term, holds, leaves
+
+#: Extended states (boundary state x running values x residual atoms) the DP may hold at one boundary.
+STATE_CAP = 200_000
+
+Env = dict[Term, int | None]
+
+
+class TooWide(Exception):
+    """The extended state grew past :data:`STATE_CAP`: the caller counts by Z3 enumeration."""
+
+
+def atoms(problem: Problem) -> list[Atom]:
+    return [atom for item in problem.constraints.where for atom in item.atoms]
+
+
+def local_atoms(problem: Problem, index: int) -> list[Atom]:
+    """Atoms that read only step ``index`` (atoms that read no step at all belong to the first)."""
+    return [a for a in atoms(problem) if a.steps == {index} or (not a.steps and index == 0)]
+
+
+def across(problem: Problem) -> list[Atom]:
+    """Atoms that read two or more steps: solved across the tables."""
+    return [a for a in atoms(problem) if len(a.steps) > 1]
+
+
+def leaf_value(choice: Choice, leaf: Term) -> int | None:
+    """A leaf's value in one choice; None when the step's layers lack the field (see docs/problems.md)."""
+    _, _, layer, name, axis = leaf
+    if name == "channels":
+        return choice.step.out_shape[0]
+    if name == "params":
+        return choice.params
+    if name == "macs":
+        return choice.macs
+    if name == "size":
+        return choice.target[0][axis]
+    ops = [layer_.op for layer_ in choice.step.layers if not layer_.kind.is_norm]
+    positions = range(len(ops)) if layer is None else [layer] if -len(ops) <= layer < len(ops) else []
+    for j in positions:
+        kind = KINDS[ops[j]]
+        field = next((f for f in kind.search_fields if kind.range_of.get(f, f) == name), None)
+        if field is not None:
+            return int(getattr(choice.recipes[j][axis], field))
+    return None
+
+
+def env_of(choice: Choice, needed: Sequence[Term]) -> Env:
+    return {leaf: leaf_value(choice, leaf) for leaf in needed}
+
+
+def local_filter(problem: Problem, index: int) -> Callable[[Choice], bool] | None:
+    """Whether a choice of step ``index`` meets every ``where`` atom that reads only that step;
+    None when no atom does."""
+    found = local_atoms(problem, index)
+    if not found:
+        return None
+    needed = sorted(set().union(*(leaves(a.term) for a in found)))
+
+    def keeps(choice: Choice) -> bool:
+        env = env_of(choice, needed)
+        return all(holds(a.term, env) is True for a in found)
+
+    return keeps
+
+
+def needed_leaves(problem: Problem) -> list[list[Term]]:
+    """Per step, the leaves the cross-step atoms read there (what a choice must carry into the model)."""
+    out: list[set[Term]] = [set() for _ in range(problem.n_steps)]
+    for atom in across(problem):
+        for leaf in leaves(atom.term):
+            out[leaf[1]].add(leaf)
+    return [sorted(s) for s in out]
+
+
+def values_key(problem: Problem) -> list[Callable[[Choice], Hashable]]:
+    """Per step, what a choice's values for the cross-step atoms are (for folding and grouping)."""
+    needed = needed_leaves(problem)
+    return [
+        (lambda c, leaves_=tuple(leaves_): tuple(leaf_value(c, leaf) for leaf in leaves_)) for leaves_ in needed
+    ]
+
+
+Extra = tuple[int, int, tuple[int, ...], tuple[int, ...], tuple[tuple[int, Term], ...]]
+"""The extended state beyond the boundary: params, MACs, receptive field, shared recipe, residual atoms."""
+
+
+def count_across(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> int:
+    """The exact number of designs over ``layers`` meeting every global constraint and cross-step atom.
+
+    Raises :class:`TooWide` when the extended state outgrows :data:`STATE_CAP`.
+    """
+    rules = problem.constraints
+    track_p, track_m = rules.max_params is not None, rules.max_macs is not None
+    rf = rules.receptive_field
+    found = across(problem)
+    starting: dict[int, list[tuple[int, Term]]] = defaultdict(list)
+    for k, atom in enumerate(found):
+        starting[min(atom.steps)].append((k, atom.term))
+    needed = needed_leaves(problem)
+    base_p, base_m = prefix_cost(problem)
+    start: Extra = (base_p, base_m, (1,) * problem.ndim if rf else (), (), ())
+    dp: dict[tuple[State, Extra], int] = {(initial_state(problem), start): 1}
+    for index, step in enumerate(layers):
+        deadline.report("counting", index + 1, len(layers))
+        grouped: dict[State, dict[tuple[Any, ...], list[Any]]] = defaultdict(dict)
+        for c in step:
+            env = env_of(c, needed[index])
+            key = (
+                c.target,
+                c.params if track_p else 0,
+                c.macs if track_m else 0,
+                c.rf_growth,
+                c.shared if rules.same_recipe else (),
+                tuple(env.items()),
+            )
+            slot = grouped[c.source].setdefault(key, [0, env])
+            slot[0] += 1
+        nxt: dict[tuple[State, Extra], int] = defaultdict(int)
+        for (state, (p0, m0, r0, shared0, pending)), n in dp.items():
+            for (target, p, m, growth, shared, _), (mult, env) in grouped.get(state, {}).items():
+                p1, m1 = p0 + p, m0 + m
+                if (track_p and p1 > rules.max_params) or (track_m and m1 > rules.max_macs):  # type: ignore[operator]
+                    continue
+                if shared and shared0 and shared != shared0:
+                    continue
+                rest = _advance(pending, starting.get(index, ()), env)
+                if rest is None:
+                    continue
+                r1 = tuple(a + b for a, b in zip(r0, growth, strict=True)) if rf else ()
+                nxt[(target, (p1, m1, r1, shared0 or shared, rest))] += n * mult
+            deadline.check("counting")
+        if len(nxt) > STATE_CAP:
+            raise TooWide
+        dp = nxt
+    total = 0
+    for (_, (_, _, r, _, pending)), n in dp.items():
+        assert not pending  # every atom's last step has been chosen
+        if rf is None or all(rf[0] <= v <= rf[1] for v in r):
+            total += n
+    return total
+
+
+def _advance(
+    pending: tuple[tuple[int, Term], ...], new: Sequence[tuple[int, Term]], env: Env
+) -> tuple[tuple[int, Term], ...] | None:
+    """The residual atoms after one step's values; None when one of them fails."""
+    out: list[tuple[int, Term]] = []
+    for k, term in (*pending, *new):
+        left = holds(term, env)
+        if left is False:
+            return None
+        if left is not True:
+            out.append((k, left))
+    return tuple(out)
+
+
+def design_holds(problem: Problem, picks: Sequence[Choice]) -> bool:
+    """Whether one whole design meets every ``where`` atom (a check, not how solving works)."""
+    env: Env = {}
+    for atom in atoms(problem):
+        for leaf in leaves(atom.term):
+            env[leaf] = leaf_value(picks[leaf[1]], leaf)
+    return all(holds(a.term, env) is True for a in atoms(problem))
