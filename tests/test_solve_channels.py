@@ -1,7 +1,7 @@
 """Free channels at speed (issue #10): exact counts under a budget and the best designs without Z3.
 
-The count is checked against a brute force over the real torch layers; the best designs against
-the Z3 model the search replaces.
+The count is checked against a brute force over the real torch layers; the best designs of the
+best-first search against the Z3 group model (what solves problems with cross-step ``where``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from torch import nn
 
 from archsolve.problem import load, loads
 from archsolve.solve import Solver, solve
-from archsolve.solve.choices import group_choices
-from archsolve.solve.model import GroupModel, _best
-from archsolve.solve.search import BestFirst
+from archsolve.solve import model
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 
@@ -74,9 +72,8 @@ def best_by_z3(problem_text: str | None = None, path: Path | None = None) -> tup
     problem = load(path) if path is not None else loads(problem_text or "")
     solver = Solver(problem, 120)
     layers = solver.reachable()
-    groups = [group_choices(step) for step in layers]
-    searched = _best(problem, BestFirst(problem, groups, solver.deadline), 20)
-    z3 = _best(problem, GroupModel(problem, groups, solver.deadline, 20), 20)
+    searched = solver.best(layers, 20)
+    z3 = model.best(problem, layers, 20, solver.deadline)
     return [c.choices for c in searched], [c.choices for c in z3]
 
 

@@ -16,10 +16,10 @@ from ..errors import InfeasibleError, SolverTimeout
 from ..ops import KINDS, ConvTranspose
 from ..problem import Problem
 from ..recipe import Ranges
-from .choices import Choice, State, allowed, group_choices, initial_state, prefix_cost
+from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
 from .deadline import Deadline
-from .model import constraints, selectors
+from .model import constraints, grouped, selectors
 from .tables import Tables, TooLarge, op_recipes, recipe_chains
 
 WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
@@ -194,7 +194,7 @@ def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
 def _global(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> InfeasibleError:
     import z3
 
-    groups = [group_choices(step) for step in layers]
+    groups = grouped(problem, layers)
     named, _, _ = constraints(problem, groups, selectors(groups))
     s = z3.Solver()
     s.set("timeout", deadline.remaining_ms())
