@@ -13,6 +13,7 @@ from ..problem import Problem
 from .budget import count_under_budget
 from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .crossing import TooWide, across, count_across, local_filter
+from .crossing import forward as crossing_forward
 from .deadline import Deadline
 from .model import count_enumerated
 from .tables import Tables
@@ -20,11 +21,20 @@ from .tables import Tables
 
 def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
     """Per step, the allowed choices reachable from the input that still lead to the last boundary."""
+    filters = [local_filter(problem, index) for index in range(problem.n_steps)]
+    if across(problem):
+
+        def keep(index: int, c: Choice) -> bool:
+            check = filters[index]
+            return allowed(c, problem) and (check is None or check(c))
+
+        forward = crossing_forward(problem, tables.choices, keep, tables.deadline)
+        return _backward(forward)
     frontier = {initial_state(problem)}
-    forward: list[list[Choice]] = []
+    forward = []
     for index in range(problem.n_steps):
         tables.deadline.report("tables", index + 1, problem.n_steps)
-        keeps = local_filter(problem, index)  # the where atoms on this step alone: a filter on its table
+        keeps = filters[index]  # the where atoms on this step alone: a filter on its table
         step_choices = [
             c
             for state in sorted(frontier)
@@ -33,6 +43,10 @@ def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
         ]
         forward.append(step_choices)
         frontier = {c.target for c in step_choices}
+    return _backward(forward)
+
+
+def _backward(forward: list[list[Choice]]) -> list[list[Choice]]:
     # Backward pruning: keep only choices that lead to the final boundary.
     alive = {c.target for c in forward[-1]} if forward else set()
     pruned: list[list[Choice]] = [[] for _ in forward]

@@ -52,6 +52,8 @@ def leaf_value(choice: Choice, leaf: Term) -> int | None:
     _, _, layer, name, axis = leaf
     if name == "channels":
         return choice.step.out_shape[0]
+    if name == "in_channels":
+        return choice.source[1]
     if name == "params":
         return choice.params
     if name == "macs":
@@ -113,6 +115,15 @@ def count_across(problem: Problem, layers: list[list[Choice]], deadline: Deadlin
 
     Raises :class:`TooWide` when the extended state outgrows :data:`STATE_CAP`.
     """
+    return across_dp(problem, layers, deadline)[0]
+
+
+def across_dp(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> tuple[int, list[list[Choice]]]:
+    """The count, and per step the choices on some design that meets everything (what Z3 then needs).
+
+    A forward pass over extended states counts; a backward pass from the extended states that end
+    a valid design keeps the transitions, hence the choices, that lie on one.
+    """
     rules = problem.constraints
     track_p, track_m = rules.max_params is not None, rules.max_macs is not None
     rf = rules.receptive_field
@@ -124,9 +135,13 @@ def count_across(problem: Problem, layers: list[list[Choice]], deadline: Deadlin
     base_p, base_m = prefix_cost(problem)
     start: Extra = (base_p, base_m, (1,) * problem.ndim if rf else (), (), ())
     dp: dict[tuple[State, Extra], int] = {(initial_state(problem), start): 1}
+    # Per step: (extended state before, group key) -> extended state after; and each key's members.
+    moves: list[list[tuple[tuple[State, Extra], tuple[Any, ...], tuple[State, Extra]]]] = []
+    members: list[dict[tuple[Any, ...], list[Choice]]] = []
     for index, step in enumerate(layers):
         deadline.report("counting", index + 1, len(layers))
         grouped: dict[State, dict[tuple[Any, ...], list[Any]]] = defaultdict(dict)
+        belong: dict[tuple[Any, ...], list[Choice]] = defaultdict(list)
         for c in step:
             env = env_of(c, needed[index])
             key = (
@@ -139,9 +154,13 @@ def count_across(problem: Problem, layers: list[list[Choice]], deadline: Deadlin
             )
             slot = grouped[c.source].setdefault(key, [0, env])
             slot[0] += 1
+            belong[(c.source, *key)].append(c)
+        members.append(belong)
         nxt: dict[tuple[State, Extra], int] = defaultdict(int)
+        taken: list[tuple[tuple[State, Extra], tuple[Any, ...], tuple[State, Extra]]] = []
         for (state, (p0, m0, r0, shared0, pending)), n in dp.items():
-            for (target, p, m, growth, shared, _), (mult, env) in grouped.get(state, {}).items():
+            for key, (mult, env) in grouped.get(state, {}).items():
+                target, p, m, growth, shared, _ = key
                 p1, m1 = p0 + p, m0 + m
                 if (track_p and p1 > rules.max_params) or (track_m and m1 > rules.max_macs):  # type: ignore[operator]
                     continue
@@ -151,17 +170,29 @@ def count_across(problem: Problem, layers: list[list[Choice]], deadline: Deadlin
                 if rest is None:
                     continue
                 r1 = tuple(a + b for a, b in zip(r0, growth, strict=True)) if rf else ()
-                nxt[(target, (p1, m1, r1, shared0 or shared, rest))] += n * mult
+                after = (target, (p1, m1, r1, shared0 or shared, rest))
+                nxt[after] += n * mult
+                taken.append(((state, (p0, m0, r0, shared0, pending)), (state, *key), after))
             deadline.check("counting")
-        if len(nxt) > STATE_CAP:
+        if len(nxt) > STATE_CAP or len(taken) > 4 * STATE_CAP:
             raise TooWide
+        moves.append(taken)
         dp = nxt
     total = 0
-    for (_, (_, _, r, _, pending)), n in dp.items():
+    alive: set[tuple[State, Extra]] = set()
+    for end, n in dp.items():
+        _, (_, _, r, _, pending) = end
         assert not pending  # every atom's last step has been chosen
         if rf is None or all(rf[0] <= v <= rf[1] for v in r):
             total += n
-    return total
+            alive.add(end)
+    kept: list[list[Choice]] = [[] for _ in layers]
+    for index in reversed(range(len(layers))):
+        keys = {key for before, key, after in moves[index] if after in alive}
+        alive = {before for before, _, after in moves[index] if after in alive}
+        chosen = {id(c) for key in keys for c in members[index][key]}
+        kept[index] = [c for c in layers[index] if id(c) in chosen]  # in the table's order
+    return total, kept
 
 
 def _advance(
@@ -176,6 +207,51 @@ def _advance(
         if left is not True:
             out.append((k, left))
     return tuple(out)
+
+
+def forward(
+    problem: Problem,
+    choices: Callable[[int, State], list[Choice]],
+    keep: Callable[[int, Choice], bool],
+    deadline: Deadline,
+) -> list[list[Choice]]:
+    """Per step, the kept choices reachable from the input with the cross-step atoms still holding.
+
+    Like the plain forward pass, but each boundary state carries the residual atoms that reach it,
+    so a step's table is built only from states some design can be in ("channels halve" leaves one
+    channel count per boundary instead of every one).  Past :data:`STATE_CAP` residual states it
+    stops narrowing and goes on as the plain pass (the DP then counts exactly all the same).
+    """
+    starting: dict[int, list[tuple[int, Term]]] = defaultdict(list)
+    for k, atom in enumerate(across(problem)):
+        starting[min(atom.steps)].append((k, atom.term))
+    needed = needed_leaves(problem)
+    frontier: dict[State, set[tuple[tuple[int, Term], ...]] | None] = {initial_state(problem): {()}}
+    out: list[list[Choice]] = []
+    for index in range(problem.n_steps):
+        deadline.report("tables", index + 1, problem.n_steps)
+        step: list[Choice] = []
+        nxt: dict[State, set[tuple[tuple[int, Term], ...]] | None] = {}
+        wide = sum(len(r) if r is not None else 0 for r in frontier.values()) > STATE_CAP
+        for state in sorted(frontier):
+            pending = frontier[state]
+            for c in choices(index, state):
+                if not keep(index, c):
+                    continue
+                if pending is None or wide:
+                    step.append(c)
+                    nxt[c.target] = None
+                    continue
+                env = env_of(c, needed[index])
+                reached = {r for p in pending if (r := _advance(p, starting.get(index, ()), env)) is not None}
+                if reached:
+                    step.append(c)
+                    if nxt.get(c.target, set()) is not None:
+                        nxt.setdefault(c.target, set()).update(reached)  # type: ignore[union-attr]
+            deadline.check("building tables")
+        out.append(step)
+        frontier = nxt
+    return out
 
 
 def design_holds(problem: Problem, picks: Sequence[Choice]) -> bool:

@@ -18,8 +18,10 @@ from ..problem import Problem
 from ..recipe import Ranges
 from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
+from .crossing import local_filter
 from .deadline import Deadline
 from .model import constraints, grouped, selectors
+from .relax import global_relaxations, local_conflict
 from .tables import Tables, TooLarge, op_recipes, recipe_chains
 
 WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
@@ -39,7 +41,13 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
             return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", lines)
         if not kept:
             return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
-        frontier = {c.target for c in kept}
+        keeps = local_filter(problem, index)
+        wanted = [c for c in kept if keeps is None or keeps(c)]
+        if not wanted:
+            return InfeasibleError(
+                f"no design: {problem.step_label(index)} is ruled out by constraints.where", local_conflict(problem, index, kept)
+            )
+        frontier = {c.target for c in wanted}
     if not layers or any(not step for step in layers):
         return InfeasibleError(
             "no design: the free sizes never lead to the last size",
@@ -206,8 +214,11 @@ def _global(problem: Problem, layers: list[list[Choice]], deadline: Deadline) ->
     result = s.check()
     if result == z3.unknown:
         raise deadline.timeout("explaining")
-    core = sorted(labels[str(flag)] for flag in s.unsat_core()) if result == z3.unsat else []
+    # The links from picks to field values hold by construction: never the constraint to relax.
+    core = sorted(labels[str(flag)] for flag in s.unsat_core() if labels[str(flag)] != "where values")
+    core = core if result == z3.unsat else []
     lines = [f"conflicting: {', '.join(core)}"] if core else []
+    lines += global_relaxations(problem, named, core, deadline)
     lines += _bounds(problem, deadline)
     return InfeasibleError("no design satisfies every constraint", lines)
 

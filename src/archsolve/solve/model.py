@@ -279,7 +279,7 @@ def where_constraints(problem: Problem, groups: list[list[Group]], select: list[
     by_item: dict[int, list[Any]] = {}
     for atom in found:
         guards: list[Any] = []
-        formula = _z3_term(atom.term, value, present, guards)
+        formula = z3_term(atom.term, value, present, guards)
         by_item.setdefault(atom.item, []).append(z3.And(*guards, formula))
     named = {"where values": z3.And(links)} if links else {}
     for item in problem.constraints.where:
@@ -288,7 +288,7 @@ def where_constraints(problem: Problem, groups: list[list[Group]], select: list[
     return named
 
 
-def _z3_term(term: Term, value: dict[Term, Any], present: dict[Term, Any], guards: list[Any]) -> Any:
+def z3_term(term: Term, value: dict[Term, Any], present: dict[Term, Any], guards: list[Any]) -> Any:
     """A term as a Z3 expression with Python's integer semantics; ``guards`` gathers what must hold for
     it to be defined (leaves present, divisors non-zero)."""
     import z3
@@ -300,8 +300,8 @@ def _z3_term(term: Term, value: dict[Term, Any], present: dict[Term, Any], guard
         guards.append(present[term])
         return value[term]
     if op == "sum":
-        return z3.Sum([z3.IntVal(term[1]), *(_z3_term(t, value, present, guards) for t in term[2])])
-    args = [_z3_term(t, value, present, guards) for t in term[1:]]
+        return z3.Sum([z3.IntVal(term[1]), *(z3_term(t, value, present, guards) for t in term[2])])
+    args = [z3_term(t, value, present, guards) for t in term[1:]]
     if op == "neg":
         return -args[0]
     if op == "*":

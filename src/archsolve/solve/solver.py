@@ -7,7 +7,7 @@ from ..problem import Problem
 from . import count as counting
 from . import model
 from .choices import Candidate, Choice, Solution, fold, make_design
-from .crossing import across, values_key
+from .crossing import TooWide, across, across_dp, values_key
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
 from .paths import cheapest, objective_cost
@@ -49,6 +49,14 @@ class Solver:
         found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
         return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
 
+    def narrow(self, layers: list[list[Choice]]) -> list[list[Choice]]:
+        """Only the choices on some design meeting the cross-step atoms (the DP's backward pass), so
+        Z3 sees the few groups that matter; unchanged when the extended state is too wide."""
+        try:
+            return across_dp(self.problem, layers, self.deadline)[1]
+        except TooWide:
+            return layers
+
     def solve(self, top: int = 20) -> Solution:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
@@ -64,6 +72,8 @@ class Solver:
         # Across steps the best designs come first: a count by enumeration may run to the deadline
         # and then be a lower bound.
         crossed = bool(across(problem))
+        if crossed:
+            layers = self.narrow(layers)
         candidates = self.best(layers, top) if top > 0 and crossed else []
         if crossed and top > 0 and not candidates:
             raise self._explain(layers)

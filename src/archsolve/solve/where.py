@@ -22,8 +22,8 @@ from typing import Any
 
 #: Fields of a step's layers (per axis), read from the first layer of the step that has them.
 RECIPE_FIELDS = ("kernel", "stride", "padding", "output_padding", "dilation", "scale", "ceil_mode")
-#: Fields of a whole step: its output channels and output size (per axis), its parameters and MACs.
-STEP_FIELDS = ("channels", "size", "params", "macs")
+#: Fields of a whole step: its output and input channels, output size (per axis), parameters and MACs.
+STEP_FIELDS = ("channels", "in_channels", "size", "params", "macs")
 FIELDS = (*RECIPE_FIELDS, *STEP_FIELDS)
 PER_AXIS = {*RECIPE_FIELDS, "size"}
 FUNCTIONS = ("sum", "min", "max", "count", "axis")
