@@ -574,7 +574,7 @@ def _step_ranges(check: Checker, table: Any, base: Ranges, n_steps: int) -> list
 def _constraints(check: Checker, table: Mapping[str, Any], n_steps: int, ndim: int) -> Constraints:
     check.keys(table, CONSTRAINT_KEYS, "constraints.")
     values: dict[str, Any] = {}
-    if "where" in table:
+    if "where" in table and n_steps > 0:  # without steps (bad sizes, reported already) nothing to check against
         values["where"] = _where(check, table["where"], n_steps, ndim)
     for key in ("max_params", "max_macs"):
         if key in table:

@@ -19,10 +19,11 @@ from .model import count_enumerated
 from .tables import Tables
 
 
-def reachable(problem: Problem, tables: Tables) -> list[list[Choice]]:
-    """Per step, the allowed choices reachable from the input that still lead to the last boundary."""
+def reachable(problem: Problem, tables: Tables, narrow: bool = True) -> list[list[Choice]]:
+    """Per step, the allowed choices reachable from the input that still lead to the last boundary;
+    ``narrow``: and that the cross-step ``where`` atoms do not rule out on the way."""
     filters = [local_filter(problem, index) for index in range(problem.n_steps)]
-    if across(problem):
+    if narrow and across(problem):
 
         def keep(index: int, c: Choice) -> bool:
             check = filters[index]

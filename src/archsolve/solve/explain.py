@@ -18,7 +18,7 @@ from ..problem import Problem
 from ..recipe import Ranges
 from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
-from .crossing import local_filter
+from .crossing import across, local_filter
 from .deadline import Deadline
 from .model import constraints, grouped, selectors
 from .relax import global_relaxations, local_conflict
@@ -48,6 +48,8 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
                 f"no design: {problem.step_label(index)} is ruled out by constraints.where", local_conflict(problem, index, kept)
             )
         frontier = {c.target for c in wanted}
+    if across(problem) and (not layers or any(not step for step in layers)):
+        layers = reachable(problem, tables, narrow=False)  # the cross-step atoms emptied it: the core says which
     if not layers or any(not step for step in layers):
         return InfeasibleError(
             "no design: the free sizes never lead to the last size",
