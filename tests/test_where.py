@@ -166,3 +166,22 @@ def test_a_stopped_enumeration_says_at_least() -> None:
     lower = type(solution)(problem, stopped, solution.candidates, solution.tables, count_is_lower_bound=True)
     assert f"at least {stopped:,} valid design" in count_line(lower)
     assert solution_json(lower)["count_is_lower_bound"] is True
+
+
+def test_the_documented_examples_parse_and_mean_what_they_say() -> None:
+    doc = (ROOT / "docs" / "problems.md").read_text(encoding="utf-8")
+    block = doc.split("### `where`")[1].split("```toml")[1].split("```")[0]
+    items = [line.split('"')[1] for line in block.splitlines() if line.strip().startswith('"')]
+    assert len(items) == 7
+    problem = Problem.create(
+        sizes=[4, 8, 16, 32], channels=[32, "?", "?", 4], ops="conv_transpose", where=items[3:],
+        search={"channels": [4, 32], "multiple_of": 4},
+    )
+    solution = solve(problem, top=20)
+    assert solution.candidates
+    for c in solution.candidates:
+        recipes = [choice.recipes[0][0] for choice in c.choices]
+        assert c.choices[1].step.out_shape[0] == c.choices[0].step.out_shape[0] // 2
+        assert sum(r.dilation > 1 for r in recipes) <= 2
+        assert all(b.kernel <= a.kernel for a, b in zip(recipes, recipes[1:]))
+    load(DCGAN, overrides=[where_override(items)])  # all seven check against the 5-step DCGAN problem
