@@ -1,14 +1,12 @@
-"""Benchmark: ``archsolve explore 16 32`` end to end against two baselines measured in the same run.
+"""Benchmark: ``archsolve explore 16 32`` end to end against a baseline measured in the same run.
 
 - ``explore``: the real command in a fresh process (``.venv/bin/archsolve explore 16 32``).
-- ``z3``: a naive Z3 enumeration with blocking clauses over the catalog's ``z3_relation``
-  (one solver per kind; each model found is blocked and the solver asked again).
 - ``loop``: a plain brute-force Python loop over every field combination in the ranges,
   calling the catalog's ``out_size`` (no caching, no ordering tricks).
 
 Each runs as its own process (interpreter start and imports included, as a user pays
-them), round-robin so that machine load hits all three alike; medians of ``--runs``
-runs are printed with ratios against ``explore``.  The three must list the same
+them), round-robin so that machine load hits them alike; medians of ``--runs``
+runs are printed with ratios against ``explore``.  They must list the same
 recipes.  Usage: ``.venv/bin/python benchmarks/explore.py [--runs 9]``.
 """
 
@@ -36,27 +34,6 @@ n_in, n_out = {SIZE_IN}, {SIZE_OUT}
 found = []
 """
 
-Z3_BASELINE = (
-    _SETUP
-    + """
-import z3
-from archsolve.ops import Z3Axis
-from archsolve.recipe import AXIS_FIELDS
-for name in DEFAULT_KINDS:
-    kind = KINDS[name]
-    v = Z3Axis.fresh(name)
-    solver = z3.Solver()
-    solver.add(*v.bounds(ranges, kind), kind.z3_relation(v, n_in, n_out, 2))
-    seen = set()
-    while solver.check() == z3.sat:
-        r = v.value(solver.model())
-        seen.add(kind.canonical(r))
-        solver.add(z3.Or(v.ceil_mode != r.ceil_mode, *(getattr(v, f) != getattr(r, f) for f in AXIS_FIELDS)))
-    found += [(name, list(r)) for r in sorted(seen)]
-print(json.dumps(found))
-"""
-)
-
 LOOP_BASELINE = (
     _SETUP
     + """
@@ -83,7 +60,6 @@ def commands() -> dict[str, list[str]]:
     return {
         "explore": [str(ARCHSOLVE), "explore", str(SIZE_IN), str(SIZE_OUT)],
         "explore --json": [str(ARCHSOLVE), "explore", str(SIZE_IN), str(SIZE_OUT), "--json"],
-        "z3 blocking clauses": [sys.executable, "-c", Z3_BASELINE],
         "python loop": [sys.executable, "-c", LOOP_BASELINE],
     }
 
@@ -127,7 +103,6 @@ def in_process(runs: int) -> dict[str, float]:
 
     work = {
         "explore": run_explore,
-        "z3 blocking clauses": lambda: run_code(Z3_BASELINE),
         "python loop": lambda: run_code(LOOP_BASELINE),
     }
     times: dict[str, list[float]] = {name: [] for name in work}

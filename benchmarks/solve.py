@@ -5,7 +5,8 @@ Run: ``.venv/bin/python benchmarks/solve.py``.  Prints medians and ratios measur
 1. ``archsolve solve problems/dcgan_generator.toml --no-rank --top 20 --json`` end to end (subprocess);
 2. the same solve in-process, and the naive baseline on the same problem (with ``no_gaps`` off,
    which the naive model cannot express): one Z3 ``Optimize`` over nonlinear per-step recipe
-   variables (the catalog's ``z3_relation``), top 20 by blocking clauses;
+   variables (the transposed-conv size relation written as such a tool would), top 20 by blocking
+   clauses;
 3. the count checked against a brute-force product of the per-step tables;
 4. solve time for generator problems of 4, 6, 8 and 12 steps;
 5. ``--scaling`` (also part of the full run): a scaling table, each row solved in a fresh process
@@ -26,14 +27,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from archsolve.ops import (  # noqa: E402
-    KINDS,
-    Z3Axis,
-)
 from archsolve.problem import Problem, load, loads  # noqa: E402
 from archsolve.solve import solve  # noqa: E402
 from archsolve.solve.tables import clear_caches  # noqa: E402
@@ -68,13 +66,18 @@ def naive_top(problem: Problem, top: int = 20, limit: float = 120.0) -> tuple[in
 
     start = time.perf_counter()
     opt = z3.Optimize()
-    kind = KINDS["conv_transpose"]
     steps, params = [], []
     for i in range(problem.n_steps):
-        v = Z3Axis.fresh(f"s{i}")
-        opt.add(*v.bounds(problem.ranges[i], kind))
+        # The naive tool's own model: one integer per field, bounded by the ranges, and torch's
+        # ConvTranspose size rule as a nonlinear equation (archsolve's catalog holds no Z3 relation).
+        fields = ("kernel", "stride", "padding", "output_padding", "dilation")
+        v = SimpleNamespace(**{f: z3.Int(f"s{i}.{f}") for f in fields})
+        for f in vars(v):
+            low, high = getattr(problem.ranges[i], f)
+            opt.add(getattr(v, f) >= low, getattr(v, f) <= high)
         n_in, n_out = problem.sizes[i].fixed[0], problem.sizes[i + 1].fixed[0]  # type: ignore[index]
-        opt.add(kind.z3_relation(v, n_in, n_out))
+        size = (n_in - 1) * v.stride - 2 * v.padding + v.dilation * (v.kernel - 1) + v.output_padding + 1
+        opt.add(size == n_out, z3.Or(v.output_padding < v.stride, v.output_padding < v.dilation))
         opt.add(z3.Or(v.kernel > 1, v.dilation == 1))  # k=1 is one layer at any dilation
         if problem.constraints.no_checkerboard:
             opt.add(v.kernel % v.stride == 0)

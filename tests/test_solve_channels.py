@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from archsolve.problem import load, loads
-from archsolve.solve import Solver, solve
-from archsolve.solve import model
+from archsolve.solve import Solver, model, solve
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 

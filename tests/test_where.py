@@ -7,6 +7,7 @@ check against torch); the random cases against torch itself are in tests/propert
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from unittest import mock
@@ -75,8 +76,7 @@ def meets_family(candidate: object) -> bool:
     """The three DCGAN items, read as docs/problems.md says (steps from 0, every axis alike here)."""
     recipes = [choice.recipes[0][0] for choice in candidate.choices]  # type: ignore[attr-defined]
     return all(
-        r.kernel == recipes[1].kernel and r.stride == 2 and r.padding == (r.kernel - r.stride) // 2
-        for r in recipes[1:]
+        r.kernel == recipes[1].kernel and r.stride == 2 and r.padding == (r.kernel - r.stride) // 2 for r in recipes[1:]
     )
 
 
@@ -85,7 +85,9 @@ def test_dcgan_family_lists_the_tutorial_design_and_its_exact_count() -> None:
     solution = solve(problem, top=20)
     assert not solution.count_is_lower_bound
     listed = [c.choices for c in solution.candidates]
-    tutorial = [c for c in solution.candidates if solution.reference is not None and c.choices == solution.reference.choices]
+    tutorial = [
+        c for c in solution.candidates if solution.reference is not None and c.choices == solution.reference.choices
+    ]
     assert tutorial, "the tutorial's k4 s1 | 4x k4 s2 p1 is one of the family"
     # Every design of the problem without where, filtered by the items' meaning: the same designs.
     plain = load(DCGAN)
@@ -174,7 +176,10 @@ def test_the_documented_examples_parse_and_mean_what_they_say() -> None:
     items = [line.split('"')[1] for line in block.splitlines() if line.strip().startswith('"')]
     assert len(items) == 7
     problem = Problem.create(
-        sizes=[4, 8, 16, 32], channels=[32, "?", "?", 4], ops="conv_transpose", where=items[3:],
+        sizes=[4, 8, 16, 32],
+        channels=[32, "?", "?", 4],
+        ops="conv_transpose",
+        where=items[3:],
         search={"channels": [4, 32], "multiple_of": 4},
     )
     solution = solve(problem, top=20)
@@ -183,5 +188,5 @@ def test_the_documented_examples_parse_and_mean_what_they_say() -> None:
         recipes = [choice.recipes[0][0] for choice in c.choices]
         assert c.choices[1].step.out_shape[0] == c.choices[0].step.out_shape[0] // 2
         assert sum(r.dilation > 1 for r in recipes) <= 2
-        assert all(b.kernel <= a.kernel for a, b in zip(recipes, recipes[1:]))
+        assert all(b.kernel <= a.kernel for a, b in itertools.pairwise(recipes))
     load(DCGAN, overrides=[where_override(items)])  # all seven check against the 5-step DCGAN problem

@@ -1,11 +1,11 @@
 """The op catalog: the only code that knows a layer kind's arithmetic.
 
 One class per kind holds, in one place, its per-axis output-size rule, the
-rules PyTorch enforces at run time, its Z3 encoding of the size relation, its
-parameter and MAC counts and its torch builder.  Solver, counter, builder and
+rules PyTorch enforces at run time, its parameter and MAC counts and its
+torch builder.  Solver, counter, builder and
 CLI all ask this module; nothing else repeats a formula.
 
-Torch and z3 are imported inside the methods that need them, so that listing
+Torch is imported inside the methods that need it, so that listing
 recipes (``archsolve explore``) stays light.
 """
 
@@ -20,7 +20,7 @@ from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import InputError, unknown
-from .recipe import AXIS_FIELDS, AxisRecipe, Ranges
+from .recipe import AxisRecipe, Ranges
 from .sizes import channels_text
 
 if TYPE_CHECKING:
@@ -42,49 +42,6 @@ class ParamCount:
 
     def __add__(self, other: ParamCount) -> ParamCount:
         return ParamCount(self.trainable + other.trainable, self.non_trainable + other.non_trainable)
-
-
-@dataclass(frozen=True)
-class Z3Axis:
-    """Z3 integer variables for one axis of one layer (fields as in :class:`AxisRecipe`)."""
-
-    kernel: Any
-    stride: Any
-    padding: Any
-    output_padding: Any
-    dilation: Any
-    ceil_mode: Any  # z3 Bool
-
-    @classmethod
-    def fresh(cls, prefix: str) -> Z3Axis:
-        import z3
-
-        ints = {name: z3.Int(f"{prefix}.{name}") for name in AXIS_FIELDS}
-        return cls(ceil_mode=z3.Bool(f"{prefix}.ceil_mode"), **ints)
-
-    def bounds(self, ranges: Ranges, kind: OpKind) -> list[Any]:
-        """Range constraints for the fields ``kind`` searches; the others are pinned to their defaults."""
-        import z3
-
-        default = AxisRecipe()
-        out: list[Any] = []
-        for name in AXIS_FIELDS:
-            var = getattr(self, name)
-            if name in kind.search_fields:
-                low, high = getattr(ranges, name)
-                out += [var >= low, var <= high]
-            else:
-                out.append(var == getattr(default, name))
-        if "ceil_mode" not in kind.search_fields:
-            out.append(z3.Not(self.ceil_mode))
-        return out
-
-    def value(self, model: Any) -> AxisRecipe:
-        import z3
-
-        ints = {name: model.eval(getattr(self, name), model_completion=True).as_long() for name in AXIS_FIELDS}
-        ceil = z3.is_true(model.eval(self.ceil_mode, model_completion=True))
-        return AxisRecipe(ceil_mode=ceil, **ints)
 
 
 def _nd(name: str, ndim: int) -> Any:
@@ -339,11 +296,7 @@ class OpKind(ABC):
         """Multiply-accumulates for one sample, as torch's FlopCounterMode counts them (FLOPs / 2)."""
         return 0
 
-    # --- Z3 and torch ------------------------------------------------------------------------
-    @abstractmethod
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        """Z3 formula over ``v`` that holds exactly when the layer is valid and maps ``n_in`` to ``n_out``."""
-
+    # --- torch ---------------------------------------------------------------------------------
     @abstractmethod
     def build(self, layer: Layer) -> torch.nn.Module:
         """The torch module for ``layer``."""
@@ -494,12 +447,6 @@ class Conv(PaddedKind):
     def macs(self, layer: Layer) -> int:
         return self.weight_count(layer) * math.prod(layer.out_shape[1:])
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        room = n_in + 2 * v.padding - v.dilation * (v.kernel - 1) - 1
-        return z3.And(room >= 0, v.stride * (n_out - 1) <= room, room < v.stride * n_out)
-
     def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
@@ -628,17 +575,6 @@ class ConvTranspose(Conv):
         # Every input position meets every kernel tap once: C_in * C_out/g * k^n per input position.
         return self.weight_count(layer) * math.prod(layer.in_shape[1:])
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        size = (n_in - 1) * v.stride - 2 * v.padding + v.dilation * (v.kernel - 1) + v.output_padding + 1
-        return z3.And(
-            size == n_out,
-            size >= 1,
-            v.output_padding >= 0,
-            z3.Or(v.output_padding < v.stride, v.output_padding < v.dilation),
-        )
-
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("ConvTranspose", len(layer.axes))(
             layer.in_shape[0],
@@ -733,26 +669,6 @@ class Pool(PaddedKind):
     def identity(self, r: AxisRecipe, n: int) -> bool:
         return self.signature(r, n) == self.signature(AxisRecipe(), n)
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        room = n_in + 2 * v.padding - v.dilation * (v.kernel - 1) - 1
-        floor_ok = z3.And(v.stride * (n_out - 1) <= room, room < v.stride * n_out)
-        # ceil: out = ceil(room/s) + 1, minus one when the last window starts past input + left pad.
-        ceil_raw = z3.And(v.stride * (n_out - 2) < room, room <= v.stride * (n_out - 1))
-        ceil_keep = z3.And(ceil_raw, v.stride * (n_out - 1) < n_in + v.padding)
-        ceil_drop = z3.And(
-            v.stride * (n_out - 1) < room,
-            room <= v.stride * n_out,
-            v.stride * n_out >= n_in + v.padding,
-        )
-        return z3.And(
-            n_out >= 1,
-            v.padding >= 0,
-            2 * v.padding <= v.kernel,
-            z3.If(v.ceil_mode, z3.Or(ceil_keep, ceil_drop), floor_ok),
-        )
-
     def layer_compatible(self, axes: Sequence[AxisRecipe], ndim: int) -> str | None:
         if len({a.ceil_mode for a in axes}) > 1:
             return f"{self.name}: ceil_mode is one flag for every axis"
@@ -795,12 +711,6 @@ class AvgPool(Pool):
         ]
         return tuple((w, d if w else 0) for w, d in zip(windows, divisors, strict=True))
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        extra = [v.kernel <= n_in] if ndim == 3 else []
-        return z3.And(v.dilation == 1, super().z3_relation(v, n_in, n_out, ndim), *extra)
-
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("AvgPool", len(layer.axes))(
             kernel_size=_per_axis([a.kernel for a in layer.axes]),
@@ -841,11 +751,6 @@ class Upsample(OpKind):
 
     def identity(self, r: AxisRecipe, n: int) -> bool:
         return r.stride == 1
-
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        return z3.And(v.stride >= 1, n_in * v.stride == n_out)
 
     def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
@@ -898,11 +803,6 @@ class PixelShuffle(OpKind):
     def channels_before(self, c_out: int, axes: Sequence[AxisRecipe]) -> int | None:
         return c_out * self.factor(axes) ** len(axes)
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        return z3.And(v.stride >= 1, n_in * v.stride == n_out)
-
     def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
@@ -933,11 +833,6 @@ class PixelUnshuffle(PixelShuffle):
         square = self.factor(axes) ** len(axes)
         return c_out // square if c_out % square == 0 else None
 
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        return z3.And(v.stride >= 1, n_out * v.stride == n_in)
-
     def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
@@ -965,11 +860,6 @@ class BatchNorm(OpKind):
     def params(self, layer: Layer) -> ParamCount:
         c = layer.in_shape[0]
         return ParamCount(2 * c, 2 * c)
-
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        return z3.IntVal(n_in) == n_out  # n_out may be a z3 term (a free size)
 
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("BatchNorm", len(layer.axes))(layer.in_shape[0])
@@ -1049,11 +939,6 @@ class SameConvBlock(OpKind):
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, 1
-
-    def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
-        import z3
-
-        return z3.And(n_in == n_out, v.stride == 1, CONV.z3_relation(v, n_in, n_in, ndim))
 
     @staticmethod
     def conv_args(layer: Layer) -> dict[str, Any]:

@@ -93,7 +93,11 @@ def _items(n: int, draw: st.DrawFn) -> list[Item]:
     local: list[Item] = [
         (f"kernel[{i}] <= {k}", lambda d: d[i].kernel <= k, True),
         (f"stride[{i - n}] == {k % 2 + 1}", lambda d: d[i].stride == k % 2 + 1, True),
-        (f"padding[{i}] == (kernel[{i}] - stride[{i}]) // 2", lambda d: d[i].padding == (d[i].kernel - d[i].stride) // 2, True),
+        (
+            f"padding[{i}] == (kernel[{i}] - stride[{i}]) // 2",
+            lambda d: d[i].padding == (d[i].kernel - d[i].stride) // 2,
+            True,
+        ),
         (f"dilation[{i}] == 1", lambda d: d[i].dilation == 1, True),
         (f"params[{i}] <= {budget} or kernel[{i}] == 1", lambda d: d[i].params <= budget or d[i].kernel == 1, True),
         ("stride[*] != 2", lambda d: all(x.stride != 2 for x in d), True),
@@ -107,8 +111,11 @@ def _items(n: int, draw: st.DrawFn) -> list[Item]:
         ("max(stride) - min(stride) <= 0", lambda d: max(x.stride for x in d) == min(x.stride for x in d), False),
         (f"sum(kernel) % 2 == {k % 2}", lambda d: sum(x.kernel for x in d) % 2 == k % 2, False),
         (f"macs[0] + macs[-1] <= {budget * 4}", lambda d: d[0].macs + d[-1].macs <= budget * 4, False),
-        ("not (stride[0] == stride[-1] and padding[0] == padding[-1])",
-         lambda d: not (d[0].stride == d[-1].stride and d[0].padding == d[-1].padding), False),
+        (
+            "not (stride[0] == stride[-1] and padding[0] == padding[-1])",
+            lambda d: not (d[0].stride == d[-1].stride and d[0].padding == d[-1].padding),
+            False,
+        ),
         ("padding[1:] == padding[:-1]", lambda d: all(a.padding == b.padding for a, b in itertools.pairwise(d)), False),
     ]
     pool = local + (cross if n > 1 else [])

@@ -13,8 +13,9 @@ Z3 enumeration instead (:func:`.model.count_enumerated`).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..ops import KINDS
@@ -98,12 +99,13 @@ def needed_leaves(problem: Problem) -> list[list[Term]]:
     return [sorted(s) for s in out]
 
 
-def values_key(problem: Problem) -> list[Callable[[Choice], Hashable]]:
+def values_key(problem: Problem) -> list[Callable[[Choice], tuple[int | None, ...]]]:
     """Per step, what a choice's values for the cross-step atoms are (for folding and grouping)."""
-    needed = needed_leaves(problem)
-    return [
-        (lambda c, leaves_=tuple(leaves_): tuple(leaf_value(c, leaf) for leaf in leaves_)) for leaves_ in needed
-    ]
+    return [functools.partial(_values, tuple(needed)) for needed in needed_leaves(problem)]
+
+
+def _values(needed: tuple[Term, ...], choice: Choice) -> tuple[int | None, ...]:
+    return tuple(leaf_value(choice, leaf) for leaf in needed)
 
 
 Extra = tuple[int, int, tuple[int, ...], tuple[int, ...], tuple[tuple[int, Term], ...]]

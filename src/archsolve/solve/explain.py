@@ -44,9 +44,8 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
         keeps = local_filter(problem, index)
         wanted = [c for c in kept if keeps is None or keeps(c)]
         if not wanted:
-            return InfeasibleError(
-                f"no design: {problem.step_label(index)} is ruled out by constraints.where", local_conflict(problem, index, kept)
-            )
+            lines = local_conflict(problem, index, kept)
+            return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out by constraints.where", lines)
         frontier = {c.target for c in wanted}
     if across(problem) and (not layers or any(not step for step in layers)):
         layers = reachable(problem, tables, narrow=False)  # the cross-step atoms emptied it: the core says which

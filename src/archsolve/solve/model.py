@@ -275,7 +275,8 @@ def where_constraints(problem: Problem, groups: list[list[Group]], select: list[
             present[leaf] = z3.Bool(f"has{i}_{k}")
             for b, g in zip(sel, step, strict=True):
                 v = g.values[k]
-                links.append(z3.Implies(b, z3.Not(present[leaf]) if v is None else z3.And(present[leaf], value[leaf] == v)))
+                holds = z3.Not(present[leaf]) if v is None else z3.And(present[leaf], value[leaf] == v)
+                links.append(z3.Implies(b, holds))
     by_item: dict[int, list[Any]] = {}
     for atom in found:
         guards: list[Any] = []

@@ -88,9 +88,8 @@ class Solver:
         if shrunk:
             every, every_exact = self.count(raw)
             folded = every - total if every_exact else 0
-        return Solution(
-            problem, total, candidates, layers, self.deadline.elapsed(), folded, reference, count_is_lower_bound=not exact
-        )
+        seconds = self.deadline.elapsed()
+        return Solution(problem, total, candidates, layers, seconds, folded, reference, count_is_lower_bound=not exact)
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
         self.deadline.report("explaining", 1, 1)

@@ -416,7 +416,9 @@ class _Meaning:
             if not value.axed:
                 raise WhereError("axis(...) of a value without axes (channels, params, macs)", pos)
             if not 0 <= k < self.ndim:
-                raise WhereError(f"axis {k} out of range: the problem has {self.ndim} axes (0 to {self.ndim - 1})", args[1][1])
+                raise WhereError(
+                    f"axis {k} out of range: the problem has {self.ndim} axes (0 to {self.ndim - 1})", args[1][1]
+                )
             return Array(tuple((row[k],) for row in value.cells), value.stepped, False, value.boolean)
         if name == "count":
             if len(args) != 1:
@@ -462,7 +464,10 @@ class _Meaning:
         width = max(len(x.cells[0]), len(y.cells[0]))
         cells = tuple(
             tuple(
-                f(x.cells[s if x.stepped else 0][a if x.axed else 0], y.cells[s if y.stepped else 0][a if y.axed else 0])
+                f(
+                    x.cells[s if x.stepped else 0][a if x.axed else 0],
+                    y.cells[s if y.stepped else 0][a if y.axed else 0],
+                )
                 for a in range(width)
             )
             for s in range(rows)
