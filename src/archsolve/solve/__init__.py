@@ -1,4 +1,4 @@
-"""Solve a whole trajectory: exact counts, the best designs by Z3, and explanations when there are none.
+"""Solve a whole trajectory: exact counts, the best designs, and explanations when there are none.
 
 The op catalog turns every step into a finite table of choices (recipes that
 PyTorch accepts and that land on the step's sizes), built by :mod:`.tables`.
@@ -6,12 +6,17 @@ Over those tables:
 
 * **counting** (:mod:`.count`) is dynamic programming over boundary states,
   never enumeration, so tens of millions of designs cost milliseconds;
-* **the best designs** (:mod:`.model`) come from a *linear* Z3 ``Optimize``
-  model in which each step picks a *group* of choices with equal cost — one
-  solver call usually yields thousands of tied designs, expanded lazily in a
-  stable order;
+* **the best designs** come from a best-first search whose bound is the exact
+  cheapest completion (:mod:`.paths`);
+* **``where`` constraints** (:mod:`.where`, the language) that read one step
+  filter that step's table; those across steps (:mod:`.crossing`) are counted
+  by DP over a state extended with the atoms still open, or by Z3 enumeration
+  when that state is too wide (a lower bound if the deadline stops it), and
+  the best designs then come from Z3 ``Optimize`` over groups of alike choices
+  (:mod:`.model`);
 * **infeasible problems** (:mod:`.explain`) are explained from tracked
-  assertions (Z3 unsat cores) plus the nearest sizes and ranges that would work.
+  assertions (Z3 unsat cores, naming the ``where`` items at fault) plus the
+  nearest sizes, ranges and relaxations that would work (:mod:`.relax`).
 
 One :class:`Deadline` covers the whole solve.  :class:`SolutionSpace` offers
 the solved tables to the ranker.

@@ -22,7 +22,7 @@ from ..ops import KINDS
 from ..problem import Problem
 from .choices import Choice, State, initial_state, prefix_cost
 from .deadline import Deadline
-from .where import Atom, Term, holds, leaves
+from .where import Atom, Term, WhereItem, holds, leaves
 
 #: Extended states (boundary state x running values x residual atoms) the DP may hold at one boundary.
 STATE_CAP = 200_000
@@ -256,10 +256,16 @@ def forward(
     return out
 
 
+def broken_items(problem: Problem, picks: Sequence[Choice]) -> list[WhereItem]:
+    """The ``where`` items one whole design breaks (a check of a given design, not how solving works)."""
+    out = []
+    for item in problem.constraints.where:
+        env: Env = {leaf: leaf_value(picks[leaf[1]], leaf) for atom in item.atoms for leaf in leaves(atom.term)}
+        if not all(holds(a.term, env) is True for a in item.atoms):
+            out.append(item)
+    return out
+
+
 def design_holds(problem: Problem, picks: Sequence[Choice]) -> bool:
-    """Whether one whole design meets every ``where`` atom (a check, not how solving works)."""
-    env: Env = {}
-    for atom in atoms(problem):
-        for leaf in leaves(atom.term):
-            env[leaf] = leaf_value(picks[leaf[1]], leaf)
-    return all(holds(a.term, env) is True for a in atoms(problem))
+    """Whether one whole design meets every ``where`` item."""
+    return not broken_items(problem, picks)

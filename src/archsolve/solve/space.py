@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ..design import Design
 from .choices import Choice, Solution, State, initial_state, make_design, satisfies
+from .crossing import design_holds
 from .deadline import Deadline
 from .paths import cheapest
 
@@ -50,7 +51,7 @@ class SolutionSpace:
                 return None
             chosen.append(match)
             state = match.target
-        return tuple(chosen) if satisfies(self.problem, chosen) else None
+        return tuple(chosen) if satisfies(self.problem, chosen) and design_holds(self.problem, chosen) else None
 
     def design(self, picks: Sequence[int]) -> Design | None:
         chosen = self.choices(picks)
@@ -96,7 +97,7 @@ class SolutionSpace:
                 picked.append(choice)
                 state = choice.target
             picks = self.picks(picked)
-            if picks not in seen and satisfies(self.problem, picked):
+            if picks not in seen and satisfies(self.problem, picked) and design_holds(self.problem, picked):
                 seen.add(picks)
                 yield picks
 
