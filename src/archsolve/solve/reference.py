@@ -15,7 +15,6 @@ from ..errors import InputError, Issue
 from ..notation import StepText
 from ..problem import Problem
 from .choices import Candidate, Choice, State, allowed, initial_state, make_design, prefix_cost, satisfies
-from .crossing import broken_items
 from .tables import Tables
 
 #: Per-choice rules, by the flag a choice carries and the constraint that rejects it.
@@ -53,9 +52,6 @@ def reference_candidate(problem: Problem, tables: Tables) -> Candidate | None:
         state = choice.target
     if not satisfies(problem, picks):
         raise InputError(Issue(where, _global_miss(problem, picks)))
-    missed = broken_items(problem, picks)
-    if missed:
-        raise InputError(Issue(where, "breaks " + ", ".join(item.label for item in missed)))
     return Candidate(make_design(problem, picks), tuple(picks))
 
 
