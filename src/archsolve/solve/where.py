@@ -100,7 +100,8 @@ def tokenize(text: str) -> list[Token]:
         else:
             op = next((o for o in _OPS if text.startswith(o, i)), None)
             if op is None:
-                hint = " (integer division is //)" if ch == "/" else " (use and, or, not)" if ch in "&|!" else ""
+                hints = {"/": " (integer division is //)", "=": " (a comparison is ==)", "!": " (use not, or !=)"}
+                hint = hints.get(ch, " (use and, or, not)" if ch in "&|" else "")
                 raise WhereError(f"unexpected character {ch!r}{hint}", i)
             tokens.append(("op", op, i))
             i += len(op)
