@@ -240,3 +240,42 @@ def test_a_cross_step_count_equals_the_brute_force(cap: int) -> None:
     )
     with mock.patch.object(crossing, "STATE_CAP", cap):
         assert solve(loads(text), top=3).count == expected > 0
+
+
+def test_per_axis_fields_against_torch() -> None:
+    """With search.per_axis, axis(...) reads one axis and a plain field must hold on every axis."""
+    text = (
+        'sizes = [[5, 5], [5, 3]]\nchannels = [1, 1]\nops = "conv"\n'
+        "[search]\nkernel = [1, 3]\nstride = [1, 1]\npadding = [0, 1]\ndilation = [1, 1]\nper_axis = true\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        'where = ["axis(kernel[0], 0) == axis(padding[0], 0) * 2 + 1", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
+    )
+    expected = 0
+    for kh, kw, ph, pw in itertools.product(range(1, 4), range(1, 4), range(2), range(2)):
+        try:
+            out = nn.Conv2d(1, 1, (kh, kw), 1, (ph, pw))(torch.zeros(1, 1, 5, 5)).shape[2:]
+        except RuntimeError:
+            continue
+        expected += tuple(out) == (5, 3) and kh == 2 * ph + 1 and kh >= 2 and kw >= 2
+    assert solve(loads(text), top=1).count == expected > 0
+
+
+def test_composite_steps_read_the_first_layer_with_the_field() -> None:
+    """kernel of upsample+conv is the conv's; kernel[0, 0] is the upsample's, which has none."""
+    text = (
+        'sizes = [4, 8]\nchannels = [1, 1]\nops = "upsample+conv"\ndims = 1\n'
+        "[search]\nkernel = [1, 3]\nstride = [1, 2]\npadding = [0, 1]\ndilation = [1, 1]\nscale = [1, 2]\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        'where = ["scale[0] == 2", "kernel[0] == kernel[0, 1]", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
+    )
+    expected = 0
+    for scale, k, s, p in itertools.product(range(1, 3), range(1, 4), range(1, 3), range(2)):
+        try:
+            up = nn.Upsample(scale_factor=float(scale), mode="nearest")
+            out = nn.Conv1d(1, 1, k, s, p)(up(torch.zeros(1, 1, 4))).shape[-1]
+        except RuntimeError:
+            continue
+        expected += out == 8 and scale == 2 and k >= 2
+    assert solve(loads(text), top=1).count == expected > 0
+    with pytest.raises(InfeasibleError, match=r'constraints.where\[3\] "kernel\[0, 0\] == 1"'):
+        solve(loads(text.replace('"kernel[0] >= 2"]', '"kernel[0] >= 2", "kernel[0, 0] == 1"]')))

@@ -22,7 +22,7 @@ from ..ops import KINDS
 from ..problem import Problem
 from .choices import Choice, State, initial_state, prefix_cost
 from .deadline import Deadline
-from .where import Atom, Term, WhereItem, holds, leaves
+from .where import Atom, Term, WhereItem, holds, leaf_order, leaves
 
 #: Extended states (boundary state x running values x residual atoms) the DP may hold at one boundary.
 STATE_CAP = 200_000
@@ -81,7 +81,7 @@ def local_filter(problem: Problem, index: int) -> Callable[[Choice], bool] | Non
     found = local_atoms(problem, index)
     if not found:
         return None
-    needed = sorted(set().union(*(leaves(a.term) for a in found)))
+    needed = sorted(set().union(*(leaves(a.term) for a in found)), key=leaf_order)
 
     def keeps(choice: Choice) -> bool:
         env = env_of(choice, needed)
@@ -96,7 +96,7 @@ def needed_leaves(problem: Problem) -> list[list[Term]]:
     for atom in across(problem):
         for leaf in leaves(atom.term):
             out[leaf[1]].add(leaf)
-    return [sorted(s) for s in out]
+    return [sorted(s, key=leaf_order) for s in out]
 
 
 def values_key(problem: Problem) -> list[Callable[[Choice], tuple[int | None, ...]]]:

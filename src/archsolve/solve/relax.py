@@ -16,7 +16,7 @@ from .choices import Choice
 from .crossing import env_of, local_atoms, needed_leaves
 from .deadline import Deadline
 from .model import z3_term
-from .where import Term, WhereItem, holds, leaves
+from .where import Term, WhereItem, holds, leaf_order, leaves
 
 FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 
@@ -29,13 +29,13 @@ def local_conflict(problem: Problem, index: int, kept: list[Choice]) -> list[str
     for c in kept:
         for item in items:
             mine = [a for a in atoms if a.item == item.index]
-            env = env_of(c, sorted(set().union(*(leaves(a.term) for a in mine))))
+            env = env_of(c, sorted(set().union(*(leaves(a.term) for a in mine)), key=leaf_order))
             if not all(holds(a.term, env) is True for a in mine):
                 fails[item.index].append(c)
     lines = []
     for item in items:
         lines.append(f"{item.label} rules out {len(fails[item.index])} of the step's {len(kept)} choices")
-    read = sorted(set().union(*(leaves(a.term) for a in atoms)))
+    read = sorted(set().union(*(leaves(a.term) for a in atoms)), key=leaf_order)
     if not problem.per_axis:  # every axis alike: one axis tells
         read = [leaf for leaf in read if leaf[4] in (None, 0)]
     for leaf in read[:6]:

@@ -337,6 +337,12 @@ def leaf_steps(term: Term) -> set[int]:
     return set().union(*(leaf_steps(t) for t in term[1:] if isinstance(t, tuple)))
 
 
+def leaf_order(leaf: Term) -> tuple[int, int, str, int]:
+    """A sort key for leaves (a missing layer or axis sorts first)."""
+    _, step, layer, name, axis = leaf
+    return (step, -1 if layer is None else layer, name, -1 if axis is None else axis)
+
+
 def leaves(term: Term) -> set[Term]:
     if term[0] == "v":
         return {term}
