@@ -49,13 +49,15 @@ class Solver:
         found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
         return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
 
-    def narrow(self, layers: list[list[Choice]]) -> list[list[Choice]]:
+    def narrow(self, layers: list[list[Choice]]) -> tuple[list[list[Choice]], int | None]:
         """Only the choices on some design meeting the cross-step atoms (the DP's backward pass), so
-        Z3 sees the few groups that matter; unchanged when the extended state is too wide."""
+        Z3 sees the few groups that matter, and the exact count the DP found on the way; the layers
+        unchanged and no count when the extended state is too wide."""
         try:
-            return across_dp(self.problem, layers, self.deadline)[1]
+            total, kept = across_dp(self.problem, layers, self.deadline)
         except TooWide:
-            return layers
+            return layers, None
+        return kept, total
 
     def solve(self, top: int = 20) -> Solution:
         problem = self.problem
@@ -72,18 +74,21 @@ class Solver:
         # Across steps the best designs come first: a count by enumeration may run to the deadline
         # and then be a lower bound.
         crossed = bool(across(problem))
+        unnarrowed, counted = layers, None
         if crossed:
-            layers = self.narrow(layers)
+            layers, counted = self.narrow(layers)
+            if counted == 0:
+                raise self._explain(layers)
         candidates = self.best(layers, top) if top > 0 and crossed else []
         if crossed and top > 0 and not candidates:
             raise self._explain(layers)
-        total, exact = self.count(layers)
+        total, exact = (counted, True) if counted is not None else self.count(layers)
         if total == 0:
             raise self._explain(layers)
         if not crossed and top > 0:
             candidates = self.best(layers, top)
         # A second count only when folding left something out (it costs what the first did).
-        shrunk = exact and any(len(f) < len(r) for f, r in zip(layers, raw, strict=True))
+        shrunk = exact and any(len(f) < len(r) for f, r in zip(unnarrowed, raw, strict=True))
         folded = 0
         if shrunk:
             every, every_exact = self.count(raw)
