@@ -190,3 +190,18 @@ def test_the_documented_examples_parse_and_mean_what_they_say() -> None:
         assert sum(r.dilation > 1 for r in recipes) <= 2
         assert all(b.kernel <= a.kernel for a, b in itertools.pairwise(recipes))
     load(DCGAN, overrides=[where_override(items)])  # all seven check against the 5-step DCGAN problem
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["kernel[0] == 1__0", "kernel[0] == " + "9" * 40, "*".join(["kernel[0]"] * 250) + " == 1", "(" * 100 + "1"],
+)
+def test_hostile_expressions_are_input_errors(item: str) -> None:
+    with pytest.raises(InputError, match=r"constraints.where\[0\]"):
+        loads(TWO_STEPS + f"[constraints]\nwhere = [{json.dumps(item)}]\n")
+
+
+def test_deep_but_allowed_expressions_solve_without_recursion_errors() -> None:
+    item = " * ".join(["kernel[0]"] * 150) + " >= 1"
+    solution = solve(loads(TWO_STEPS + f"[constraints]\nwhere = [{json.dumps(item)}]\n"), top=1)
+    assert solution.count == solve(loads(TWO_STEPS), top=1).count

@@ -32,6 +32,8 @@ COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 #: Longest expression accepted (a file line, not a program) and deepest nesting (no recursion overflow).
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
+#: Operators one expression may hold: terms nest once per operator, and evaluating them recurses.
+MAX_OPERATORS = 200
 
 Term = tuple[Any, ...]
 """A term: ("c", value) | ("v", step, layer, field, axis) | ("sum", const, terms) | (op, args...)."""
@@ -65,7 +67,9 @@ class WhereItem:
 
     @property
     def label(self) -> str:
-        return f'constraints.where[{self.index}] "{self.text}"'
+        """How messages name the item: its key and its text (a long one shortened)."""
+        text = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return f'constraints.where[{self.index}] "{text}"'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,7 +93,12 @@ def tokenize(text: str) -> list[Token]:
                 j += 1
             if j < len(text) and (text[j].isalpha() or text[j] == "."):
                 raise WhereError(f"unexpected {text[j]!r} after a number (integers only)", j)
-            tokens.append(("int", text[i:j], i))
+            digits = text[i:j]
+            if "__" in digits or digits.endswith("_"):
+                raise WhereError(f"not an integer: {digits!r} (one _ between digits)", i)
+            if len(digits) > 30:
+                raise WhereError("integers of at most 30 digits", i)
+            tokens.append(("int", digits, i))
             i = j
         elif ch.isalpha() or ch == "_":
             j = i
@@ -122,6 +131,7 @@ class Parser:
         self.tokens = tokenize(text)
         self.at = 0
         self.depth = 0
+        self.operators = 0
 
     def parse(self) -> Node:
         node = self.disjunction()
@@ -150,6 +160,12 @@ class Parser:
             _, value, pos = self.peek()
             raise WhereError(f"expected {text!r}, got {value!r}" if value else f"expected {text!r}", pos)
 
+    def operator(self, pos: int) -> int:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise WhereError(f"more than {MAX_OPERATORS} operators", pos)
+        return pos
+
     def nest(self, pos: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -158,14 +174,14 @@ class Parser:
     def disjunction(self) -> Node:
         node = self.conjunction()
         while self.peek()[1] == "or" and self.peek()[0] == "name":
-            pos = self.take()[2]
+            pos = self.operator(self.take()[2])
             node = ("or", pos, node, self.conjunction())
         return node
 
     def conjunction(self) -> Node:
         node = self.negation()
         while self.peek()[1] == "and" and self.peek()[0] == "name":
-            pos = self.take()[2]
+            pos = self.operator(self.take()[2])
             node = ("and", pos, node, self.negation())
         return node
 
@@ -184,7 +200,7 @@ class Parser:
         parts: list[tuple[str, int, Node]] = []
         while self.peek()[0] == "op" and self.peek()[1] in COMPARISONS:
             _, op, pos = self.take()
-            parts.append((op, pos, self.additive()))
+            parts.append((op, self.operator(pos), self.additive()))
         if not parts:
             return left
         # a < b <= c means a < b and b <= c, as in Python
@@ -200,14 +216,14 @@ class Parser:
         node = self.multiplicative()
         while self.peek()[0] == "op" and self.peek()[1] in ("+", "-"):
             _, op, pos = self.take()
-            node = ("binary", pos, op, node, self.multiplicative())
+            node = ("binary", self.operator(pos), op, node, self.multiplicative())
         return node
 
     def multiplicative(self) -> Node:
         node = self.unary()
         while self.peek()[0] == "op" and self.peek()[1] in ("*", "//", "%"):
             _, op, pos = self.take()
-            node = ("binary", pos, op, node, self.unary())
+            node = ("binary", self.operator(pos), op, node, self.unary())
         return node
 
     def unary(self) -> Node:
