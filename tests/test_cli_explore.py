@@ -28,6 +28,7 @@ DONE_WHEN = [
     "4",
     "--max-dilation",
     "3",
+    "--all",
     "--json",
 ]
 
@@ -52,10 +53,8 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
     assert data["in"] == 16 and data["out"] == 32
     assert data["count"] == len(data["recipes"]) == 20
     assert as_recipes(data) == bruteforce("conv_transpose", (16, 16), (32, 32), 8, 4, 4, 3)
-    assert all(
-        set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", "checkerboard", "gaps"}
-        for r in data["recipes"]
-    )
+    flags = {"checkerboard", "gaps", "dead_pixels", "identity", "faithful"}
+    assert all(set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", *flags} for r in data["recipes"])
     assert {
         "op": "conv_transpose",
         "kernel": 4,
@@ -65,7 +64,13 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
         "dilation": 1,
         "checkerboard": False,
         "gaps": False,
+        "dead_pixels": False,
+        "identity": False,
+        "faithful": True,
     } in data["recipes"]
+    # Without --all the default rules leave some out, and say how many.
+    default = json.loads(subprocess.run([str(ARCHSOLVE), "explore", *DONE_WHEN[:-2], "--json"], capture_output=True, text=True, check=True).stdout)
+    assert default["all"] is False and default["count"] + default["left_out"] == 20 and default["left_out"] > 0
 
 
 def test_json_per_axis_sizes_are_lists() -> None:
@@ -80,8 +85,9 @@ def test_table_by_default() -> None:
     code, out, err = run("16", "32")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].startswith("16 → 32: ") and lines[0].endswith(" recipes")
-    assert lines[1].split()[:2] == ["op", "kernel"] and lines[1].split()[-2:] == ["checkerboard", "gaps"]
+    assert lines[0].startswith("16 → 32: ") and lines[0].endswith(" more breaks the default rules: --all lists them)")
+    flags = ["checkerboard", "gaps", "dead", "identity", "faithful"]
+    assert lines[1].split()[:2] == ["op", "kernel"] and lines[1].split()[-5:] == flags
     assert any(line.split()[:4] == ["conv_transpose", "4", "2", "1"] for line in lines)
     assert any(line.split()[0] == "upsample" for line in lines[3:])
     assert int(lines[0].split(": ")[1].split()[0]) == len(lines) - 3
