@@ -100,6 +100,17 @@ class Found:
         """Whether the per-layer rules on by default in a problem keep it (gaps, dead pixels, identity, faithful)."""
         return not (self.gaps or self.dead_pixels or self.identity) and self.faithful
 
+    def flags(self) -> list[str]:
+        """The rules the recipe breaks, as the table's ``flags`` column words them."""
+        named = (
+            (self.checkerboard, "checkerboard"),
+            (self.gaps, "gaps"),
+            (self.dead_pixels, "dead pixels"),
+            (self.identity, "identity"),
+            (not self.faithful, "unfaithful"),
+        )
+        return [word for on, word in named if on]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "op": self.op,
@@ -141,13 +152,8 @@ class Exploration(Shown):
         for found in self.recipes:
             fields = found.fields()
             cells = [_cell(fields[name]) if name in fields else "-" for name in names]
-            flags = (found.checkerboard, found.gaps, found.dead_pixels, found.identity, found.faithful)
-            rows.append((found.op, *cells, *map(_cell, flags)))
-        columns = (
-            Column("op"),
-            *(Column(name, "right") for name in names),
-            *(Column(flag) for flag in ("checkerboard", "gaps", "dead", "identity", "faithful")),
-        )
+            rows.append((found.op, *cells, ", ".join(found.flags()) or "-"))
+        columns = (Column("op"), *(Column(name, "right") for name in names), Column("flags"))
         title = f"{format_size(self.size_in)} → {format_size(self.size_out)}: {plural(self.count, 'recipe')}"
         if self.left_out:
             verb = "breaks" if self.left_out == 1 else "break"
