@@ -72,7 +72,9 @@ def explore(
     >>> import archsolve
     >>> found = archsolve.explore(16, 32, ["conv_transpose"], max_kernel=4, max_stride=2, max_padding=1)
     >>> found
-    <Exploration 16 → 32: 4 recipes>
+    <Exploration 16 → 32: 3 recipes>
+    >>> found.left_out  # conv_transpose k1 s2 op1 leaves every other output unwritten
+    1
     >>> found.recipes[-1].fields()
     {'kernel': 4, 'stride': 2, 'padding': 1, 'output_padding': 0, 'dilation': 1}
     """

@@ -57,7 +57,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State], deadline:
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
         return []
     alternatives, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
-    ((size, _, _),) = frontier
+    ((size, *_),) = frontier
     per = len(size) // problem.inputs
 
     def serving(x: int) -> set[object]:
