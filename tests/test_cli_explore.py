@@ -54,7 +54,9 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
     assert data["count"] == len(data["recipes"]) == 20
     assert as_recipes(data) == bruteforce("conv_transpose", (16, 16), (32, 32), 8, 4, 4, 3)
     flags = {"checkerboard", "gaps", "dead_pixels", "identity", "faithful"}
-    assert all(set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", *flags} for r in data["recipes"])
+    assert all(
+        set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", *flags} for r in data["recipes"]
+    )
     assert {
         "op": "conv_transpose",
         "kernel": 4,
@@ -69,7 +71,11 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
         "faithful": True,
     } in data["recipes"]
     # Without --all the default rules leave some out, and say how many.
-    default = json.loads(subprocess.run([str(ARCHSOLVE), "explore", *DONE_WHEN[:-2], "--json"], capture_output=True, text=True, check=True).stdout)
+    default = json.loads(
+        subprocess.run(
+            [str(ARCHSOLVE), "explore", *DONE_WHEN[:-2], "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert default["all"] is False and default["count"] + default["left_out"] == 20 and default["left_out"] > 0
 
 

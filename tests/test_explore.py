@@ -229,7 +229,9 @@ def torch_sensible(op: str, r: AxisRecipe, n: int) -> bool:
     from archsolve.layer import Layer
 
     kind = ops.KINDS[op]
-    layer = Layer.make(op, (1, n), [r], 1 if kind.has_weights else None, **({"bias": False} if kind.has_weights else {}))
+    layer = Layer.make(
+        op, (1, n), [r], 1 if kind.has_weights else None, **({"bias": False} if kind.has_weights else {})
+    )
     x, y = one_hot_response(layer)
     out = y.shape[-1]
     reached = (y.isfinite() & (y != 0)).flatten(1)
@@ -237,9 +239,13 @@ def torch_sensible(op: str, r: AxisRecipe, n: int) -> bool:
     unwritten = not bool(reached.any(dim=0).all())  # an output no input reaches
     gaps = unwritten if op == "conv_transpose" else unread
     identity = y.shape == x.shape and torch.equal(y, x)
-    faithful = n < 2 or out < 2 or (
-        stride_fits(r.stride, n, out, kind.scales_up)
-        and ordered(centres_1d(op, r.kernel, r.stride, r.padding, r.output_padding, r.dilation, n, out))
+    faithful = (
+        n < 2
+        or out < 2
+        or (
+            stride_fits(r.stride, n, out, kind.scales_up)
+            and ordered(centres_1d(op, r.kernel, r.stride, r.padding, r.output_padding, r.dilation, n, out))
+        )
     )
     return not (gaps or dead_in_torch(layer, x, y) or identity) and faithful
 

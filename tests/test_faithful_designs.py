@@ -93,9 +93,7 @@ def faithful_in_torch(layer: Layer, n_in: tuple[int, ...], n_out: tuple[int, ...
     """The two geometry rules on every axis of ``layer``, from torch's sizes and a widened probe."""
     if layer.kind.is_norm:
         return n_in == n_out
-    return all(
-        axis_faithful(layer.op, r, n, out) for r, n, out in zip(layer.axes, n_in, n_out, strict=True)
-    )
+    return all(axis_faithful(layer.op, r, n, out) for r, n, out in zip(layer.axes, n_in, n_out, strict=True))
 
 
 @functools.cache

@@ -235,11 +235,7 @@ _RULES = (
 
 
 def _ruled_out(size_in: int | Sequence[int], size_out: int | Sequence[int], found: list[Found]) -> InfeasibleError:
-    lines = [
-        f"{hits} {what}"
-        for flag, bad, what in _RULES
-        if (hits := sum(getattr(f, flag) == bad for f in found))
-    ]
+    lines = [f"{hits} {what}" for flag, bad, what in _RULES if (hits := sum(getattr(f, flag) == bad for f in found))]
     lines.append("--all (show_all=True) lists them with their flags")
     return InfeasibleError(
         f"{plural(len(found), 'recipe')} torch runs from {format_size(_plain(size_in))} to "

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import functools
 import math
-from fractions import Fraction
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 

@@ -134,7 +134,7 @@ def torch_centres(kind: ops.OpKind, r: AxisRecipe, n: int, out: int) -> torch.Te
         # One one-hot input per element; each output pixel's centre along H, lines along H per (C, W).
         layer = layer_of(kind, r, n)
         assert layer is not None
-        x, y = one_hot_response(layer)
+        _, y = one_hot_response(layer)
         rows = torch.arange(n).reshape(1, n, 1).expand(*layer.in_shape).flatten()
         centres = centres_of(y, rows)  # (C, H, W)
         return centres.transpose(-1, -2)  # lines along H last

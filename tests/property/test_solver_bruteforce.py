@@ -20,8 +20,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 from ops_oracle import centres_1d, ordered, stride_fits, varies_in_torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from archsolve.errors import InfeasibleError
@@ -106,9 +106,13 @@ def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[Pro
             continue
         seen.add(key)
         params = sum(t.numel() for t in module.parameters())
-        faithful = n < 2 or out < 2 or (
-            stride_fits(s, n, out, kind in ("conv_transpose", "upsample"))
-            and ordered(centres_1d(kind, k, s, p, op, d, n, out))
+        faithful = (
+            n < 2
+            or out < 2
+            or (
+                stride_fits(s, n, out, kind in ("conv_transpose", "upsample"))
+                and ordered(centres_1d(kind, k, s, p, op, d, n, out))
+            )
         )
         found.setdefault(out, []).append(
             Probed(

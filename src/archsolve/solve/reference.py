@@ -27,6 +27,7 @@ from .choices import (
 )
 from .tables import Tables
 
+
 def reference_candidate(problem: Problem, tables: Tables) -> Candidate | None:
     """The reference as a design of ``problem`` (None when the problem names none); InputError if it misses."""
     if not problem.reference:

@@ -295,9 +295,7 @@ class Tables:
                 assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
                 base = recipes[0][0]._replace(output_padding=0)
                 spans = [kind.size_range(base, n) for n in sizes[0]]
-                runtime = all(
-                    s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True)
-                )
+                runtime = all(s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True))
             if not runtime:
                 raise InputError(f"gives {format_size(sizes[-1])}, the problem wants {spec} after this step")
             assert spec.fixed is not None
