@@ -165,3 +165,45 @@ def test_constant_outputs_are_exactly_those_torch_finds_constant() -> None:
         assert (tuple(c.key for c in candidate.choices) in kept) == varies, candidate.choices
         constant += not varies
     assert constant > 0 and strict.count > 0  # both kinds of design occur
+
+
+def wasted_problem(rule: bool) -> Problem:
+    """1-D, 8 → 16 → 32 by ``upsample+conv`` steps, scales up to 4 and strides up to 2, the other rules off."""
+    return loads(
+        'sizes = [8, 16, 32]\nchannels = [2, 2, 2]\nops = "upsample+conv"\ndims = 1\n'
+        "[search]\nkernel = [1, 3]\nstride = [1, 2]\npadding = [0, 1]\nscale = [1, 4]\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        f"faithful = false\nno_constant_output = false\nno_wasted_resampling = {str(rule).lower()}\n"
+        '[build]\nnorm = "none"\nbias = true\n'
+    )
+
+
+def torch_steps(n: int, want: int) -> list[tuple[int, int]]:
+    """(upsample scale, conv stride) of every upsample + conv pair torch runs from ``n`` to ``want``."""
+    found = []
+    for scale in range(1, 5):
+        up = nn.Upsample(scale_factor=float(scale))
+        for k in range(1, 4):
+            for s in range(1, 3):
+                for p in range(2):
+                    try:
+                        out = nn.Conv1d(1, 1, k, s, p)(up(torch.zeros(1, 1, n))).shape[-1]
+                    except RuntimeError:
+                        continue
+                    if out == want:
+                        found.append((scale, s))
+    return found
+
+
+def test_wasted_resampling_is_counted_against_torch() -> None:
+    """The rule drops exactly the steps that upsample ×2+ and then stride 2 (torch lists every pair)."""
+    steps = [torch_steps(8, 16), torch_steps(16, 32)]
+    every = len(steps[0]) * len(steps[1])
+    kept = [[(a, s) for a, s in step if not (a >= 2 and s >= 2)] for step in steps]
+    assert solve(wasted_problem(False), top=1).count == every
+    strict = solve(wasted_problem(True), top=50)
+    assert strict.count == len(kept[0]) * len(kept[1]) < every
+    for candidate in strict.candidates:
+        for choice in candidate.choices:
+            up, conv = choice.recipes
+            assert not (up[0].stride >= 2 and conv[0].stride >= 2), choice.key
