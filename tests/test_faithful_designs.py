@@ -20,6 +20,7 @@ from torch import nn
 
 from archsolve.build import build, layer_modules
 from archsolve.design import Design, Step
+from archsolve.errors import InfeasibleError
 from archsolve.layer import Layer
 from archsolve.ops import KINDS
 from archsolve.problem import Problem, load, loads
@@ -207,3 +208,13 @@ def test_wasted_resampling_is_counted_against_torch() -> None:
         for choice in candidate.choices:
             up, conv = choice.recipes
             assert not (up[0].stride >= 2 and conv[0].stride >= 2), choice.key
+
+
+def test_a_problem_only_constant_designs_solve_says_which_rule() -> None:
+    """1x1 noise by nearest upsampling and 1x1 convs only: every design is constant, and the error says so."""
+    text = (
+        'sizes = [1, 2, 4]\nchannels = [4, 4, 3]\nops = "upsample+conv"\n'
+        "[search]\nkernel = [1, 1]\nstride = [1, 1]\npadding = [0, 0]\nscale = [2, 2]\n"
+    )
+    with pytest.raises(InfeasibleError, match=r"constraints\.no_constant_output = true"):
+        solve(loads(text))

@@ -163,7 +163,7 @@ RULES = (
     ("dead", "no_dead_pixels", "has output pixels that see only padding"),
     ("identity", "no_identity", "has a part that computes nothing"),
     ("unfaithful", "faithful", "resamples unfaithfully (a stride off its size ratio, or inputs out of order)"),
-    ("wasted", "no_wasted_resampling", "enlarges and shrinks one axis within the step"),
+    ("wasted", "no_wasted_resampling", "resamples one axis both up and down within the step"),
     ("constant", "no_constant_output", "gives an output constant along an axis, whatever the weights and input"),
 )
 
