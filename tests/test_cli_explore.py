@@ -164,3 +164,11 @@ def test_explore_command_imports_neither_torch_nor_z3_nor_optuna() -> None:
         code = f"import sys; from archsolve.cli import main\n{run_it}\n{probe}"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert done.stderr.strip() == expected
+
+
+def test_only_rule_breaking_recipes_exit_1_and_point_to_all() -> None:
+    """8 → 8 by upsampling is only the ×1 copy: left out by default (exit 1, saying why), listed with --all."""
+    code, _, err = run("8", "8", "--op", "upsample")
+    assert code == 1 and "none that the default rules keep" in err and "1 compute nothing" in err and "--all" in err
+    code, out, _ = run("8", "8", "--op", "upsample", "--all", "--json")
+    assert code == 0 and json.loads(out)["recipes"][0]["identity"] is True
