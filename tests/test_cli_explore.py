@@ -28,6 +28,7 @@ DONE_WHEN = [
     "4",
     "--max-dilation",
     "3",
+    "--all",
     "--json",
 ]
 
@@ -52,9 +53,9 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
     assert data["in"] == 16 and data["out"] == 32
     assert data["count"] == len(data["recipes"]) == 20
     assert as_recipes(data) == bruteforce("conv_transpose", (16, 16), (32, 32), 8, 4, 4, 3)
+    flags = {"checkerboard", "gaps", "dead_pixels", "identity", "faithful"}
     assert all(
-        set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", "checkerboard", "gaps"}
-        for r in data["recipes"]
+        set(r) == {"op", "kernel", "stride", "padding", "output_padding", "dilation", *flags} for r in data["recipes"]
     )
     assert {
         "op": "conv_transpose",
@@ -65,7 +66,17 @@ def test_done_when_command_lists_the_20_recipes_torch_accepts() -> None:
         "dilation": 1,
         "checkerboard": False,
         "gaps": False,
+        "dead_pixels": False,
+        "identity": False,
+        "faithful": True,
     } in data["recipes"]
+    # Without --all the default rules leave some out, and say how many.
+    default = json.loads(
+        subprocess.run(
+            [str(ARCHSOLVE), "explore", *DONE_WHEN[:-2], "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert default["all"] is False and default["count"] + default["left_out"] == 20 and default["left_out"] > 0
 
 
 def test_json_per_axis_sizes_are_lists() -> None:
@@ -80,8 +91,9 @@ def test_table_by_default() -> None:
     code, out, err = run("16", "32")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].startswith("16 → 32: ") and lines[0].endswith(" recipes")
-    assert lines[1].split()[:2] == ["op", "kernel"] and lines[1].split()[-2:] == ["checkerboard", "gaps"]
+    assert lines[0].startswith("16 → 32: ") and lines[0].endswith(" more breaks the default rules: --all lists them)")
+    assert lines[1].split()[:2] == ["op", "kernel"] and lines[1].split()[-1] == "flags"
+    assert any(line.split()[-1] == "checkerboard" for line in lines[3:])  # k3 s2 p1 op1 is listed, flagged
     assert any(line.split()[:4] == ["conv_transpose", "4", "2", "1"] for line in lines)
     assert any(line.split()[0] == "upsample" for line in lines[3:])
     assert int(lines[0].split(": ")[1].split()[0]) == len(lines) - 3
@@ -152,3 +164,11 @@ def test_explore_command_imports_neither_torch_nor_z3_nor_optuna() -> None:
         code = f"import sys; from archsolve.cli import main\n{run_it}\n{probe}"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert done.stderr.strip() == expected
+
+
+def test_only_rule_breaking_recipes_exit_1_and_point_to_all() -> None:
+    """8 → 8 by upsampling is only the ×1 copy: left out by default (exit 1, saying why), listed with --all."""
+    code, _, err = run("8", "8", "--op", "upsample")
+    assert code == 1 and "none that the default rules keep" in err and "1 compute nothing" in err and "--all" in err
+    code, out, _ = run("8", "8", "--op", "upsample", "--all", "--json")
+    assert code == 0 and json.loads(out)["recipes"][0]["identity"] is True

@@ -24,7 +24,7 @@ def listed(result_recipes: object) -> set[tuple[str, tuple[AxisRecipe, ...]]]:
 
 def explore_set(size_in: object, size_out: object, op: str, k: int, s: int, p: int, d: int) -> set:
     try:
-        result = explore(size_in, size_out, [op], explore_ranges(k, s, p, d))  # type: ignore[arg-type]
+        result = explore(size_in, size_out, [op], explore_ranges(k, s, p, d), show_all=True)  # type: ignore[arg-type]
     except InfeasibleError:
         return set()
     return listed(result.recipes)
@@ -72,7 +72,7 @@ def test_each_recipe_once_in_a_stable_catalog_order() -> None:
 def test_default_kinds_are_the_kinds_with_a_recipe() -> None:
     """Norms keep any size and have nothing to choose: asked for, they are listed; by default not."""
     assert set(DEFAULT_KINDS) == set(ops.KINDS) - {"batch_norm", "instance_norm", "group_norm"}
-    assert {f.op for f in explore(8, 8).recipes} == {
+    assert {f.op for f in explore(8, 8, show_all=True).recipes} == {
         "conv",
         "max_pool",
         "avg_pool",
@@ -106,7 +106,7 @@ def test_done_when_conv_transpose_16_to_32_has_the_20_recipes_torch_runs() -> No
 
 
 def test_flags_follow_the_catalog() -> None:
-    result = explore(16, 32, ["conv_transpose"])
+    result = explore(16, 32, ["conv_transpose"], show_all=True)
     by_kernel = {f.axes[0].kernel: f for f in result.recipes}
     assert by_kernel[3].checkerboard and not by_kernel[4].checkerboard
     assert by_kernel[1].gaps and not by_kernel[4].gaps
@@ -126,9 +126,20 @@ def test_json_form() -> None:
         "dilation",
         "checkerboard",
         "gaps",
+        "dead_pixels",
+        "identity",
+        "faithful",
     ]
     assert explore(16, 32, ["upsample"]).to_dict()["recipes"] == [
-        {"op": "upsample", "scale": 2, "checkerboard": False, "gaps": False}
+        {
+            "op": "upsample",
+            "scale": 2,
+            "checkerboard": False,
+            "gaps": False,
+            "dead_pixels": False,
+            "identity": False,
+            "faithful": True,
+        }
     ]
 
 
@@ -198,3 +209,64 @@ def test_explore_imports_neither_torch_nor_z3() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_7_to_15_leaves_the_padded_1x1_conv_out_and_all_flags_it() -> None:
+    """``conv k1 s1 p4`` grows 7 to 15 by zero padding: its border sees only padding, its stride is off."""
+    padded = ("conv", (AxisRecipe(kernel=1, stride=1, padding=4),) * 2)
+    default = explore(7, 15)
+    assert padded not in listed(default.recipes) and default.left_out > 0
+    every = explore(7, 15, show_all=True)
+    found = next(f for f in every.recipes if (f.op, f.axes) == padded)
+    assert found.dead_pixels and not found.faithful and not found.sensible
+    assert every.count == default.count + default.left_out
+
+
+def torch_sensible(op: str, r: AxisRecipe, n: int) -> bool:
+    """The default per-layer rules by torch's account, for a 1-D layer of one channel (no bias)."""
+    from ops_oracle import centres_1d, dead_in_torch, one_hot_response, ordered, stride_fits
+
+    from archsolve.layer import Layer
+
+    kind = ops.KINDS[op]
+    layer = Layer.make(
+        op, (1, n), [r], 1 if kind.has_weights else None, **({"bias": False} if kind.has_weights else {})
+    )
+    x, y = one_hot_response(layer)
+    out = y.shape[-1]
+    reached = (y.isfinite() & (y != 0)).flatten(1)
+    unread = not bool(reached.any(dim=1).all())  # an input no output reads
+    unwritten = not bool(reached.any(dim=0).all())  # an output no input reaches
+    gaps = unwritten if op == "conv_transpose" else unread
+    identity = y.shape == x.shape and torch.equal(y, x)
+    faithful = (
+        n < 2
+        or out < 2
+        or (
+            stride_fits(r.stride, n, out, kind.scales_up)
+            and ordered(centres_1d(op, r.kernel, r.stride, r.padding, r.output_padding, r.dilation, n, out))
+        )
+    )
+    return not (gaps or dead_in_torch(layer, x, y) or identity) and faithful
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    op=st.sampled_from(["conv", "conv_transpose", "max_pool", "avg_pool", "upsample"]),
+    n_in=st.integers(1, 9),
+    n_out=st.integers(1, 18),
+)
+def test_the_default_list_is_what_torch_probes_keep(op: str, n_in: int, n_out: int) -> None:
+    """1-D: the default list is exactly the recipes of ``--all`` that torch's probes find free of gaps,
+    dead pixels and identity, and faithful (stride against torch's sizes, centres probed)."""
+    ranges = explore_ranges(4, 3, 2, 2)
+    try:
+        every = explore((n_in,), (n_out,), [op], ranges, show_all=True).recipes
+    except InfeasibleError:
+        return
+    want = {(f.op, f.axes) for f in every if torch_sensible(f.op, f.axes[0], n_in)}
+    try:
+        got = listed(explore((n_in,), (n_out,), [op], ranges).recipes)
+    except InfeasibleError:
+        got = set()
+    assert got == want

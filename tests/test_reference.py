@@ -102,6 +102,7 @@ def test_the_space_offers_the_reference_as_picks() -> None:
         ("conv k4 s1 | 4× conv_transpose k4 s2 p1", "step 1: conv is not one of this step's kinds"),
         ("conv_transpose k4 s1 | 3× conv_transpose k4 s2 p1 | conv_transpose k3 s2 p1 op1", "no_checkerboard"),
         ("conv_transpose k4 s1 | 3× conv_transpose k4 s2 p1 | conv_transpose k1 s2 op1", "no_dead_pixels"),
+        ("conv_transpose k4 s1 | conv_transpose k3 s3 p3 d2 | 3× conv_transpose k4 s2 p1", "constraints.faithful"),
         ("conv_transpose k4 s1 | 4× conv_transpose k4 s2 p1 →7", "step 2: →7, but the problem fixes 256 channels"),
         ("conv_transpose k4 q1 | 4× conv_transpose k4 s2 p1", "cannot read 'q1'"),
     ],

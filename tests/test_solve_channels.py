@@ -29,7 +29,8 @@ def free_channel_problem(budget: int) -> str:
         "[search]\nchannels = [8, 32]\nmultiple_of = 8\nkernel = [1, 4]\nstride = [1, 2]\npadding = [0, 1]\n"
         "output_padding = [0, 1]\n"
         f"[constraints]\nmax_params = {budget}\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\n"
-        'no_duplicates = false\n[build]\nnorm = "none"\nbias = true\n'
+        "no_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
+        '[build]\nnorm = "none"\nbias = true\n'
     )
 
 

@@ -61,15 +61,20 @@ def explore(
     max_stride: int = 4,
     max_padding: int = 4,
     max_dilation: int = 1,
+    show_all: bool = False,
 ) -> Exploration:
     """Every single-layer recipe taking ``size_in`` to ``size_out`` (``archsolve explore``).
 
     Sizes are an int (a square: one recipe on every axis), ``"HxW"`` or a list per axis.
+    The per-layer rules a problem applies by default leave recipes out; ``show_all`` lists every
+    recipe torch runs, each with its rule flags.
 
     >>> import archsolve
     >>> found = archsolve.explore(16, 32, ["conv_transpose"], max_kernel=4, max_stride=2, max_padding=1)
     >>> found
-    <Exploration 16 → 32: 4 recipes>
+    <Exploration 16 → 32: 3 recipes>
+    >>> found.left_out  # conv_transpose k1 s2 op1 leaves every other output unwritten
+    1
     >>> found.recipes[-1].fields()
     {'kernel': 4, 'stride': 2, 'padding': 1, 'output_padding': 0, 'dilation': 1}
     """
@@ -84,7 +89,7 @@ def explore(
         return value
 
     ranges = explore_ranges(max_kernel, max_stride, max_padding, max_dilation)
-    return explore_recipes(size(size_in), size(size_out), ops, ranges)
+    return explore_recipes(size(size_in), size(size_out), ops, ranges, show_all)
 
 
 @api_function

@@ -143,10 +143,18 @@ def main() -> None:
 @click.option("--max-padding", type=click.IntRange(min=0), default=4, show_default=True, help="Largest padding.")
 @click.option("--max-dilation", type=click.IntRange(min=1), default=1, show_default=True, help="Largest dilation.")
 @click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="List every recipe torch runs, also those the default rules leave out (gaps, dead pixels, identity, "
+    "unfaithful resampling), each with its flags.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help='Print one JSON object: {"version", "in", "out", "count", "recipes": [...]} (docs/json.md).',
+    help='Print one JSON object: {"version", "in", "out", "count", "all", "left_out", "recipes": [...]} '
+    "(docs/json.md).",
 )
 @reports_errors
 def explore_cmd(
@@ -157,6 +165,7 @@ def explore_cmd(
     max_stride: int,
     max_padding: int,
     max_dilation: int,
+    show_all: bool,
     as_json: bool,
 ) -> None:
     """List every single-layer recipe that maps size IN to size OUT.
@@ -168,7 +177,12 @@ def explore_cmd(
     to torch's own limit (smaller than stride or dilation) and pools try
     ceil_mode both ways. checkerboard: a transposed conv whose taps overlap
     unevenly (kernel not divisible by stride). gaps: output pixels no input
-    reaches (transposed conv) or input pixels never read (conv, pools).
+    reaches (transposed conv) or input pixels never read (conv, pools). dead:
+    output pixels that see only padding. identity: the layer computes nothing.
+    faithful: the stride is the rounded size ratio and the inputs feeding the
+    outputs stay in order (docs/problems.md). The rules a problem applies by
+    default (no gaps, no dead pixels, no identity, faithful) leave recipes out;
+    --all lists every one torch runs.
 
     Exits 1, naming the nearest reachable OUT sizes, when nothing fits; 2 on bad input.
     """
@@ -182,6 +196,7 @@ def explore_cmd(
         max_stride=max_stride,
         max_padding=max_padding,
         max_dilation=max_dilation,
+        show_all=show_all,
     )
     if as_json:
         _echo_json(result.to_dict())

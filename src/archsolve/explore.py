@@ -1,8 +1,14 @@
 """Every single-layer recipe that maps one size to another (``archsolve explore``).
 
 Only the op catalog's enumeration is used (:meth:`OpKind.solve`, ``recipes``,
-``describe``, ``gaps``, ``checkerboard``), so listing stays exact and light:
-this module imports neither torch nor z3.
+``describe``, and the rule methods ``gaps``, ``dead_pixels``, ``identity``,
+``faithful``, ``checkerboard``), so listing stays exact and light: this module
+imports neither torch nor z3.
+
+The per-layer rules a problem applies by default (``no_gaps``, ``no_dead_pixels``,
+``no_identity``, ``faithful``) apply here too: a recipe breaking one is left out
+unless every recipe is asked for (``show_all``), and each listed recipe carries
+its flags (``checkerboard`` is off by default in a problem, so it is only flagged).
 
 Sizes are an int (square: one recipe on every axis of a 2D input) or a
 per-axis tuple such as ``(64, 48)`` (each axis gets its own recipe, so
@@ -75,19 +81,46 @@ def check_ranges(ranges: Ranges) -> None:
 
 @dataclass(frozen=True)
 class Found:
-    """One recipe: a kind and its per-axis fields, with the two artifact flags."""
+    """One recipe: a kind and its per-axis fields, with the catalog's rule flags."""
 
     op: str
     axes: tuple[AxisRecipe, ...]
     checkerboard: bool
     gaps: bool
+    dead_pixels: bool = False
+    identity: bool = False
+    faithful: bool = True
 
     def fields(self) -> dict[str, Any]:
         """The kind's own fields, an int (or bool) when equal on every axis, else a per-axis list."""
         return KINDS[self.op].describe_axes(self.axes)
 
+    @property
+    def sensible(self) -> bool:
+        """Whether the per-layer rules on by default in a problem keep it (gaps, dead pixels, identity, faithful)."""
+        return not (self.gaps or self.dead_pixels or self.identity) and self.faithful
+
+    def flags(self) -> list[str]:
+        """The rules the recipe breaks, as the table's ``flags`` column words them."""
+        named = (
+            (self.checkerboard, "checkerboard"),
+            (self.gaps, "gaps"),
+            (self.dead_pixels, "dead pixels"),
+            (self.identity, "identity"),
+            (not self.faithful, "unfaithful"),
+        )
+        return [word for on, word in named if on]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, **self.fields(), "checkerboard": self.checkerboard, "gaps": self.gaps}
+        return {
+            "op": self.op,
+            **self.fields(),
+            "checkerboard": self.checkerboard,
+            "gaps": self.gaps,
+            "dead_pixels": self.dead_pixels,
+            "identity": self.identity,
+            "faithful": self.faithful,
+        }
 
 
 @dataclass(frozen=True, repr=False)
@@ -98,6 +131,10 @@ class Exploration(Shown):
     size_out: int | Size
     ranges: Ranges
     recipes: tuple[Found, ...]
+    #: Whether every recipe torch runs is listed (``--all``), not only those the default rules keep.
+    show_all: bool = False
+    #: Recipes torch runs that the default rules left out (0 with ``show_all``).
+    left_out: int = 0
 
     @property
     def count(self) -> int:
@@ -115,14 +152,12 @@ class Exploration(Shown):
         for found in self.recipes:
             fields = found.fields()
             cells = [_cell(fields[name]) if name in fields else "-" for name in names]
-            rows.append((found.op, *cells, _cell(found.checkerboard), _cell(found.gaps)))
-        columns = (
-            Column("op"),
-            *(Column(name, "right") for name in names),
-            Column("checkerboard"),
-            Column("gaps"),
-        )
+            rows.append((found.op, *cells, ", ".join(found.flags()) or "-"))
+        columns = (Column("op"), *(Column(name, "right") for name in names), Column("flags"))
         title = f"{format_size(self.size_in)} → {format_size(self.size_out)}: {plural(self.count, 'recipe')}"
+        if self.left_out:
+            verb = "breaks" if self.left_out == 1 else "break"
+            title += f" ({self.left_out:,} more {verb} the default rules: --all lists them)"
         return Table(columns, tuple(rows), title=title)
 
     def text(self, width: int = PIPE_WIDTH) -> str:
@@ -139,6 +174,8 @@ class Exploration(Shown):
             "in": plain(self.size_in),
             "out": plain(self.size_out),
             "count": self.count,
+            "all": self.show_all,
+            "left_out": self.left_out,
             "recipes": [r.to_dict() for r in self.recipes],
         }
 
@@ -156,12 +193,15 @@ def explore(
     size_out: int | Sequence[int],
     ops: Iterable[str] | None = None,
     ranges: Ranges | None = None,
+    show_all: bool = False,
 ) -> Exploration:
-    """Every distinct single-layer recipe mapping ``size_in`` to ``size_out`` within ``ranges``.
+    """Every distinct single-layer recipe mapping ``size_in`` to ``size_out`` within ``ranges`` that the
+    default per-layer rules keep (every one torch runs with ``show_all``).
 
     Recipes come in catalog order of kinds, then in the catalog's recipe order per axis.
     Raises InputError for bad sizes, kinds or ranges, and InfeasibleError naming the
-    nearest reachable output sizes when nothing fits.
+    nearest reachable output sizes when nothing fits (or, when only the rules leave
+    nothing, what they left out).
     """
     ranges = explore_ranges() if ranges is None else ranges
     check_ranges(ranges)
@@ -179,7 +219,29 @@ def explore(
                 found.append(_found(k, axes, n_in))
     if not found:
         raise _infeasible(size_in, size_out, n_in, n_out, ndim, square, kinds, ranges)
-    return Exploration(_plain(size_in), _plain(size_out), ranges, tuple(found))
+    kept = found if show_all else [f for f in found if f.sensible]
+    if not kept:
+        raise _ruled_out(size_in, size_out, found)
+    return Exploration(_plain(size_in), _plain(size_out), ranges, tuple(kept), show_all, len(found) - len(kept))
+
+
+#: The rule flags explore reads, with what each says of a recipe (``Found.sensible``).
+_RULES = (
+    ("gaps", True, "leave pixels unread or unwritten"),
+    ("dead_pixels", True, "have output pixels that see only padding"),
+    ("identity", True, "compute nothing"),
+    ("faithful", False, "resample unfaithfully (a stride off the size ratio, or inputs out of order)"),
+)
+
+
+def _ruled_out(size_in: int | Sequence[int], size_out: int | Sequence[int], found: list[Found]) -> InfeasibleError:
+    lines = [f"{hits} {what}" for flag, bad, what in _RULES if (hits := sum(getattr(f, flag) == bad for f in found))]
+    lines.append("--all (show_all=True) lists them with their flags")
+    return InfeasibleError(
+        f"{plural(len(found), 'recipe')} torch runs from {format_size(_plain(size_in))} to "
+        f"{format_size(_plain(size_out))}, none that the default rules keep",
+        lines,
+    )
 
 
 def _plain(size: int | Sequence[int]) -> int | Size:
@@ -198,11 +260,15 @@ def _runs_for_some_channels(k: OpKind, axes: tuple[AxisRecipe, ...], n_in: Size,
 
 
 def _found(k: OpKind, axes: tuple[AxisRecipe, ...], n_in: Size) -> Found:
+    pairs = list(zip(axes, n_in, strict=True))
     return Found(
         k.name,
         axes,
         checkerboard=any(k.checkerboard(a) for a in axes),
-        gaps=any(k.gaps(a, n) for a, n in zip(axes, n_in, strict=True)),
+        gaps=any(k.gaps(a, n) for a, n in pairs),
+        dead_pixels=any(k.dead_pixels(a, n) for a, n in pairs),
+        identity=all(k.identity(a, n) for a, n in pairs),  # a layer computes nothing when no axis changes
+        faithful=all(k.faithful(a, n) for a, n in pairs),
     )
 
 

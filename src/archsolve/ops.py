@@ -16,6 +16,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from itertools import product
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -169,6 +170,8 @@ class OpKind(ABC):
     stride_defaults_to_kernel: ClassVar[bool] = False
     #: :class:`Layer` fields besides the recipe this kind reads: ``mode`` (interpolation), ``norm`` (its own norms).
     layer_options: ClassVar[tuple[str, ...]] = ()
+    #: Whether a stride above 1 enlarges the axis (transposed conv, upsample, pixel shuffle) rather than shrinks it.
+    scales_up: ClassVar[bool] = False
 
     # --- size arithmetic -------------------------------------------------------------------
     @abstractmethod
@@ -255,6 +258,50 @@ class OpKind(ABC):
     def identity(self, r: AxisRecipe, n: int) -> bool:
         """Whether the layer passes this axis through unchanged from size ``n`` (with weights: never)."""
         return False
+
+    def faithful(self, r: AxisRecipe, n: int) -> bool:
+        """Whether the layer resamples this axis faithfully from size ``n`` (``constraints.faithful``).
+
+        Only where the axis has at least two pixels in and out; there both must hold:
+
+        - the stride is the size ratio rounded to the nearest integer, a ratio halfway between two
+          integers allowing either: ``|s − ratio| ≤ 1/2``, the ratio being in/out for kinds that shrink
+          by their stride and out/in for those that enlarge (:attr:`scales_up`).  Integers only:
+          ``2·|s·den − num| ≤ den``.  So 101 → 51 (k3 s2 p1, ratio 1.98), 572 → 570 (valid k3, 1.004)
+          and 227 → 55 (k11 s4, 4.13) stay in; stride 3 for a ×2 step, or a 1×1 conv padded from 7 to
+          15 (ratio 0.47), do not;
+        - :meth:`in_order`: the centres of the inputs feeding each output pixel never go backwards.
+        """
+        out = self.out_size(r, n)
+        if out is None or n < 2 or out < 2:
+            return True
+        num, den = (out, n) if self.scales_up else (n, out)
+        return 2 * abs(r.stride * den - num) <= den and self.in_order(r, out)
+
+    def in_order(self, r: AxisRecipe, out: int) -> bool:
+        """Whether, over the ``out`` output pixels, the centre (mean position) of the input positions
+        feeding each one is non-decreasing from one fed output pixel to the next; padding and positions
+        past the edges count as positions, so the centre depends on the recipe alone.
+
+        The base: windows (conv, pool) centred at ``o·s − p + d(k−1)/2``, or each output reading the input
+        under it (upsample, pixel (un)shuffle, shape-keeping blocks): always in order."""
+        return True
+
+    def resampling(self, r: AxisRecipe) -> int:
+        """+1 where the layer enlarges this axis by its stride, −1 where it shrinks it by its stride, 0 at
+        stride 1 (``constraints.no_wasted_resampling``: one step never does both on one axis)."""
+        if "stride" not in self.search_fields or r.stride < 2:
+            return 0
+        return 1 if self.scales_up else -1
+
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        """Whether the output on this axis can differ between two positions for some weights and input,
+        given whether the input can (``varying``) (``constraints.no_constant_output``).
+
+        The base: a layer that moves values without mixing positions (upsample, pixel unshuffle, a norm):
+        the output varies where the input did and it keeps two or more pixels."""
+        out = self.out_size(r, n)
+        return varying and out is not None and out >= 2
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         """(growth in input pixels at the current jump, stride) for receptive-field arithmetic; None if undefined."""
@@ -431,6 +478,14 @@ class Conv(PaddedKind):
     def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
         return any(not pairs for pairs in self.taps(r, n))
 
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        # Output o is bias + Σ w_j·x_t over its (tap j, input t) pairs.  For free weights two outputs agree
+        # always exactly when they have the same pairs; from an input constant along the axis, the same
+        # taps (k3 p1 from a constant: the border pixels lack a tap, so the output varies).
+        taps = self.taps(r, n)
+        reads = {frozenset(pairs) if varying else frozenset(j for j, _ in pairs) for pairs in taps}
+        return len(taps) >= 2 and len(reads) > 1
+
     def weight_count(self, layer: Layer) -> int:
         c_in, c_out = layer.in_shape[0], layer.out_shape[0]
         return math.prod(a.kernel for a in layer.axes) * c_in * c_out // layer.groups
@@ -479,6 +534,24 @@ class ConvTranspose(Conv):
     name = "conv_transpose"
     search_fields = ("kernel", "stride", "padding", "output_padding", "dilation")
     takes_output_size = True
+    scales_up = True
+
+    def in_order(self, r: AxisRecipe, out: int) -> bool:
+        # Output y gathers input x = (y + p − j·d) / s through every tap j where that is an integer (x past
+        # either edge counted).  The centres repeat with period s, one input further each period, so a
+        # step backwards anywhere shows between two fed outputs of the first two periods (k3 s3 p3 d2:
+        # centres 1, 0, 1, 2, ...; k4 s2 p1: −0.5, 0.5, 0.5, 1.5, ...).
+        last: tuple[int, int] | None = None
+        for y in range(min(out, 2 * r.stride)):
+            fed = [y + r.padding - j * r.dilation for j in range(r.kernel)]
+            xs = [v // r.stride for v in fed if v % r.stride == 0]
+            if not xs:
+                continue
+            here = (sum(xs), len(xs))
+            if last is not None and here[0] * last[1] < last[0] * here[1]:
+                return False
+            last = here
+        return True
 
     def canonical(self, r: AxisRecipe) -> AxisRecipe:
         # k=1 at any dilation is one layer; the representative is the smallest dilation torch accepts.
@@ -666,6 +739,13 @@ class Pool(PaddedKind):
     def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
         return any(not w for w in self.windows(r, n))
 
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        # A max over each window: outputs differ when their windows do; from a constant input every
+        # (non-empty) window gives that constant.
+        windows = self.windows(r, n)
+        reads = {w if varying else bool(w) for w in windows}
+        return len(windows) >= 2 and len(reads) > 1
+
     def identity(self, r: AxisRecipe, n: int) -> bool:
         return self.signature(r, n) == self.signature(AxisRecipe(), n)
 
@@ -711,6 +791,13 @@ class AvgPool(Pool):
         ]
         return tuple((w, d if w else 0) for w, d in zip(windows, divisors, strict=True))
 
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        # Output o is Σ x over its window / its divisor; from a constant c it is c·|window|/divisor.
+        reads = self.signature(r, n)
+        assert isinstance(reads, tuple)
+        seen = {pair if varying else Fraction(len(pair[0]), pair[1] or 1) for pair in reads}
+        return len(reads) >= 2 and len(seen) > 1
+
     def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("AvgPool", len(layer.axes))(
             kernel_size=_per_axis([a.kernel for a in layer.axes]),
@@ -730,6 +817,7 @@ class Upsample(OpKind):
 
     name = "upsample"
     layer_options = ("mode",)
+    scales_up = True
     search_fields = ("stride",)
     range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
@@ -770,6 +858,12 @@ class PixelShuffle(OpKind):
     report_fields = ("stride",)
     describe_as: ClassVar[dict[str, str]] = {"stride": "factor"}
     ndims = (2,)
+    scales_up = True
+
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        # Output y reads channel y mod r of input y // r: channels the layers before chose apart, so from
+        # a factor of 2 on the output varies even where the input was constant.
+        return r.stride >= 2 or varying
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
@@ -813,6 +907,10 @@ class PixelUnshuffle(PixelShuffle):
     """``nn.PixelUnshuffle(r)``: C channels to C·r², each axis ÷r (must divide)."""
 
     name = "pixel_unshuffle"
+    scales_up = False
+
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        return OpKind.varies(self, r, n, varying)  # positions fold into channels: nothing new varies
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n // r.stride if r.stride >= 1 and n % r.stride == 0 else None
@@ -936,6 +1034,11 @@ class SameConvBlock(OpKind):
 
     def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
         return r.stride == 1 and CONV.dead_pixels(r, n)
+
+    def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
+        # The block's convs (and a residual's input added back) keep a varying input varying; from a
+        # constant one, the conv's border taps decide, as for one conv of this recipe.
+        return varying or (r.stride == 1 and CONV.varies(r, n, varying))
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, 1

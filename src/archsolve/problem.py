@@ -77,6 +77,12 @@ class Constraints:
     no_duplicates: bool = True
     #: Expressions over the steps' fields that every design meets (the language: docs/problems.md).
     where: tuple[WhereItem, ...] = ()
+    #: Reject a layer whose stride is not its size ratio, or whose inputs' centres go backwards (ops.faithful).
+    faithful: bool = True
+    #: Reject a design whose output is constant along an axis of 2+ pixels for every weight and input.
+    no_constant_output: bool = True
+    #: Reject a step that enlarges an axis by a stride and shrinks it by another (upsample ×4, then stride 2).
+    no_wasted_resampling: bool = True
 
 
 @dataclass(frozen=True)
@@ -585,7 +591,9 @@ def _constraints(check: Checker, table: Mapping[str, Any], n_steps: int, ndim: i
             check.keys(value, ("min", "max"), "constraints.receptive_field.")
             value = [value.get("min", 1), value.get("max", 10**9)]
         values["receptive_field"] = check.span(value, "constraints.receptive_field", 1)
-    for key in ("no_checkerboard", "no_gaps", "same_recipe", "no_dead_pixels", "no_identity", "no_duplicates"):
+    for key in CONSTRAINT_KEYS:
+        if not isinstance(getattr(Constraints, key, None), bool):
+            continue  # the budgets and the receptive field, read above
         if key in table:
             flag = check.boolean(table[key], f"constraints.{key}")
             if flag is not None:

@@ -23,7 +23,17 @@ from collections.abc import Hashable, Iterator
 
 import pytest
 import torch
-from ops_oracle import TIME_STEPS, dead_in_torch, one_hot_response, run_seeded
+from ops_oracle import (
+    TIME_STEPS,
+    centres_1d,
+    centres_of,
+    dead_in_torch,
+    one_hot_response,
+    ordered,
+    run_seeded,
+    stride_fits,
+    varies_in_torch,
+)
 
 from archsolve import ops
 from archsolve.errors import InputError
@@ -113,3 +123,80 @@ def test_rules_agree_with_torch_on_every_small_recipe(name: str) -> None:
         catalog = {frozenset(g) for g in by_signature.values()}
         torch_ = {frozenset(g) for g in by_torch.values()}
         assert catalog == torch_, f"n={n}: catalog-only {catalog - torch_}, torch-only {torch_ - catalog}"
+
+
+def torch_centres(kind: ops.OpKind, r: AxisRecipe, n: int, out: int) -> torch.Tensor:
+    """Centres of the inputs feeding each output along the first axis, padding counted, probed in torch.
+
+    The shape-keeping blocks and norms are stride-1 layers whose windows are one conv's (blocks) or
+    a single pixel (norms): their conv's probe stands for them."""
+    if isinstance(kind, ops.PixelShuffle):
+        # One one-hot input per element; each output pixel's centre along H, lines along H per (C, W).
+        layer = layer_of(kind, r, n)
+        assert layer is not None
+        _, y = one_hot_response(layer)
+        rows = torch.arange(n).reshape(1, n, 1).expand(*layer.in_shape).flatten()
+        centres = centres_of(y, rows)  # (C, H, W)
+        return centres.transpose(-1, -2)  # lines along H last
+    name = kind.name if kind.name in LINEAR else "conv"
+    k = r.kernel if name != "upsample" else 1
+    return centres_1d(name, k, r.stride, r.padding, r.output_padding, r.dilation, n, out)
+
+
+def constant_along_first_axis(layer: Layer, count: int = 8) -> torch.Tensor:
+    """Random inputs constant along the first spatial axis (free along the others and across channels)."""
+    c, first, *rest = layer.in_shape
+    x = torch.randn(count, c, 1, *rest, generator=torch.Generator().manual_seed(2)).expand(count, c, first, *rest)
+    if layer.op == "conv_lstm":
+        x = x.unsqueeze(1).expand(count, TIME_STEPS, c, first, *rest)
+    return x.contiguous()
+
+
+def free_input(layer: Layer, count: int = 64) -> torch.Tensor:
+    x = torch.randn(count, *layer.in_shape, generator=torch.Generator().manual_seed(3))
+    if layer.op == "conv_lstm":
+        x = x.unsqueeze(1).expand(count, TIME_STEPS, *layer.in_shape)
+    return x.contiguous()
+
+
+def spatial(layer: Layer, y: torch.Tensor) -> torch.Tensor:
+    return y.flatten(0, 1) if layer.op == "conv_lstm" else y  # (B·T, C, *spatial)
+
+
+@pytest.mark.parametrize("name", tuple(ops.KINDS))
+def test_faithful_and_varies_agree_with_torch_on_every_small_recipe(name: str) -> None:
+    """Per kind, every recipe in small ranges at every small size, built in torch:
+
+    - faithful ⇔ where the axis has 2+ pixels in and out, the stride fits torch's size ratio and the
+      probed centres of the inputs feeding the outputs never go backwards (``constraints.faithful``);
+    - varies(varying) ⇔ with random weights the output differs along the axis for some input that
+      is free (varying) or constant along it (``constraints.no_constant_output``).
+    """
+    kind = ops.KINDS[name]
+    ndim = ndim_of(kind)
+    checked = unfaithful = 0
+    for n in SIZES[ndim]:
+        for r, layer in valid(kind, n):
+            # One run: inputs constant along the first axis, then (n >= 2) free ones.
+            inputs = [constant_along_first_axis(layer)] + ([free_input(layer)] if n >= 2 else [])
+            try:
+                y = spatial(layer, run_seeded(layer, torch.cat(inputs)))
+            except RuntimeError:
+                continue  # a shape torch refuses at run time (an instance norm of one value)
+            cut = len(inputs[0]) * (TIME_STEPS if layer.op == "conv_lstm" else 1)
+            y_const, y_free = y[:cut], y[cut:]
+            out = y.shape[2]  # torch's own output size
+            if n >= 2 and out >= 2:
+                fits = stride_fits(r.stride, n, out, kind.scales_up)
+                expected = fits and ordered(torch_centres(kind, r, n, out))
+            else:
+                expected = True
+            assert kind.faithful(r, n) == expected, f"faithful: {r} at n={n} (torch: {expected})"
+            unfaithful += not expected
+            assert kind.varies(r, n, False) == varies_in_torch(y_const, 0), f"varies from constant: {r} at n={n}"
+            if n >= 2:
+                assert kind.varies(r, n, True) == varies_in_torch(y_free, 0), f"varies: {r} at n={n}"
+            checked += 1
+    assert checked > 0
+    if name in ("conv", "conv_transpose", "max_pool", "avg_pool"):
+        assert unfaithful > 0  # the small ranges hold unfaithful recipes of these kinds: the check can fail

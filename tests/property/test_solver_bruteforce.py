@@ -3,8 +3,11 @@
 Random small 1D problems; the brute force tries every raw recipe in the ranges with torch itself
 (no formula from archsolve), keeps the layers whose output has the wanted size, and multiplies.
 With the design rules on, torch's probes decide them too: a layer is dropped when some output
-pixel no one-hot input reaches or when it returns its input, and layers whose responses to every
-one-hot input agree (weights fixed by kernel) count once.
+pixel no one-hot input reaches, when it returns its input, or when it resamples unfaithfully (its
+stride off torch's size ratio, or the centres of the inputs feeding its outputs going backwards,
+probed on a widened input); layers whose responses to every one-hot input agree (weights fixed by
+kernel) count once; and a design is dropped when its output is constant along the axis, each
+layer's effect on that measured in torch with random weights from a constant and from a free input.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ops_oracle import centres_1d, ordered, stride_fits, varies_in_torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -67,6 +71,8 @@ class Probed(NamedTuple):
     dead: bool  # some output no one-hot input reaches (transposed: or some input reaching no output)
     identity: bool  # returns its input unchanged
     function: tuple[object, ...]  # weight shape and response to every one-hot input, weights fixed by kernel
+    faithful: bool  # stride fits the size ratio and the inputs' centres run in order (2+ pixels in and out)
+    varies: tuple[bool, bool]  # output differs along the axis, from an input constant along it / a free one
 
 
 def probe(kind: str, module: nn.Module, k: int, c_in: int, n: int) -> tuple[bool, bool, tuple[object, ...]]:
@@ -100,17 +106,39 @@ def torch_layers(kind: str, n: int, c_in: int, c_out: int) -> dict[int, list[Pro
             continue
         seen.add(key)
         params = sum(t.numel() for t in module.parameters())
+        faithful = (
+            n < 2
+            or out < 2
+            or (
+                stride_fits(s, n, out, kind in ("conv_transpose", "upsample"))
+                and ordered(centres_1d(kind, k, s, p, op, d, n, out))
+            )
+        )
         found.setdefault(out, []).append(
-            Probed(params, counter.get_total_flops() // 2, *probe(kind, module, k, c_in, n))
+            Probed(
+                params,
+                counter.get_total_flops() // 2,
+                *probe(kind, module, k, c_in, n),
+                faithful,
+                (varies(module, c_in, n, free=False), n >= 2 and varies(module, c_in, n, free=True)),
+            )
         )
     return found
 
 
+def varies(module: nn.Module, c_in: int, n: int, free: bool) -> bool:
+    """Whether the layer's output differs along the axis for some input constant along it (or free)."""
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(64, c_in, n if free else 1, generator=generator).expand(64, c_in, n)
+    with torch.no_grad():
+        return varies_in_torch(module(x.contiguous()), 0)
+
+
 def sensible(layers: list[Probed]) -> list[Probed]:
-    """The design rules by torch's own account: no dead pixels, no identity, one layer per function."""
+    """The per-layer rules by torch's own account: no dead pixels, no identity, faithful, one layer per function."""
     kept: dict[tuple[object, ...], Probed] = {}
     for layer in layers:
-        if not layer.dead and not layer.identity:
+        if not layer.dead and not layer.identity and layer.faithful:
             kept.setdefault(layer.function, layer)
     return list(kept.values())
 
@@ -120,7 +148,7 @@ def problems(draw: st.DrawFn) -> tuple[str, list[int], list[int], list[str], int
     steps = draw(st.integers(1, 3))
     kinds = [draw(st.sampled_from(KINDS)) for _ in range(steps)]
     channels = [draw(st.integers(1, 3))]
-    sizes = [draw(st.integers(2, 9))]
+    sizes = [draw(st.integers(1, 9))]  # a 1-pixel input (noise) starts constant
     for kind in kinds:
         channels.append(channels[-1] if kind in ("max_pool", "avg_pool", "upsample") else draw(st.integers(1, 3)))
         reach = sorted(torch_layers(kind, sizes[-1], channels[-2], channels[-1]))
@@ -147,6 +175,8 @@ no_gaps = false
 no_dead_pixels = {str(rules).lower()}
 no_identity = {str(rules).lower()}
 no_duplicates = {str(rules).lower()}
+faithful = {str(rules).lower()}
+no_constant_output = {str(rules).lower()}
 {"" if budget is None else f"max_params = {budget}"}
 [objective]
 minimize = "{objective}"
@@ -167,6 +197,8 @@ def brute_force(
         per_step = [sensible(layers) for layers in per_step]
     count, best = 0, None
     for combo in itertools.product(*per_step):
+        if rules and constant(sizes, combo):
+            continue
         params, macs = sum(c[0] for c in combo), sum(c[1] for c in combo)
         if budget is not None and params > budget:
             continue
@@ -174,6 +206,14 @@ def brute_force(
         value = (params, macs) if objective == "params" else (macs, params)
         best = value if best is None or value < best else best
     return count, best
+
+
+def constant(sizes: list[int], combo: tuple[Probed, ...]) -> bool:
+    """Whether the design's output is constant along its axis of 2+ pixels, layer by layer as torch showed."""
+    vary = sizes[0] >= 2
+    for layer in combo:
+        vary = layer.varies[vary]
+    return sizes[-1] >= 2 and not vary
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -160,6 +160,9 @@ no_gaps = false
 no_dead_pixels = false
 no_identity = false
 no_duplicates = false
+faithful = false
+no_constant_output = false
+no_wasted_resampling = false
 where = [{where}]
 [objective]
 minimize = "{objective}"
@@ -232,7 +235,7 @@ def test_a_cross_step_count_equals_the_brute_force(cap: int) -> None:
         'sizes = [6, 6, 6, 6]\nchannels = [1, 1, 1, 1]\nops = "conv"\ndims = 1\n'
         f"[search]\nkernel = {list(KERNEL)}\nstride = {list(STRIDE)}\npadding = {list(PADDING)}\n"
         f"dilation = {list(DILATION)}\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
         'where = ["kernel[1:] == kernel[1]", "padding[0] != padding[2]"]\n[build]\nnorm = "none"\n'
     )
     expected = sum(
@@ -247,7 +250,7 @@ def test_per_axis_fields_against_torch() -> None:
     text = (
         'sizes = [[5, 5], [5, 3]]\nchannels = [1, 1]\nops = "conv"\n'
         "[search]\nkernel = [1, 3]\nstride = [1, 1]\npadding = [0, 1]\ndilation = [1, 1]\nper_axis = true\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
         'where = ["axis(kernel[0], 0) == axis(padding[0], 0) * 2 + 1", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
     )
     expected = 0
@@ -265,7 +268,7 @@ def test_composite_steps_read_the_first_layer_with_the_field() -> None:
     text = (
         'sizes = [4, 8]\nchannels = [1, 1]\nops = "upsample+conv"\ndims = 1\n'
         "[search]\nkernel = [1, 3]\nstride = [1, 2]\npadding = [0, 1]\ndilation = [1, 1]\nscale = [1, 2]\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
         'where = ["scale[0] == 2", "kernel[0] == kernel[0, 1]", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
     )
     expected = 0

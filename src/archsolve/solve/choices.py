@@ -19,8 +19,9 @@ from ..ops import KIND_ORDER
 from ..problem import Problem
 from ..recipe import AxisRecipe
 
-State = tuple[tuple[int, ...], int, tuple[int, ...]]
-"""A boundary between steps: (spatial size per axis, channels, jump per axis for receptive fields)."""
+State = tuple[tuple[int, ...], int, tuple[int, ...], tuple[bool, ...]]
+"""A boundary between steps: (spatial size per axis, channels, jump per axis for receptive fields, and
+per size entry whether the signal can still vary along that axis; empty unless ``no_constant_output``)."""
 
 Row = tuple[tuple[tuple[AxisRecipe, ...], ...], tuple[tuple[int, ...], ...], bool]
 """One way through a step before channels: recipes [op][axis], sizes [boundary][entry], run-time sized."""
@@ -42,6 +43,9 @@ class Choice:
     shared: tuple[int, ...]  # (kernel, stride, padding) per axis of the first weighted op, for same_recipe
     dead: bool = False  # some layer has an output pixel that sees only padding
     identity: bool = False  # some layer passes its input through unchanged
+    unfaithful: bool = False  # some layer's stride is not its size ratio, or its inputs' centres go backwards
+    wasted: bool = False  # the step enlarges and shrinks one axis by strides (upsample ×4, then stride 2)
+    constant: bool = False  # the design's output (this is the last step) is constant along some axis
     #: What the step computes (per layer, per axis entry: the catalog's signature); None: never folded.
     signature: Hashable = field(default=None, compare=False, repr=False)
 
@@ -144,7 +148,9 @@ def initial_state(problem: Problem) -> State:
     first = problem.sizes[0].fixed
     assert first is not None and problem.channels[0] is not None
     jump = (1,) * problem.ndim if problem.constraints.receptive_field is not None else ()
-    return (first, problem.channels[0], jump)
+    # The input varies along every axis it has two pixels on; a 1-pixel axis (noise) starts constant.
+    vary = tuple(n >= 2 for n in first) if problem.constraints.no_constant_output else ()
+    return (first, problem.channels[0], jump, vary)
 
 
 def prefix_cost(problem: Problem) -> tuple[int, int]:
@@ -158,15 +164,32 @@ def make_design(problem: Problem, picks: Sequence[Choice]) -> Design:
     return Design(problem.name, steps, problem.build, problem.sequence)
 
 
+#: Per-choice rules: the flag a choice carries, the constraint that rejects it, and why (messages).
+RULES = (
+    ("gaps", "no_gaps", "leaves pixels unread or unwritten"),
+    ("checkerboard", "no_checkerboard", "has a kernel not divisible by its stride"),
+    ("dead", "no_dead_pixels", "has output pixels that see only padding"),
+    ("identity", "no_identity", "has a part that computes nothing"),
+    ("unfaithful", "faithful", "resamples unfaithfully (a stride off its size ratio, or inputs out of order)"),
+    ("wasted", "no_wasted_resampling", "resamples one axis both up and down within the step"),
+    ("constant", "no_constant_output", "gives an output constant along an axis, whatever the weights and input"),
+)
+
+
 def allowed(choice: Choice, problem: Problem) -> bool:
-    """Whether the problem's per-choice rules (no_gaps, no_checkerboard, no_dead_pixels, no_identity) keep it."""
+    """Whether the problem's per-choice rules (:data:`RULES`) keep it."""
     rules = problem.constraints
-    return not (
-        (rules.no_gaps and choice.gaps)
-        or (rules.no_checkerboard and choice.checkerboard)
-        or (rules.no_dead_pixels and choice.dead)
-        or (rules.no_identity and choice.identity)
-    )
+    return not any(getattr(choice, flag) and getattr(rules, rule) for flag, rule, _ in RULES)
+
+
+def broken_rules(choice: Choice, problem: Problem) -> list[str]:
+    """What each per-choice rule that rejects ``choice`` says, naming its constraint."""
+    rules = problem.constraints
+    return [
+        f"{what} (constraints.{rule} = true)"
+        for flag, rule, what in RULES
+        if getattr(choice, flag) and getattr(rules, rule)
+    ]
 
 
 def fold(step: list[Choice], values: Callable[[Choice], Hashable] | None = None) -> list[Choice]:

@@ -16,7 +16,7 @@ from ..errors import InfeasibleError, SolverTimeout
 from ..ops import KINDS, ConvTranspose
 from ..problem import Problem
 from ..recipe import Ranges
-from .choices import Choice, State, allowed, initial_state, prefix_cost
+from .choices import RULES, Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
 from .crossing import across, local_filter
 from .deadline import Deadline
@@ -66,7 +66,7 @@ def _size_conflict(problem: Problem, index: int, frontier: set[State], deadline:
     if problem.inputs < 2 or spec.fixed is None or len(frontier) != 1:
         return []
     alternatives, ranges, ndim = problem.steps[index], problem.ranges[index], problem.ndim
-    ((size, _, _),) = frontier
+    ((size, *_),) = frontier
     per = len(size) // problem.inputs
 
     def serving(x: int) -> set[object]:
@@ -116,7 +116,7 @@ def _entry(sizes: tuple[int, ...], x: int, per: int) -> str:
 def _no_recipe(problem: Problem, index: int, frontier: set[State], deadline: Deadline) -> list[str]:
     ranges, spec = problem.ranges[index], problem.sizes[index + 1]
     lines = []
-    for size, _, _ in sorted(frontier)[:3]:
+    for size, *_ in sorted(frontier)[:3]:
         reach = [_reach(problem, index, ranges, n, deadline) for n in size]
         if spec.fixed is not None:
             near = [_nearest(r, want) for r, want in zip(reach, spec.fixed, strict=True)]
@@ -183,21 +183,20 @@ def _reach(problem: Problem, index: int, ranges: Ranges, n: int, deadline: Deadl
 def _ruled_out(problem: Problem, every: list[Choice]) -> list[str]:
     rules = problem.constraints
     lines = [f"{len(every)} recipe(s) reach the size, but:"]
-    gaps = sum(c.gaps for c in every)
-    checker = sum(c.checkerboard for c in every)
-    if rules.no_gaps and gaps:
-        lines.append(f"{gaps} leave pixels unread or unwritten (constraints.no_gaps = true)")
-    if rules.no_checkerboard and checker:
-        lines.append(f"{checker} have kernels not divisible by their stride (constraints.no_checkerboard = true)")
-    dead = sum(c.dead for c in every)
-    if rules.no_dead_pixels and dead:
-        lines.append(f"{dead} have output pixels that see only padding (constraints.no_dead_pixels = true)")
-    identity = sum(c.identity for c in every)
-    if rules.no_identity and identity:
-        lines.append(f"{identity} have a part that computes nothing (constraints.no_identity = true)")
+    for flag, rule, what in RULES:
+        hit = sum(getattr(c, flag) for c in every)
+        if hit and getattr(rules, rule):
+            lines.append(f"{hit} {_plural_verb(what)} (constraints.{rule} = true)")
     sample = every[0].key
     lines.append(f"for example {sample}")
     return lines
+
+
+def _plural_verb(what: str) -> str:
+    """A rule's reason said of several recipes: "leaves pixels ..." becomes "leave pixels ..."."""
+    verb, _, rest = what.partition(" ")
+    plural = {"has": "have", "gives": "give"}.get(verb, verb[:-1] if verb.endswith("s") else verb)
+    return f"{plural} {rest}"
 
 
 def _global(problem: Problem, layers: list[list[Choice]], deadline: Deadline) -> InfeasibleError:

@@ -14,16 +14,18 @@ from __future__ import annotations
 from ..errors import InputError, Issue
 from ..notation import StepText
 from ..problem import Problem
-from .choices import Candidate, Choice, State, allowed, initial_state, make_design, prefix_cost, satisfies
-from .tables import Tables
-
-#: Per-choice rules, by the flag a choice carries and the constraint that rejects it.
-RULES = (
-    ("gaps", "no_gaps", "leaves pixels unread or unwritten"),
-    ("checkerboard", "no_checkerboard", "has a kernel not divisible by its stride"),
-    ("dead", "no_dead_pixels", "has output pixels that see only padding"),
-    ("identity", "no_identity", "has a part that computes nothing"),
+from .choices import (
+    Candidate,
+    Choice,
+    State,
+    allowed,
+    broken_rules,
+    initial_state,
+    make_design,
+    prefix_cost,
+    satisfies,
 )
+from .tables import Tables
 
 
 def reference_candidate(problem: Problem, tables: Tables) -> Candidate | None:
@@ -42,12 +44,7 @@ def reference_candidate(problem: Problem, tables: Tables) -> Candidate | None:
         except InputError as exc:
             raise InputError(Issue(where, f"{label}: {'; '.join(x.message for x in exc.issues)}")) from None
         if not allowed(choice, problem):
-            broken = [
-                f"{what} (constraints.{rule} = true)"
-                for flag, rule, what in RULES
-                if getattr(choice, flag) and getattr(problem.constraints, rule)
-            ]
-            raise InputError(Issue(where, f"{label} {', '.join(broken)}"))
+            raise InputError(Issue(where, f"{label} {', '.join(broken_rules(choice, problem))}"))
         picks.append(choice)
         state = choice.target
     if not satisfies(problem, picks):

@@ -127,6 +127,9 @@ class _Facts(NamedTuple):
     dead: bool
     identity: bool
     signature: Any
+    unfaithful: bool
+    wasted: bool
+    vary: tuple[bool, ...]  # per size entry, whether the step's output can vary along its axis (before a merge)
 
 
 class Tables:
@@ -164,7 +167,7 @@ class Tables:
                 )
             for recipes, sizes, runtime in rows:
                 self.deadline.check("building tables")
-                facts = self._facts(ops, recipes, sizes, source[2], runtime)  # alike for every channel count
+                facts = self._facts(ops, recipes, sizes, source, runtime)  # alike for every channel count
                 for c_out in options:
                     try:
                         out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime, facts))
@@ -292,9 +295,7 @@ class Tables:
                 assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
                 base = recipes[0][0]._replace(output_padding=0)
                 spans = [kind.size_range(base, n) for n in sizes[0]]
-                runtime = all(
-                    s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True)
-                )
+                runtime = all(s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True))
             if not runtime:
                 raise InputError(f"gives {format_size(sizes[-1])}, the problem wants {spec} after this step")
             assert spec.fixed is not None
@@ -314,7 +315,7 @@ class Tables:
         facts: _Facts | None = None,
     ) -> Choice:
         problem = self.problem
-        size, channels, _ = source
+        size, channels = source[0], source[1]
         ndim = problem.ndim
         merge = problem.merge(index)
         try:
@@ -342,8 +343,16 @@ class Tables:
         if step.out_shape[0] != c_out:
             raise Refused(f"gives {step.out_shape[0]} channels, not {c_out}")
         if facts is None:
-            facts = self._facts(ops, recipes, sizes, source[2], runtime)
-        target: State = (tuple(sizes[-1]), merged, facts.jump)
+            facts = self._facts(ops, recipes, sizes, source, runtime)
+        vary = facts.vary
+        if merge is not None and vary:
+            # A skip joined here varies where it has two pixels (the encoder side it comes from is not
+            # tracked: counted as varying, the rule stays on the safe side of rejecting).
+            skip_size = problem.skip_shapes[index]
+            assert skip_size is not None
+            vary = tuple(v or skip_size[1 + e % ndim] >= 2 for e, v in enumerate(vary))
+        constant = last and any(not v and n >= 2 for v, n in zip(vary, sizes[-1], strict=False))
+        target: State = (tuple(sizes[-1]), merged, facts.jump, vary)
         return Choice(
             step=step,
             recipes=recipes,
@@ -358,6 +367,9 @@ class Tables:
             dead=facts.dead,
             identity=facts.identity,
             signature=facts.signature,
+            unfaithful=facts.unfaithful,
+            wasted=facts.wasted,
+            constant=constant,
         )
 
     def _signature(
@@ -375,12 +387,22 @@ class Tables:
         ops: tuple[str, ...],
         recipes: tuple[tuple[AxisRecipe, ...], ...],
         sizes: tuple[tuple[int, ...], ...],
-        jump: tuple[int, ...],
+        source: State,
         runtime: bool,
     ) -> _Facts:
         """What a row's recipes decide whatever the channels: per-choice rules and receptive growth."""
         ndim = self.problem.ndim
+        jump = source[2]
         parts = list(enumerate(zip(ops, recipes, strict=True)))
+        unfaithful = not all(
+            KINDS[op].faithful(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j])
+        )
+        directions = [{KINDS[op].resampling(per[a]) for op, per in zip(ops, recipes, strict=True)} for a in range(ndim)]
+        wasted = any({1, -1} <= seen for seen in directions)
+        vary = list(source[3])
+        for e in range(len(vary)):
+            for j, (op, per) in parts:
+                vary[e] = KINDS[op].varies(per[e % ndim], sizes[j][e], vary[e])
         checker = any(KINDS[op].checkerboard(r) for _, (op, per) in parts for r in per)
         gaps = any(KINDS[op].gaps(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
         dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
@@ -391,7 +413,9 @@ class Tables:
         signature = None if runtime else (ops, self._signature(ops, recipes, sizes))
         growth, new_jump = self._receptive(ops, recipes, jump)
         shared = self._shared(ops, recipes) if self.problem.constraints.same_recipe else ()
-        return _Facts(checker, gaps, growth, new_jump, shared, dead, identity, signature)
+        return _Facts(
+            checker, gaps, growth, new_jump, shared, dead, identity, signature, unfaithful, wasted, tuple(vary)
+        )
 
     def _receptive(
         self, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], jump: tuple[int, ...]
