@@ -9,6 +9,7 @@ from .choices import Candidate, Choice, Solution, fold, make_design
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
 from .paths import cheapest, objective_cost
+from .plan import check_memory, free_sizes
 from .reference import reference_candidate
 from .tables import Tables
 
@@ -19,9 +20,9 @@ class Solver:
     def __init__(
         self, problem: Problem, time_limit: float | None = None, progress: ProgressCallback | None = None
     ) -> None:
-        self.problem = problem
         self.deadline = Deadline(time_limit if time_limit is not None else problem.time_limit, progress)
-        self.tables = Tables(problem, self.deadline)
+        self.problem = free_sizes(problem, self.deadline)  # free sizes' ranges, before any table
+        self.tables = Tables(self.problem, self.deadline)
         self.layers: list[list[Choice]] = []  # valid choices per step, reachable from the input and to the end
 
     @property
@@ -49,6 +50,7 @@ class Solver:
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
         reference = reference_candidate(problem, self.tables)  # a bad reference is an input error, first
+        check_memory(problem, self.tables)  # refuse what would not fit before building any table
         raw = self.reachable()
         # Folding keeps a choice between every pair of states it touches, so reachability is unchanged.
         layers = [fold(step) for step in raw] if problem.constraints.no_duplicates else raw
