@@ -90,6 +90,9 @@ class Candidate:
 
     design: Design
     choices: tuple[Choice, ...]
+    #: Designs that differ from this one in a single step, folded under it in the listing (``expand``
+    #: lists them instead), best first; those the search met before the list was complete.
+    variants: tuple[Candidate, ...] = ()
 
     @property
     def params(self) -> int:
@@ -114,6 +117,9 @@ class Solution(Shown):
     folded: int = 0
     #: The problem's reference design (``reference = "…"``), checked like any design; None without one.
     reference: Candidate | None = None
+    #: True: ``candidates`` are the best designs one by one; False: distinct ideas, single-step variants
+    #: folded under each (``Candidate.variants``).
+    expanded: bool = False
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)

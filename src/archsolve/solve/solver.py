@@ -8,7 +8,7 @@ from . import count as counting
 from .choices import Candidate, Choice, Solution, fold, make_design
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
-from .paths import cheapest, objective_cost
+from .paths import PathSearch, cheapest, distinct, objective_cost
 from .plan import check_memory, free_sizes
 from .reference import reference_candidate
 from .tables import Tables
@@ -35,17 +35,29 @@ class Solver:
     def count(self, layers: list[list[Choice]]) -> int:
         return counting.count(self.problem, layers, self.deadline)
 
-    def best(self, layers: list[list[Choice]], top: int) -> list[Candidate]:
-        """The ``top`` designs by the objective (then the other metric, then tie order), exactly.
+    def best(self, layers: list[list[Choice]], top: int, expand: bool = True) -> list[Candidate]:
+        """The ``top`` designs by the objective (then the other metric, then tie order), exactly; with
+        ``expand`` False, the ``top`` distinct ideas in that order, single-step variants folded under each.
 
         A best-first search over the tables (:mod:`.paths`): on the bundled problems it lists the
         same designs as the Z3 group model (:mod:`.model`, still the source of explanations) in
         milliseconds instead of seconds.
         """
-        found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
-        return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
+        problem = self.problem
+        if expand:
+            found = cheapest(problem, layers, objective_cost(problem), top, self.deadline)
+            return [Candidate(make_design(problem, picks), picks) for _, picks in found]
+        ideas = distinct(iter(PathSearch(problem, layers, objective_cost(problem), self.deadline)), top)
+        return [
+            Candidate(
+                make_design(problem, picks),
+                picks,
+                tuple(Candidate(make_design(problem, v), v) for v in variants),
+            )
+            for picks, variants in ideas
+        ]
 
-    def solve(self, top: int = 20) -> Solution:
+    def solve(self, top: int = 20, expand: bool = True) -> Solution:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
@@ -63,8 +75,9 @@ class Solver:
         # A second count only when folding left something out (it costs what the first did).
         shrunk = any(len(f) < len(r) for f, r in zip(layers, raw, strict=True))
         folded = self.count(raw) - total if shrunk else 0
-        candidates = self.best(layers, top) if top > 0 else []
-        return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded, reference)
+        candidates = self.best(layers, top, expand) if top > 0 else []
+        seconds = self.deadline.elapsed()
+        return Solution(problem, total, candidates, layers, seconds, folded, reference, expanded=expand)
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
         self.deadline.report("explaining", 1, 1)
@@ -75,11 +88,18 @@ class Solver:
 
 
 def solve(
-    problem: Problem, top: int = 20, time_limit: float | None = None, progress: ProgressCallback | None = None
+    problem: Problem,
+    top: int = 20,
+    time_limit: float | None = None,
+    progress: ProgressCallback | None = None,
+    expand: bool = True,
 ) -> Solution:
     """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none.
+
+    ``expand`` False lists ``top`` distinct ideas instead, each design that differs from a listed
+    one in a single step folded under it (``Candidate.variants``); the count is the same.
 
     ``time_limit`` (default: the problem's ``search.time_limit``) bounds the whole solve;
     ``progress`` hears where it is (:class:`SolveProgress`) at each step of each phase.
     """
-    return Solver(problem, time_limit, progress).solve(top)
+    return Solver(problem, time_limit, progress).solve(top, expand)
