@@ -143,13 +143,15 @@ def check_memory(problem: Problem, tables: Tables) -> None:
         channels_out = len(problem.channel_options(index + 1))
         reached: set[tuple[int, ...]] = set()
         rows = 0
-        for size in sorted(frontier):
+        for seen, size in enumerate(sorted(frontier), 1):
             for ops in problem.steps[index]:
                 found = tables.rows(index, ops, size)
                 rows += len(found)
                 reached.update(tuple(sizes[-1]) for _, sizes, _ in found)
             if total + rows * channels_in * channels_out > CHOICE_CAP:
-                raise TooLarge(_memory_message(problem, index, len(frontier), rows, channels_in, channels_out, total))
+                raise TooLarge(
+                    _memory_message(problem, index, (seen, len(frontier)), rows, channels_in, channels_out, total)
+                )
         total += rows * channels_in * channels_out
         frontier = reached
         channels_in = channels_out
@@ -158,10 +160,19 @@ def check_memory(problem: Problem, tables: Tables) -> None:
 
 
 def _memory_message(
-    problem: Problem, index: int, sizes: int, rows: int, channels_in: int, channels_out: int, before: int
+    problem: Problem,
+    index: int,
+    visited: tuple[int, int],
+    rows: int,
+    channels_in: int,
+    channels_out: int,
+    before: int,
 ) -> str:
+    """The numbers that passed the cap: rows listed from the first ``visited[0]`` of ``visited[1]`` sizes."""
     here = rows * channels_in * channels_out
-    factors = f"{rows:,} recipe rows from {sizes:,} input size{'s' if sizes != 1 else ''}"
+    seen, sizes = visited
+    some = f"the first {seen:,} of " if seen < sizes else ""
+    factors = f"{rows:,} recipe rows from {some}{sizes:,} input size{'s' if sizes != 1 else ''}"
     if channels_in > 1:
         factors += f" x {channels_in:,} input channel counts"
     factors += f" x {channels_out:,} output channel count{'s' if channels_out != 1 else ''}"
