@@ -9,7 +9,7 @@ import torch
 
 from archsolve.errors import InfeasibleError
 from archsolve.problem import load, loads
-from archsolve.solve import solve
+from archsolve.solve import Candidate, solve
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 
@@ -22,11 +22,11 @@ def _hint(error: InfeasibleError) -> list[str]:
     return [part.replace(" = ", "=", 1) for part in line.split(" and ")]
 
 
-def _runs(solution_top: object, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
+def _runs(candidate: Candidate, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
     """The best design, built layer by layer in torch, takes ``in_shape`` to ``out_shape``."""
     x = torch.randn(1, *in_shape)
     with torch.no_grad():
-        for layer in solution_top.design.layers:  # type: ignore[attr-defined]
+        for layer in candidate.design.layers:
             x = layer.build().eval()(x)
     assert tuple(x.shape[1:]) == out_shape
 
@@ -70,7 +70,8 @@ def test_free_size_range_hint_names_search_size() -> None:
 
 def test_a_widened_range_hint_solves_a_multi_step_problem() -> None:
     # Every step needs a 5-wide window (16 → 12 → 8, valid convs): kernel 5, or kernel 3 with dilation 2.
-    text = 'sizes = [16, 12, 8]\nchannels = [3, 4, 5]\nops = "conv"\n[search]\nkernel = [1, 3]\nstride = 1\npadding = 0\n'
+    text = 'sizes = [16, 12, 8]\nchannels = [3, 4, 5]\nops = "conv"\n'
+    text += "[search]\nkernel = [1, 3]\nstride = 1\npadding = 0\n"
     with pytest.raises(InfeasibleError) as info:
         solve(loads(text), top=1)
     overrides = _hint(info.value)
