@@ -14,8 +14,8 @@ A candidate must first let the failing step reach its size on every axis (the
 catalog's recipes, no layers built), then the changed problem is **re-solved**:
 the free sizes, the tables under every per-choice rule, reachability and the
 exact count with every global constraint.  The first that yields a design is
-the hint, so following it once solves.  All of it shares the solve's deadline;
-when time runs out the explanation goes without a hint.
+the hint, so following it once solves.  All of it runs within the solve's deadline
+(at most half of the time left); when that runs out the explanation goes without a hint.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def hint(problem: Problem, index: int | None, size: tuple[int, ...] | None, dead
     ``index`` is the step that fails from input ``size`` (None: no single step, e.g. free sizes that never
     lead to the last size); candidates that do not let that step reach its size are skipped unsolved.
     """
+    # Half of what is left: a problem with no hint still gets its explanation well within the limit.
+    deadline = Deadline(deadline.remaining() / 2)
     trials = 0
     try:
         for change in _changes(problem, index, deadline):
