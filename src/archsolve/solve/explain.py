@@ -55,8 +55,7 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
 
 def _hint(problem: Problem, index: int | None, frontier: set[State], deadline: Deadline) -> list[str]:
     """The smallest change that re-solves (:mod:`.hints`), as a line; none when none is found in time."""
-    size = sorted(frontier)[0][0] if frontier and len(frontier) == 1 else None
-    found = hint(problem, index, size, deadline)
+    found = hint(problem, index, sorted({state[0] for state in frontier}), deadline)
     return [f"it becomes possible with {found}"] if found else []
 
 

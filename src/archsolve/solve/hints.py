@@ -60,18 +60,19 @@ def _toml(value: object) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
-def hint(problem: Problem, index: int | None, size: tuple[int, ...] | None, deadline: Deadline) -> str | None:
+def hint(problem: Problem, index: int | None, sizes: list[tuple[int, ...]], deadline: Deadline) -> str | None:
     """The smallest change that makes ``problem`` solve (module doc), or None when none is found in time.
 
-    ``index`` is the step that fails from input ``size`` (None: no single step, e.g. free sizes that never
-    lead to the last size); candidates that do not let that step reach its size are skipped unsolved.
+    ``index`` is the step that fails from the input ``sizes`` (None: no single step, e.g. free sizes that
+    never lead to the last size); candidates that let that step reach its size from none of them (the
+    first few are tried) are skipped unsolved.
     """
     # Half of what is left: a problem with no hint still gets its explanation well within the limit.
     deadline = Deadline(deadline.remaining() / 2)
     trials = 0
     try:
         for change in _changes(problem, index, deadline):
-            if index is not None and size is not None and not _reaches(change.problem, index, size, deadline):
+            if index is not None and not any(_reaches(change.problem, index, n, deadline) for n in sizes[:8]):
                 continue
             trials += 1
             if solves(change.problem, deadline):
