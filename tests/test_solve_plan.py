@@ -40,10 +40,10 @@ def test_the_default_range_of_a_free_size_keeps_every_design() -> None:
     assert all(s.low > 1 and s.high < 16100 for s in free)  # and it is narrower than the wide one
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    first=st.integers(2, 24),
-    last=st.integers(1, 24),
+    first=st.integers(2, 16),
+    last=st.integers(1, 16),
     kind=st.sampled_from(["conv", "conv_transpose", "max_pool", "conv | upsample"]),
     free=st.integers(1, 2),
 )
@@ -58,8 +58,8 @@ def test_derived_ranges_lose_no_design(first: int, last: int, kind: str, free: i
     except InfeasibleError:
         derived = 0
     try:
-        # Every size a step can give from sizes up to 24 stays below 24 * 2 + 4 per step.
-        wide = solve(loads(text + "size = [1, 400]\n"), top=0).count
+        # One step at most doubles a size and adds 2 (conv_transpose k3 s2 op1): from 16, two free sizes stay <= 70.
+        wide = solve(loads(text + "size = [1, 80]\n"), top=0).count
     except InfeasibleError:
         wide = 0
     assert derived == wide
