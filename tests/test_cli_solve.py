@@ -35,7 +35,7 @@ def test_json_follows_the_contract() -> None:
     assert data["folded"] > 0 and data["count"] + data["folded"] == json.loads(unfolded)["count"]
     assert len(data["candidates"]) == 3
     first = data["candidates"][0]
-    assert set(first) == {"params", "macs", "throughput", "layers"}
+    assert set(first) == {"params", "macs", "throughput", "layers", "variants"}
     assert first["throughput"] is None
     assert data["winner"] == first
     layer = first["layers"][0]

@@ -421,7 +421,7 @@ def test_solve_json_names_skips_and_run_time_sizes() -> None:
     result = CliRunner().invoke(main, ["solve", str(PROBLEMS / "unet_multisize.toml"), "--no-rank", "--json"])
     assert result.exit_code == 0, result.output
     candidate = json.loads(result.stdout)["winner"]
-    assert set(candidate) == {"params", "macs", "throughput", "layers"}
+    assert set(candidate) == {"params", "macs", "throughput", "layers", "variants"}
     layers = candidate["layers"]
     by_step: dict[int, list[dict[str, Any]]] = {}
     for layer in layers:

@@ -99,8 +99,12 @@ def solve(
     top: int = 10,
     time_limit: float | None = None,
     progress: Callable[[SolveProgress], None] | None = None,
+    expand: bool = False,
 ) -> Solution:
     """Count every valid design exactly and find the ``top`` best by the objective (``solve --no-rank``).
+
+    The list holds ``top`` distinct ideas: a design that differs from a listed one in a single step is
+    folded under it (``candidate.variants``); ``expand=True`` lists the ``top`` best designs one by one.
 
     ``problem`` is a :class:`~archsolve.Problem` or a problem file's path.  Raises
     :class:`~archsolve.InfeasibleError` explaining why when there is no design, and
@@ -117,7 +121,7 @@ def solve(
     """
     from .solve.solver import solve as solve_problem
 
-    return solve_problem(_problem(problem), top=top, time_limit=time_limit, progress=progress)
+    return solve_problem(_problem(problem), top=top, time_limit=time_limit, progress=progress, expand=expand)
 
 
 @api_function

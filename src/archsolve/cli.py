@@ -233,6 +233,9 @@ def _terminal() -> Terminal:
 @click.option(
     "--top", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="How many designs to list."
 )
+@click.option(
+    "--expand", is_flag=True, help="List the best designs one by one (default: designs one step apart are folded)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables (docs/json.md).")
 @click.option(
     "--emit", type=click.Path(dir_okay=False, path_type=str), help="Write the winner as standalone PyTorch source."
@@ -261,6 +264,7 @@ def solve(
     problem_file: str,
     no_rank: bool,
     top: int,
+    expand: bool,
     as_json: bool,
     emit: str | None,
     save: str | None,
@@ -284,7 +288,7 @@ def solve(
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
     problem = api.load_problem(problem_file, [*overrides, *rank_overrides(flags)])
     terminal = _terminal()
-    solution = _solve(problem, top, time_limit, quiet=as_json or quiet)
+    solution = _solve(problem, top, time_limit, quiet=as_json or quiet, expand=expand)
     if no_rank:
         design = solution.candidates[0].design
         if as_json:
@@ -333,7 +337,7 @@ def _write(path: str, text: str) -> None:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
-def _solve(problem: Problem, top: int, time_limit: float | None, quiet: bool) -> Solution:
+def _solve(problem: Problem, top: int, time_limit: float | None, quiet: bool, expand: bool = False) -> Solution:
     """Solve, with the solver's phase and step on stderr once it has taken a second (unless ``quiet``)."""
     from . import api
     from .phases import PhaseProgress
@@ -344,7 +348,7 @@ def _solve(problem: Problem, top: int, time_limit: float | None, quiet: bool) ->
             if event.elapsed_s >= 1.0:  # a quick solve shows nothing
                 bars.update("solve", event.step, event.steps, detail=event.phase)
 
-        return api.solve(problem, top=top, time_limit=time_limit, progress=hear)
+        return api.solve(problem, top=top, time_limit=time_limit, progress=hear, expand=expand)
 
 
 def _rank(solution: Solution, quiet: bool) -> RankResult:

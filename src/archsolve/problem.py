@@ -45,6 +45,9 @@ class SizeSpec:
     fixed: tuple[int, ...] | None
     low: int = 1
     high: int = DEFAULT_SIZE_RANGE[1]
+    #: A plain ``"?"`` without ``search.size``: the solver sets the range from the neighbouring fixed sizes
+    #: and what the step kinds can reach (``low``/``high`` are the fallback); see docs/problems.md.
+    default: bool = False
 
     @property
     def free(self) -> bool:
@@ -394,7 +397,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         steps = list(mirror_ops)
         n_steps = len(steps)
     else:
-        sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range)
+        sizes, ndim = _sizes(check, data.get("sizes"), ndim, size_range, "size" not in search)
         n_steps = max(len(sizes) - 1, 0)
         channels = _channels(check, data.get("channels"), len(sizes), channel_range, multiple_of)
         steps = read_ops(check, data.get("ops"), n_steps, ndim)
@@ -470,7 +473,7 @@ def _reference(check: Checker, value: Any) -> tuple[StepText, ...]:
 
 
 def _sizes(
-    check: Checker, value: Any, ndim: int | None, size_range: tuple[int, int]
+    check: Checker, value: Any, ndim: int | None, size_range: tuple[int, int], default: bool = False
 ) -> tuple[list[SizeSpec], int | None]:
     if value is None:
         check.add("sizes", "missing; expected the spatial size trajectory, e.g. sizes = [1, 4, 8, 16]")
@@ -487,7 +490,7 @@ def _sizes(
         if entry == FREE:
             if i in (0, len(value) - 1):
                 check.add(key, "the first and last sizes must be given; '?' is for intermediate sizes")
-            specs.append(SizeSpec(None, *size_range))
+            specs.append(SizeSpec(None, *size_range, default=default))
         elif isinstance(entry, dict):
             check.keys(entry, ("min", "max"), f"{key}.")
             low = check.integer(entry.get("min", size_range[0]), f"{key}.min", 1)

@@ -26,12 +26,13 @@ DEFAULTS = {"output_padding": 0, "dilation": 1, "ceil_mode": False, "padding": 0
 
 def solution_json(solution: Solution) -> dict[str, Any]:
     """``archsolve solve --no-rank --json`` (docs/json.md): nothing measured, the best by objective wins."""
-    candidates = [c.design.to_dict(None) for c in solution.candidates]
+    candidates = [c.design.to_dict(None) | {"variants": len(c.variants)} for c in solution.candidates]
     return {
         "problem": solution.problem.name,
         "count": solution.count,
         "count_is_lower_bound": solution.count_is_lower_bound,
         "folded": solution.folded,
+        "expanded": solution.expanded,
         "candidates": candidates,
         "winner": candidates[0] if candidates else None,
         "reference": reference_json(solution),
@@ -73,16 +74,27 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
 
 
 def solution_table(solution: Solution) -> Table:
-    """``solve --no-rank``: the count, then the best designs by the objective."""
+    """``solve --no-rank``: the count, then the best designs by the objective; unless expanded, distinct
+    ideas with the count of designs one step apart folded under each (``+N``)."""
+    folded = not solution.expanded and any(c.variants for c in solution.candidates)
     rows = tuple(
-        (str(i), f"{c.params:,}", f"{c.macs:,}", design_text(c.design, solution.problem))
+        (
+            str(i),
+            f"{c.params:,}",
+            f"{c.macs:,}",
+            *((f"+{len(c.variants):,}" if c.variants else "",) if folded else ()),
+            design_text(c.design, solution.problem),
+        )
         for i, c in enumerate(solution.candidates, 1)
     )
-    return Table(
-        (Column("#", "right"), Column("params", "right"), Column("MACs", "right"), RECIPE),
-        rows,
-        title=f"best {len(rows)} by {_order(solution.problem.objective)}:",
-    )
+    order = _order(solution.problem.objective)
+    title = f"best {len(rows)} by {order}:"
+    if folded:
+        title = (
+            f"best {len(rows)} ideas by {order}; +N: designs one step apart folded under the row (--expand lists them):"
+        )
+    columns = (Column("#", "right"), Column("params", "right"), Column("MACs", "right"))
+    return Table((*columns, *((Column("+", "right"),) if folded else ()), RECIPE), rows, title=title)
 
 
 def _order(objective: str) -> str:

@@ -30,6 +30,13 @@ KERNEL, STRIDE, PADDING, OUT_PAD, DILATION = (1, 3), (1, 2), (0, 1), (0, 1), (1,
 KINDS = ("conv", "conv_transpose", "max_pool", "avg_pool")
 
 
+#: Every default design rule off: the brute force below applies none of them.
+RULES_OFF = (
+    "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\n"
+    "faithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
+)
+
+
 class Layer(NamedTuple):
     """One distinct layer torch accepts, with the fields a ``where`` item reads."""
 
@@ -235,8 +242,8 @@ def test_a_cross_step_count_equals_the_brute_force(cap: int) -> None:
         'sizes = [6, 6, 6, 6]\nchannels = [1, 1, 1, 1]\nops = "conv"\ndims = 1\n'
         f"[search]\nkernel = {list(KERNEL)}\nstride = {list(STRIDE)}\npadding = {list(PADDING)}\n"
         f"dilation = {list(DILATION)}\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
-        'where = ["kernel[1:] == kernel[1]", "padding[0] != padding[2]"]\n[build]\nnorm = "none"\n'
+        + RULES_OFF
+        + 'where = ["kernel[1:] == kernel[1]", "padding[0] != padding[2]"]\n[build]\nnorm = "none"\n'
     )
     expected = sum(
         1 for d in itertools.product(*per_step) if d[1].kernel == d[2].kernel and d[0].padding != d[2].padding
@@ -250,8 +257,8 @@ def test_per_axis_fields_against_torch() -> None:
     text = (
         'sizes = [[5, 5], [5, 3]]\nchannels = [1, 1]\nops = "conv"\n'
         "[search]\nkernel = [1, 3]\nstride = [1, 1]\npadding = [0, 1]\ndilation = [1, 1]\nper_axis = true\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
-        'where = ["axis(kernel[0], 0) == axis(padding[0], 0) * 2 + 1", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
+        + RULES_OFF
+        + 'where = ["axis(kernel[0], 0) == axis(padding[0], 0) * 2 + 1", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
     )
     expected = 0
     for kh, kw, ph, pw in itertools.product(range(1, 4), range(1, 4), range(2), range(2)):
@@ -268,8 +275,8 @@ def test_composite_steps_read_the_first_layer_with_the_field() -> None:
     text = (
         'sizes = [4, 8]\nchannels = [1, 1]\nops = "upsample+conv"\ndims = 1\n'
         "[search]\nkernel = [1, 3]\nstride = [1, 2]\npadding = [0, 1]\ndilation = [1, 1]\nscale = [1, 2]\n"
-        "[constraints]\nno_gaps = false\nno_dead_pixels = false\nno_identity = false\nno_duplicates = false\nfaithful = false\nno_constant_output = false\nno_wasted_resampling = false\n"
-        'where = ["scale[0] == 2", "kernel[0] == kernel[0, 1]", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
+        + RULES_OFF
+        + 'where = ["scale[0] == 2", "kernel[0] == kernel[0, 1]", "kernel[0] >= 2"]\n[build]\nnorm = "none"\n'
     )
     expected = 0
     for scale, k, s, p in itertools.product(range(1, 3), range(1, 4), range(1, 3), range(2)):

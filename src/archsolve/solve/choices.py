@@ -96,6 +96,9 @@ class Candidate:
 
     design: Design
     choices: tuple[Choice, ...]
+    #: Designs that differ from this one in a single step, folded under it in the listing (``expand``
+    #: lists them instead), best first; those the search met before the list was complete.
+    variants: tuple[Candidate, ...] = ()
 
     @property
     def params(self) -> int:
@@ -122,6 +125,9 @@ class Solution(Shown):
     reference: Candidate | None = None
     #: True when the time limit stopped a count by enumeration: ``count`` designs exist, maybe more.
     count_is_lower_bound: bool = False
+    #: True: ``candidates`` are the best designs one by one; False: distinct ideas, single-step variants
+    #: folded under each (``Candidate.variants``).
+    expanded: bool = False
 
     def design(self, picks: Sequence[Choice]) -> Design:
         return make_design(self.problem, picks)

@@ -10,7 +10,7 @@ makes the step possible.
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import combinations, product
+from itertools import combinations
 
 from ..errors import InfeasibleError, SolverTimeout
 from ..ops import KINDS, ConvTranspose
@@ -20,11 +20,10 @@ from .choices import RULES, Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
 from .crossing import across, local_filter
 from .deadline import Deadline
+from .hints import hint
 from .model import constraints, grouped, selectors
 from .relax import global_relaxations, local_conflict
 from .tables import Tables, TooLarge, op_recipes, recipe_chains
-
-WIDEN = {"kernel": 8, "stride": 4, "padding": 8, "output_padding": 4, "dilation": 4, "scale": 4}
 
 
 def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadline: Deadline) -> InfeasibleError:
@@ -38,9 +37,11 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
         kept = [c for c in every if allowed(c, problem)]
         if not every:
             lines = _size_conflict(problem, index, frontier, deadline) or _no_recipe(problem, index, frontier, deadline)
+            lines += _hint(problem, index, frontier, deadline)
             return InfeasibleError(f"no design: {problem.step_label(index)} cannot be done", lines)
         if not kept:
-            return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", _ruled_out(problem, every))
+            lines = _ruled_out(problem, every) + _hint(problem, index, frontier, deadline)
+            return InfeasibleError(f"no design: {problem.step_label(index)} is ruled out", lines)
         keeps = local_filter(problem, index)
         wanted = [c for c in kept if keeps is None or keeps(c)]
         if not wanted:
@@ -54,10 +55,17 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
             "no design: the free sizes never lead to the last size",
             [
                 f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; "
-                f"wanted {problem.sizes[-1]}"
+                f"wanted {problem.sizes[-1]}",
+                *_hint(problem, None, set(), deadline),
             ],
         )
     return _global(problem, layers, deadline)
+
+
+def _hint(problem: Problem, index: int | None, frontier: set[State], deadline: Deadline) -> list[str]:
+    """The smallest change that re-solves (:mod:`.hints`), as a line; none when none is found in time."""
+    found = hint(problem, index, sorted({state[0] for state in frontier}), deadline)
+    return [f"it becomes possible with {found}"] if found else []
 
 
 def _size_conflict(problem: Problem, index: int, frontier: set[State], deadline: Deadline) -> list[str]:
@@ -124,9 +132,6 @@ def _no_recipe(problem: Problem, index: int, frontier: set[State], deadline: Dea
                 f"from {'x'.join(map(str, size))} the ranges reach no {spec}; nearest reachable: "
                 + " / ".join(f"axis {a}: {', '.join(map(str, n)) or 'none'}" for a, n in enumerate(near))
             )
-            widened = _widen(problem, index, size, deadline)
-            if widened:
-                lines.append(f"it becomes possible with {widened}")
         else:
             lines.append(f"from {'x'.join(map(str, size))} no size within {spec} is reachable")
     return lines
@@ -136,33 +141,6 @@ def _nearest(reach: set[int], want: int, count: int = 2) -> list[int]:
     below = sorted((n for n in reach if n < want), reverse=True)[:count]
     above = sorted(n for n in reach if n > want)[:count]
     return sorted(below + above)
-
-
-def _widen(problem: Problem, index: int, size: tuple[int, ...], deadline: Deadline) -> str | None:
-    """The smallest widening of one range, else of two, that lets the step reach its target size."""
-    ranges, spec = problem.ranges[index], problem.sizes[index + 1]
-    assert spec.fixed is not None
-    names = [n for n in WIDEN if not (n == "padding" and ranges.padding_word is not None)]
-
-    def works(changes: dict[str, tuple[int, int]]) -> bool:
-        trial: Ranges = replace(ranges, **changes)  # type: ignore[arg-type]
-        return all(
-            want in _reach(problem, index, trial, n, deadline)
-            for want, n in zip(spec.fixed, size, strict=True)  # type: ignore[arg-type]
-        )
-
-    for width in (1, 2):
-        best: tuple[int, dict[str, tuple[int, int]]] | None = None
-        for fields in combinations(names, width):
-            for extras in product(*(range(1, WIDEN[f] + 1) for f in fields)):
-                changes = {
-                    f: (getattr(ranges, f)[0], getattr(ranges, f)[1] + e) for f, e in zip(fields, extras, strict=True)
-                }
-                if (best is None or sum(extras) < best[0]) and works(changes):
-                    best = (sum(extras), changes)
-        if best is not None:
-            return " and ".join(f"search.{f} = [{lo}, {hi}]" for f, (lo, hi) in best[1].items())
-    return None
 
 
 def _reach(problem: Problem, index: int, ranges: Ranges, n: int, deadline: Deadline) -> set[int]:

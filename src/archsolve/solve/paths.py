@@ -168,3 +168,40 @@ def objective_cost(problem: Problem) -> Callable[[int, Choice], Cost]:
     if problem.objective == "macs":
         return lambda _, c: (c.macs, c.params)
     return lambda _, c: (c.params, c.macs)
+
+
+#: Designs the folded listing may draw from the search for one list (memory and time beyond the deadline).
+FETCH_CAP = 20_000
+
+Picks = tuple[Choice, ...]
+
+
+def distinct(
+    designs: Iterator[tuple[Cost, Picks]], top: int, fetch: int = FETCH_CAP
+) -> list[tuple[Picks, list[Picks]]]:
+    """The first ``top`` *ideas* of an ordered stream of designs, each with the designs folded under it.
+
+    A design that differs from an already-listed idea in a single step (one choice) is folded under
+    the first such idea instead of being listed; anything else is the next idea.  Folding is
+    presentation: it reads the stream in order and drops nothing from counts.  At most ``fetch``
+    designs are read (the deadline bounds the search that yields them), so a stream whose first
+    ``fetch`` designs hold fewer than ``top`` ideas lists fewer.  One-step designs all differ in
+    their one step: they are never folded.
+    """
+    ideas: list[tuple[Picks, list[Picks]]] = []
+    # (step, the other steps' choices) -> the idea with those: a design matching one key differs from it
+    # in that step only.  Choices of one solve are shared objects, so identity names them.
+    under: dict[tuple[int, tuple[int, ...]], int] = {}
+    for picks in itertools.islice((p for _, p in designs), fetch):
+        ids = tuple(id(c) for c in picks)
+        keys = [(i, ids[:i] + ids[i + 1 :]) for i in range(len(ids))]
+        home = min((under[k] for k in keys if k in under), default=None) if len(ids) > 1 else None
+        if home is not None:
+            ideas[home][1].append(picks)
+            continue
+        if len(ideas) == top:
+            break
+        for k in keys:
+            under.setdefault(k, len(ideas))
+        ideas.append((picks, []))
+    return ideas

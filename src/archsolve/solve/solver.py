@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from ..errors import InfeasibleError, InputError
 from ..problem import Problem
 from . import count as counting
@@ -10,9 +13,13 @@ from .choices import Candidate, Choice, Solution, fold, make_design
 from .crossing import TooWide, across, across_dp, values_key
 from .deadline import Deadline, ProgressCallback
 from .explain import explain
-from .paths import cheapest, objective_cost
+from .paths import Cost, PathSearch, Picks, cheapest, distinct, objective_cost
+from .plan import check_memory, free_sizes
 from .reference import reference_candidate
 from .tables import Tables
+
+#: With ``where`` atoms across steps, Z3 lists this many times ``top`` designs for folding to read.
+ACROSS_FETCH = 4
 
 
 class Solver:
@@ -21,9 +28,9 @@ class Solver:
     def __init__(
         self, problem: Problem, time_limit: float | None = None, progress: ProgressCallback | None = None
     ) -> None:
-        self.problem = problem
         self.deadline = Deadline(time_limit if time_limit is not None else problem.time_limit, progress)
-        self.tables = Tables(problem, self.deadline)
+        self.problem = free_sizes(problem, self.deadline)  # free sizes' ranges, before any table
+        self.tables = Tables(self.problem, self.deadline)
         self.layers: list[list[Choice]] = []  # valid choices per step, reachable from the input and to the end
 
     @property
@@ -37,17 +44,33 @@ class Solver:
         """The number of designs and whether it is exact (False: the deadline stopped an enumeration)."""
         return counting.count_where(self.problem, layers, self.deadline)
 
-    def best(self, layers: list[list[Choice]], top: int) -> list[Candidate]:
-        """The ``top`` designs by the objective (then the other metric, then tie order), exactly.
+    def best(self, layers: list[list[Choice]], top: int, expand: bool = True) -> list[Candidate]:
+        """The ``top`` designs by the objective (then the other metric, then tie order), exactly; with
+        ``expand`` False, the ``top`` distinct ideas in that order, single-step variants folded under each.
 
         Where ``where`` atoms tie steps together, Z3 ``Optimize`` over groups of alike choices
         (:mod:`.model`); otherwise every constraint is a per-step filter, a budget or a sum, and a
         best-first search over the tables (:mod:`.paths`) is exact and takes milliseconds.
         """
-        if across(self.problem):
-            return model.best(self.problem, layers, top, self.deadline)
-        found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
-        return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
+        problem = self.problem
+        cost = objective_cost(problem)
+        if across(problem):
+            # Z3 lists designs in the objective's order; folding reads that order as it reads the
+            # tables' search, from a few more designs than it lists.
+            found = model.best(problem, layers, top if expand else top * ACROSS_FETCH, self.deadline)
+            stream: Iterator[tuple[Cost, Picks]] = (((), c.choices) for c in found)
+        elif expand:
+            stream = iter(cheapest(problem, layers, cost, top, self.deadline))
+        else:
+            stream = iter(PathSearch(problem, layers, cost, self.deadline))
+        if expand:
+            return [Candidate(make_design(problem, picks), picks) for _, picks in itertools.islice(stream, top)]
+        return [
+            Candidate(
+                make_design(problem, picks), picks, tuple(Candidate(make_design(problem, v), v) for v in variants)
+            )
+            for picks, variants in distinct(stream, top)
+        ]
 
     def narrow(self, layers: list[list[Choice]]) -> tuple[list[list[Choice]], int | None]:
         """Only the choices on some design meeting the cross-step atoms (the DP's backward pass), so
@@ -59,11 +82,12 @@ class Solver:
             return layers, None
         return kept, total
 
-    def solve(self, top: int = 20) -> Solution:
+    def solve(self, top: int = 20, expand: bool = True) -> Solution:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
         reference = reference_candidate(problem, self.tables)  # a bad reference is an input error, first
+        check_memory(problem, self.tables)  # refuse what would not fit before building any table
         raw = self.reachable()
         # Folding keeps a choice between every pair of states it touches, so reachability is unchanged.
         keys = values_key(problem)  # what cross-step where atoms read: folding keeps it apart
@@ -79,14 +103,14 @@ class Solver:
             layers, counted = self.narrow(layers)
             if counted == 0:
                 raise self._explain(layers)
-        candidates = self.best(layers, top) if top > 0 and crossed else []
+        candidates = self.best(layers, top, expand) if top > 0 and crossed else []
         if crossed and top > 0 and not candidates:
             raise self._explain(layers)
         total, exact = (counted, True) if counted is not None else self.count(layers)
         if total == 0:
             raise self._explain(layers)
         if not crossed and top > 0:
-            candidates = self.best(layers, top)
+            candidates = self.best(layers, top, expand)
         # A second count only when folding left something out (it costs what the first did).
         shrunk = exact and any(len(f) < len(r) for f, r in zip(unnarrowed, raw, strict=True))
         folded = 0
@@ -94,7 +118,17 @@ class Solver:
             every, every_exact = self.count(raw)
             folded = every - total if every_exact else 0
         seconds = self.deadline.elapsed()
-        return Solution(problem, total, candidates, layers, seconds, folded, reference, count_is_lower_bound=not exact)
+        return Solution(
+            problem,
+            total,
+            candidates,
+            layers,
+            seconds,
+            folded,
+            reference,
+            count_is_lower_bound=not exact,
+            expanded=expand,
+        )
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
         self.deadline.report("explaining", 1, 1)
@@ -105,11 +139,18 @@ class Solver:
 
 
 def solve(
-    problem: Problem, top: int = 20, time_limit: float | None = None, progress: ProgressCallback | None = None
+    problem: Problem,
+    top: int = 20,
+    time_limit: float | None = None,
+    progress: ProgressCallback | None = None,
+    expand: bool = True,
 ) -> Solution:
     """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none.
+
+    ``expand`` False lists ``top`` distinct ideas instead, each design that differs from a listed
+    one in a single step folded under it (``Candidate.variants``); the count is the same.
 
     ``time_limit`` (default: the problem's ``search.time_limit``) bounds the whole solve;
     ``progress`` hears where it is (:class:`SolveProgress`) at each step of each phase.
     """
-    return Solver(problem, time_limit, progress).solve(top)
+    return Solver(problem, time_limit, progress).solve(top, expand)

@@ -159,11 +159,12 @@ class Tables:
         last = index == problem.n_steps - 1
         options = problem.channel_options(index + 1)
         for ops in problem.steps[index]:
-            rows = self._rows(index, ops, source[0])
+            rows = self.rows(index, ops, source[0])
             if self.held + len(out) + len(rows) * len(options) > CHOICE_CAP:
                 raise TooLarge(
-                    f"{len(rows):,} recipes x {len(options):,} channel counts would hold over {CHOICE_CAP:,} "
-                    "choices in memory; narrow search.channels or the search ranges"
+                    f"{self.held + len(out):,} choices built so far plus {len(rows):,} recipes x {len(options):,} "
+                    f"channel counts would hold over {CHOICE_CAP:,} choices in memory; "
+                    "narrow search.size, search.channels or the search ranges"
                 )
             for recipes, sizes, runtime in rows:
                 self.deadline.check("building tables")
@@ -176,7 +177,7 @@ class Tables:
         out.sort(key=lambda c: c.order)
         return out
 
-    def _rows(self, index: int, ops: tuple[str, ...], size: tuple[int, ...]) -> list[Row]:
+    def rows(self, index: int, ops: tuple[str, ...], size: tuple[int, ...]) -> list[Row]:
         """Recipe rows of one alternative (a kind or composite) landing on the step's target sizes.
 
         A state's sizes hold every declared input's axes (entry ``e`` is axis
