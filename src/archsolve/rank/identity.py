@@ -6,20 +6,21 @@ no bias), and a number measured for one module says nothing about another.
 So every measurement carries :func:`measure_key`: a stable hash of a
 canonical JSON of
 
-* the design's structure: every layer's kind, shapes (hence channels),
-  per-axis recipes, groups, bias, norm, mode and run-time output size, each
-  step's activation and skip connection, the sequence flag, and the
-  ``[build]`` options the builder reads (a LeakyReLU's slope);
+* the module's structure: the design's layers (kind, shapes and hence
+  channels, per-axis recipes, groups, bias, norm, mode, run-time output
+  size), each step's activation and skip connection, the sequence flag, and
+  the torch module :func:`archsolve.build.build` makes of it (built on the
+  meta device: no memory), which adds what the builder takes from the
+  ``[build]`` options (a LeakyReLU's slope).  A ``[build]`` option no layer
+  uses (an upsample mode without upsampling) changes nothing that ran;
 * the input: the batch and one sample's shape (a sequence design's time
   axis is the measure settings' ``time_steps``);
 * the measure settings (device, dtype, mode, layout, warm-up, repeats, clock, …);
 * the environment: device name, torch, CUDA and cuDNN versions, threads.
 
 A trial is reused only under an equal key; trials without one (studies from
-before the key existed) are ignored.  The key is the design's name-free
-content, so two problems whose designs coincide share the measurement.
-Torch is not needed: a built module is a pure function of the design
-(:func:`archsolve.build.build`), and the design is the frozen value it reads.
+before the key existed) are ignored.  The key leaves the design's name out,
+so two problems whose designs build the same module share the measurement.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ ENV_FIELDS = ("torch", "device", "device_name", "threads", "cuda", "cudnn")
 
 
 def design_content(design: Design) -> dict[str, Any]:
-    """The design as the builder reads it, without its name (names do not run)."""
-    return {
-        "steps": [dataclasses.asdict(step) for step in design.steps],
-        "sequence": design.sequence,
-        "build": dataclasses.asdict(design.options),
-    }
+    """The design as it runs, without its name (names do not run): its steps and the module torch builds."""
+    from ..build import build_meta
+    from ..errors import ArchsolveError
+
+    try:
+        module = str(build_meta(design))
+    except (ArchsolveError, RuntimeError, ValueError, TypeError) as exc:  # it fails when measured, too
+        module = f"not buildable: {type(exc).__name__}: {exc}"
+    return {"steps": [dataclasses.asdict(step) for step in design.steps], "sequence": design.sequence, "module": module}
 
 
 def context_content(measurer: Measurer) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..dashboard import label_study
 from ..errors import InputError, Issue
 from .choices import Choices
-from .identity import measure_key
+from .identity import digest, measure_key
 from .measure import Measurer
 from .values import Keys, RankSettings
 
@@ -223,10 +223,18 @@ class StudyStore:
         return self.elsewhere.get(identity)
 
     def default_name(self) -> str:
+        """Problem, device, dtype, batch, mode, layout, and a hash of the step options.
+
+        Optuna refuses a categorical parameter whose choices change within a
+        study, so a problem whose options changed (other channels, ranges or
+        kinds) gets a study of its own; modules it shares with the old one are
+        adopted from there by measurement key, not measured again.
+        """
         s = self.measurer.settings
         device = s.device.split(":")[0]
         layout = "-cl" if s.channels_last else ""
-        return f"{slug(self.choices.space.name)}-{device}-{s.dtype}-b{s.batch_size}-{s.mode}{layout}"
+        options = digest(self.choices.options)[:8]
+        return f"{slug(self.choices.space.name)}-{device}-{s.dtype}-b{s.batch_size}-{s.mode}{layout}-{options}"
 
     def open(self) -> optuna.Study:
         import optuna
@@ -243,10 +251,27 @@ class StudyStore:
         except ValueError as exc:  # e.g. an existing study with other directions
             raise InputError(Issue("study", f"{self.name}: {exc}")) from exc
         label_study(study)
+        self.check_options(study)
         if "problem" not in study.user_attrs:
             study.set_user_attr("problem", self.choices.space.name)
         self.elsewhere = self.other_studies()
         return study
+
+    def check_options(self, study: optuna.Study) -> None:
+        """InputError when the study's trials chose among other step options (a named study, a changed problem)."""
+        from optuna.distributions import CategoricalDistribution
+
+        wanted = dict(zip(self.choices.names, self.choices.options, strict=True))
+        for trial in study.get_trials(deepcopy=False):
+            for name, dist in trial.distributions.items():
+                if isinstance(dist, CategoricalDistribution) and name in wanted and tuple(dist.choices) != wanted[name]:
+                    raise InputError(
+                        Issue(
+                            "study",
+                            f"{self.name} holds designs with other options for {name} (the problem changed since); "
+                            "name another study, or leave the name to archsolve",
+                        )
+                    )
 
     def other_studies(self) -> dict[str, Twin]:
         """Measurements in the storage's other studies, by measurement key (read once, when the study opens)."""
