@@ -125,6 +125,8 @@ class ResultsWriter(Part):
     ) -> RankResult:
         candidates, failed = self.collect(trials)
         quality = model_quality(candidates)
+        if race is not None:  # the race is the headline: its order, its figures on the finalists
+            candidates, race = race.rerank(candidates, self.measurer.settings.batch_size)
         plot = self.results_dir / "pareto.html" if self.settings.pareto and candidates else None
         return RankResult(
             problem=self.choices.space.name,
