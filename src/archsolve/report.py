@@ -116,7 +116,7 @@ def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table
         f"screening: each design timed alone on {env.device_name} ({result.measure.dtype}, batch "
         f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = spread too wide after re-measuring"
     )
-    screened = (Column("samples/s", "right"), Column("ms ± IQR", "right"))
+    screened = (Column("screening samples/s", "right"), Column("ms ± IQR", "right"))
     costs = (Column("params", "right"), Column("MACs", "right"), RECIPE)
     if race is None:
         rows = tuple((str(c.rank), *_screening(c), *_costs(c, problem)) for c in result.candidates)
