@@ -168,8 +168,6 @@ class Ledger:
     measured: dict[Keys, FrozenTrial] = field(default_factory=dict)
     #: Measured trials by measurement key, whatever keys they picked (a design another option also builds).
     by_identity: dict[str, FrozenTrial] = field(default_factory=dict)
-    #: Measured trials left aside: their key is missing (an older study) or names another module now.
-    stale: int = 0
     failed: dict[Keys, FrozenTrial] = field(default_factory=dict)
     claims: dict[Keys, list[FrozenTrial]] = field(default_factory=dict)
     waiting: set[Keys] = field(default_factory=set)
@@ -341,10 +339,8 @@ class StudyStore:
                 identity = attrs.get(IDENTITY_ATTR)
                 if isinstance(identity, str):
                     ledger.by_identity.setdefault(identity, trial)
-                if self.current(trial, keys):
+                if self.current(trial, keys):  # else: an older study's, or another module under these keys
                     ledger.measured.setdefault(keys, trial)
-                else:
-                    ledger.stale += 1
             elif trial.state == TrialState.FAIL and "error" in attrs:
                 if self.current(trial, keys):
                     ledger.failed.setdefault(keys, trial)
