@@ -33,7 +33,9 @@ def test_the_stored_study_names_its_metric_and_labels_each_measured_trial(tmp_pa
         assert attrs["MACs"] == candidate.design.macs
         # The reference is queued first, so every later trial knows its ratio to it.
         assert result.reference is not None
-        assert attrs["ratio to reference"] == pytest.approx(trial.value / result.reference.throughput, abs=1e-4)
+        assert attrs["screening ratio to reference"] == pytest.approx(
+            trial.value / result.reference.throughput, abs=1e-4
+        )
     # A second run on the same study keeps the name (and does not fail on it).
     rank(space, settings(tmp_path, trials=6, storage=None), measurer=CountingMeasurer())
     assert load(tmp_path).metric_names == [METRIC]
@@ -41,5 +43,5 @@ def test_the_stored_study_names_its_metric_and_labels_each_measured_trial(tmp_pa
 
 def test_ratio_to_the_reference_when_there_is_one() -> None:
     design = next(d for d in (tiny_space().design(p) for p in [(0, 0, 2), (0, 2, 0), (2, 0, 0)]) if d is not None)
-    assert "ratio to reference" not in trial_labels(design, 50.0)
-    assert trial_labels(design, 50.0, 40.0)["ratio to reference"] == 1.25
+    assert "screening ratio to reference" not in trial_labels(design, 50.0)
+    assert trial_labels(design, 50.0, 40.0)["screening ratio to reference"] == 1.25

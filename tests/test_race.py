@@ -21,7 +21,7 @@ import torch
 from archsolve.design import Design
 from archsolve.rank import Candidate, rank
 from archsolve.rank.verdict import decide
-from archsolve.report import race_table, ranked_warnings
+from archsolve.report import ranked_table, ranked_warnings
 from archsolve.space import TableSpace
 from test_rank import CountingMeasurer, FakeTimer, fake_cost, journal, settings, tiny_space, true_throughputs
 
@@ -104,8 +104,9 @@ def test_when_noise_separates_nothing_the_output_says_so_first(tmp_path: Path) -
     assert result.race is not None and result.race.noisy
     warning = ranked_warnings(result)
     assert warning and warning[0].startswith("warning: noise separates nothing")
-    table = race_table(result)
-    assert table is not None and any("tie within noise" in line for line in table.notes)
+    table = ranked_table(result)
+    assert any("tie within noise" in line for line in table.notes)
+    assert result.race.keep_reference and table.notes[0].startswith("keep the reference")
     assert result.to_dict()["race"]["noisy"] is True
 
 

@@ -399,15 +399,18 @@ def test_progress_reports_eta_and_best_and_the_library_prints_nothing(
     assert capsys.readouterr() == ("", "")
 
 
-def test_a_study_refuses_measurements_under_other_settings(tmp_path: Path) -> None:
+def test_a_study_measured_under_other_settings_measures_again_and_keeps_both(tmp_path: Path) -> None:
     space = tiny_space()
-    rank(space, settings(tmp_path, trials=2, study_name="shared", storage=None), measurer=CountingMeasurer())
-    with pytest.raises(InputError, match="batch_size"):
-        rank(
-            space,
-            settings(tmp_path, trials=2, study_name="shared", storage=None),
-            measurer=CountingMeasurer(batch_size=4),
-        )
+    shared = settings(tmp_path, trials=2, study_name="shared", storage=None, model=False, race=False)
+    rank(space, shared, measurer=CountingMeasurer())
+    other = CountingMeasurer(batch_size=4)
+    again = rank(space, shared, measurer=other)
+    # Figures taken at batch 2 say nothing about batch 4: nothing is reused, both designs are measured anew.
+    assert other.designs == 2 and again.run.reused == 0
+    assert all(c.throughput == pytest.approx(4 / fake_cost(build(c.design))) for c in again.candidates)
+    back = CountingMeasurer()
+    third = rank(space, shared, measurer=back)
+    assert back.designs == 0 and third.run.reused == 2  # the batch-2 measurements are still there
 
 
 def test_no_valid_design_is_a_clear_error(tmp_path: Path) -> None:

@@ -311,9 +311,6 @@ def solve(
             for line in report.ranked_warnings(result):
                 terminal.line(line)
             terminal.table(report.ranked_table(result, problem))
-            race = report.race_table(result, problem)
-            if race is not None:
-                terminal.table(race)
             for line in report.ranked_lines(result, problem):
                 terminal.line(line)
     if emit:

@@ -3,7 +3,9 @@
 ``optuna-dashboard sqlite:///results/<problem>/study.db`` labels the
 objective "samples/s" (rather than "Objective 0") and lists, for every
 measured trial, its compact recipe, parameters, MACs and, where the ranking
-has a reference design, its speed as a ratio to the reference.
+has a reference design, its screening speed as a ratio to the reference's.
+A trial's value is its screening figure (the design timed alone); the final
+race's verdict, the headline, is the study's ``final race`` attribute.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import optuna
 
     from .design import Design
+    from .rank.verdict import RaceResult
 
 #: The objective's name: what a trial's value measures.
 METRIC = "samples/s"
@@ -44,7 +47,7 @@ def trial_labels(
         "MACs": design.macs,
     }
     if throughput is not None and reference:
-        labels["ratio to reference"] = round(throughput / reference, 4)
+        labels["screening ratio to reference"] = round(throughput / reference, 4)
     return labels
 
 
@@ -53,3 +56,8 @@ def label_trial(
 ) -> None:
     for key, value in trial_labels(design, throughput, reference).items():
         trial.set_user_attr(key, value)
+
+
+def label_race(study: optuna.Study, race: RaceResult) -> None:
+    """The final race's verdict as the study's ``final race`` attribute (the dashboard lists study attributes)."""
+    study.set_user_attr("final race", race.verdict())

@@ -5,9 +5,15 @@ network).  The figure plots throughput against parameters, and against peak
 memory where it was measured (CUDA).  Each point carries its IQR as an error
 bar (the interquartile range of the per-batch times, mapped to samples/s);
 noisy measurements (spread still too wide after re-measuring) are ringed;
-the Pareto front is joined by a line; the reference design and the designs the
-final race could not separate from the winner are marked.  Hovering a point
-shows its compact recipe (:mod:`archsolve.notation`).
+the Pareto front is joined by a line; the reference design, the race's winner
+and the designs the final race could not separate from its leader are marked.
+Hovering a point shows its compact recipe (:mod:`archsolve.notation`) and,
+for a finalist, its race figures.
+
+The points are the *screening* figures (each design timed alone, at its own
+moment); the headline above the figure is the final race's: its verdict and
+every finalist's speed as a ratio to the reference with its interval, the
+same figures as the ``winner:`` line and the JSON.
 
 plotly is imported only here, when a page is written.
 """
@@ -33,6 +39,7 @@ LOG_SPREAD = 20.0
 FRONT_COLOUR = "#d62728"
 OTHER_COLOUR = "#7f7f7f"
 REFERENCE_COLOUR = "#1f77b4"
+WINNER_COLOUR = "#2ca02c"
 TIE_COLOUR = "#ff7f0e"
 NOISY_COLOUR = "#222222"
 
@@ -43,12 +50,14 @@ class Marks:
 
     reference: int | None = None
     ties: frozenset[int] = frozenset()
+    winner: int | None = None
 
     @classmethod
     def of(cls, result: RankResult) -> Marks:
-        """The reference and the race's ties that ``result`` carries (none without a reference or a race)."""
+        """The reference, the race's ties and its winner in ``result`` (none without a reference or a race)."""
         reference = result.reference.trial if result.reference is not None else None
-        return cls(reference, frozenset(c.trial for c in result.ties))
+        winner = result.winner.trial if result.race is not None and result.winner is not None else None
+        return cls(reference, frozenset(c.trial for c in result.ties), winner)
 
 
 def interval(candidate: Candidate) -> tuple[float, float]:
@@ -74,9 +83,15 @@ def _hover(candidate: Candidate, problem: Trajectory | None) -> str:
         if candidate.peak_memory_bytes is not None
         else ""
     )
+    raced = candidate.raced
+    race = (
+        f"<br>final race: {raced.ratio:.2f}× the reference (interval {raced.low:.2f}–{raced.high:.2f})"
+        if raced is not None and not raced.reference
+        else ""
+    )
     return (
         f"<b>#{candidate.rank}</b> (trial {candidate.trial})<br>{html.escape(design_text(candidate.design, problem))}"
-        f"<br>{candidate.throughput:,.1f} samples/s (IQR {low:,.1f} – {high:,.1f})"
+        f"{race}<br>screening: {candidate.throughput:,.1f} samples/s (IQR {low:,.1f} – {high:,.1f})"
         f"<br>{candidate.design.params.total:,} params, {candidate.design.macs:,} MACs{memory}{noisy}"
     )
 
@@ -106,6 +121,14 @@ def pareto_figure(result: RankResult, marks: Marks | None = None, problem: Traje
         ("noisy: spread too wide", [c for c in cands if c.flagged], "circle-open", NOISY_COLOUR, 16, False),
         ("reference", [c for c in cands if c.trial == marks.reference], "star", REFERENCE_COLOUR, 18, False),
         (
+            "winner (final race)",
+            [c for c in cands if c.trial == marks.winner and c.trial != marks.reference],
+            "star-open",
+            WINNER_COLOUR,
+            22,
+            False,
+        ),
+        (
             "tie with the winner (final race)",
             [c for c in cands if c.trial in marks.ties],
             "diamond-open",
@@ -125,7 +148,8 @@ def pareto_figure(result: RankResult, marks: Marks | None = None, problem: Traje
                 figure.add_trace(trace, row=1, col=col)
         values = [float(cost(c)) for c in cands if col == 1 or c.peak_memory_bytes is not None]
         figure.update_xaxes(_axis(label, values), row=1, col=col)
-    figure.update_yaxes(_axis("samples/s (median; bars: IQR)", [c.throughput for c in cands]), row=1, col=1)
+    screening = "samples/s, screening: each design alone (median; bars: IQR)"
+    figure.update_yaxes(_axis(screening, [c.throughput for c in cands]), row=1, col=1)
     env, measure = result.environment, result.measure
     figure.update_layout(
         title={
@@ -232,6 +256,60 @@ def front_rows(result: RankResult, marks: Marks, problem: Trajectory | None = No
     return rows
 
 
+def race_rows(result: RankResult, problem: Trajectory | None = None) -> list[list[str]]:
+    """The finalists in the race's order: place, recipe, ratio to the reference, interval, marks."""
+    race = result.race
+    if race is None:
+        return []
+    rows = []
+    for e in race.entries:
+        won = e is race.winner or e.candidate.keys == race.winner.candidate.keys
+        marks = [
+            word
+            for word, on in (
+                ("keep" if e.is_reference else "winner", won),
+                ("reference", e.is_reference),
+                ("tie", e.tie and not won and not e.is_reference),
+                ("beats the reference", e.beats),
+            )
+            if on
+        ]
+        interval = "" if e.is_reference else f"{e.low:.2f}–{e.high:.2f}"
+        rows.append(
+            [
+                str(e.candidate.rank),
+                design_text(e.candidate.design, problem),
+                f"{e.ratio:.2f}×",
+                interval,
+                ", ".join(marks),
+            ]
+        )
+    return rows
+
+
+def race_section(result: RankResult, problem: Trajectory | None = None) -> str:
+    """The headline: the race's verdict and its table (empty without a race)."""
+    race = result.race
+    if race is None:
+        return "<p>No final race: the figures below are the screening (each design timed alone).</p>"
+    header = ["#", "recipe", "× reference", f"{race.confidence:.0%} interval", "marks"]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"recipe" if i == 1 else "n"}">{html.escape(v)}</td>' for i, v in enumerate(row))
+        + "</tr>"
+        for row in race_rows(result, problem)
+    )
+    warning = race.warning()
+    return (
+        f'<h2>Final race</h2>\n<p class="verdict"><b>{html.escape(race.verdict())}</b></p>\n'
+        + (f"<p>warning: {html.escape(warning)}</p>\n" if warning else "")
+        + f"<p>{len(race.entries)} finalists re-timed in turns with the reference, {race.winner.rounds} rounds; "
+        "× reference: the reference's median time over the design's (above 1: faster).</p>\n"
+        f'<table class="race"><tr>{head}</tr>\n{body}</table>'
+    )
+
+
 def pareto_html(result: RankResult, marks: Marks | None = None, problem: Trajectory | None = None) -> str:
     """The whole page: the figure (plotly.js embedded) and the front as a table."""
     import plotly.io as pio
@@ -240,7 +318,7 @@ def pareto_html(result: RankResult, marks: Marks | None = None, problem: Traject
     figure = pio.to_html(
         pareto_figure(result, marks, problem), include_plotlyjs=False, full_html=False, div_id="pareto"
     )
-    header = ["#", "recipe", "samples/s", "IQR (samples/s)", "ms / batch", "params", "MACs"]
+    header = ["#", "recipe", "screening samples/s", "IQR (samples/s)", "ms / batch", "params", "MACs"]
     memory = any(c.peak_memory_bytes is not None for c in result.pareto)
     if memory:
         header.append("peak memory (MB)")
@@ -253,6 +331,7 @@ def pareto_html(result: RankResult, marks: Marks | None = None, problem: Traject
         for row in front_rows(result, marks, problem)
     )
     title = html.escape(f"{result.problem}: Pareto front")
+    race = race_section(result, problem)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <script type="text/javascript">{_plotly_js()}</script>
@@ -264,6 +343,7 @@ th {{ text-align: left; background: #f4f4f4; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 td.recipe {{ font-family: ui-monospace, monospace; font-size: 13px; max-width: 60em; }}
 </style></head><body>
+{race}
 {figure}
 <h2>Pareto front: {len(result.pareto)} of {len(result.candidates)} measured designs</h2>
 <p>No other measured design is both faster and smaller{" (or lighter on memory)" if memory else ""}.

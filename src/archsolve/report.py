@@ -9,7 +9,7 @@ from .notation import STEP_SEPARATOR, Trajectory, design_text
 from .table import Column, Table, plural
 
 if TYPE_CHECKING:
-    from .rank import RankResult
+    from .rank import Candidate, RankResult
     from .solve import Solution
 
 SHORT = {
@@ -70,7 +70,10 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
         "results": str(result.results_path),
         "spearman": result.spearman,
         "failed": [{"choices": list(f.keys), "reason": f.reason} for f in result.failed],
-    } | {key: full[key] for key in ("reference", "ratio", "interval", "ties", "race", "model_quality")}
+    } | {
+        key: full[key]
+        for key in ("reference", "ratio", "interval", "keep_reference", "verdict", "ties", "race", "model_quality")
+    }
 
 
 def solution_table(solution: Solution) -> Table:
@@ -117,60 +120,92 @@ RECIPE = Column("recipe", separator=STEP_SEPARATOR)
 
 
 def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table:
-    """The measured designs, fastest first: throughput with its flag, time with its IQR, params, MACs, recipe."""
-    rows = tuple(
-        (
-            str(c.rank),
-            f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""),
-            f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}",
-            f"{c.design.params.total:,}",
-            f"{c.design.macs:,}",
-            design_text(c.design, problem),
-        )
-        for c in result.candidates
-    )
-    env = result.environment
-    title = (
-        f"measured on {env.device_name} ({result.measure.dtype}, batch {result.measure.batch_size}, "
-        f"{result.measure.mode}); samples/s, '?' = spread too wide after re-measuring"
-    )
-    columns = (
-        Column("#", "right"),
-        Column("samples/s", "right"),
-        Column("ms ± IQR", "right"),
-        Column("params", "right"),
-        Column("MACs", "right"),
-        RECIPE,
-    )
-    return Table(columns, rows, title=title)
+    """The measured designs in their final places: the race's ratio and interval first, then the screening.
 
-
-def race_table(result: RankResult, problem: Trajectory | None = None) -> Table | None:
-    """The final race: each finalist's speed as a ratio to the reference, with its interval; the verdict below."""
+    After a race the rows are the race's order (the winner, the other
+    finalists by ratio, the rest by screening); without one, by screening
+    throughput.  The verdict is the table's note.
+    """
     race = result.race
+    env = result.environment
+    screening = (
+        f"screening: each design timed alone on {env.device_name} ({result.measure.dtype}, batch "
+        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = spread too wide after re-measuring"
+    )
+    screened = (Column("screening samples/s", "right"), Column("ms ± IQR", "right"))
+    costs = (Column("params", "right"), Column("MACs", "right"), RECIPE)
     if race is None:
-        return None
-    rows = []
-    for e in race.entries:
-        marks = [m for m, on in (("reference", e.is_reference), ("tie", e.tie and not e.is_reference)) if on]
-        rows.append(
-            (
-                str(e.candidate.rank),
-                f"{e.ratio:.2f}×",
-                f"{e.low:.2f}–{e.high:.2f}",
-                ", ".join(marks),
-                design_text(e.candidate.design, problem),
-            )
-        )
+        rows = tuple((str(c.rank), *_screening(c), *_costs(c, problem)) for c in result.candidates)
+        return Table((Column("#", "right"), *screened, *costs), rows, title=f"{screening} (no final race)")
+    pct = f"{race.confidence:.0%}"
+    raced = []
+    for c in result.candidates:
+        figures = c.raced
+        ratio = f"{figures.ratio:.2f}×" if figures else ""
+        interval = f"{figures.low:.2f}–{figures.high:.2f}" if figures and not figures.reference else ""
+        # The screening time and its IQR stay in the JSON: the race's figures need the width here.
+        raced.append((str(c.rank), ratio, interval, _marks(result, c), _screening(c)[0], *_costs(c, problem)))
     columns = (
         Column("#", "right"),
         Column("× reference", "right"),
-        Column(f"{race.confidence:.0%} interval", "right"),
+        Column(f"{pct} interval", "right"),
         Column(""),
-        RECIPE,
+        screened[0],
+        *costs,
     )
-    title = f"final race: {plural(len(rows), 'finalist')} re-timed in turns, {race.winner.rounds} rounds"
-    return Table(columns, tuple(rows), title=title, notes=(race.verdict(),))
+    title = (
+        f"final race: {plural(len(race.entries), 'finalist')} re-timed in turns with the reference, "
+        f"{race.winner.rounds} rounds (× reference: speed over the reference's); {screening}"
+    )
+    return Table(columns, tuple(raced), title=title, notes=(race.verdict(),))
+
+
+def _screening(c: Candidate) -> tuple[str, str]:
+    return f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""), f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}"
+
+
+def _costs(c: Candidate, problem: Trajectory | None) -> tuple[str, str, str]:
+    return f"{c.design.params.total:,}", f"{c.design.macs:,}", design_text(c.design, problem)
+
+
+def _marks(result: RankResult, c: Candidate) -> str:
+    """winner / keep (the reference when it stays) / reference / tie: what the race made of a row."""
+    race = result.race
+    figures = c.raced
+    if race is None or figures is None:
+        return ""
+    won = race.winner.candidate.keys == c.keys
+    words = [
+        word
+        for word, on in (
+            ("keep" if figures.reference else "winner", won),
+            ("reference", figures.reference),
+            ("tie", figures.tie and not won and not figures.reference),
+        )
+        if on
+    ]
+    return ", ".join(words)
+
+
+def headline(result: RankResult, problem: Trajectory | None = None) -> str | None:
+    """The ``winner:`` line: the race's figures (or the advice to keep the reference); screening without a race."""
+    winner = result.winner
+    if winner is None:
+        return None
+    recipe = design_text(winner.design, problem)
+    race = result.race
+    if race is None:
+        return f"winner: #{winner.rank} at {winner.throughput:,.1f} samples/s (screening, no final race) — {recipe}"
+    pct = f"{race.confidence:.0%}"
+    if race.keep_reference:
+        return f"winner: keep the reference #{winner.rank} — {recipe}: no finalist beats it beyond its {pct} interval"
+    w, ref = race.winner, race.reference
+    figures, base = w.candidate.raced, ref.candidate.raced
+    speeds = f"; {figures.throughput:,.1f} vs {base.throughput:,.1f} samples/s" if figures and base else ""
+    return (
+        f"winner: #{winner.rank} at {w.ratio:.2f}× the reference's speed in the final race "
+        f"({pct} interval {w.low:.2f}–{w.high:.2f}{speeds}) — {recipe}"
+    )
 
 
 def ranked_warnings(result: RankResult) -> list[str]:
@@ -182,11 +217,8 @@ def ranked_warnings(result: RankResult) -> list[str]:
 def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
     """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
     lines = []
-    if result.winner:
-        lines.append(
-            f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
-            f"{design_text(result.winner.design, problem)}"
-        )
+    if (line := headline(result, problem)) is not None:
+        lines.append(line)
     run = result.run
     extra = [
         f"{count} {what}"
@@ -224,6 +256,5 @@ def solution_text(solution: Solution, width: int = PIPE_WIDTH) -> str:
 
 def ranked_text(result: RankResult, problem: Trajectory | None = None, width: int = PIPE_WIDTH) -> str:
     """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
-    race = race_table(result, problem)
-    tables = [render(ranked_table(result, problem), width), *([render(race, width)] if race else [])]
-    return "\n".join([*ranked_warnings(result), *tables, *ranked_lines(result, problem)])
+    table = render(ranked_table(result, problem), width)
+    return "\n".join([*ranked_warnings(result), table, *ranked_lines(result, problem)])

@@ -13,7 +13,11 @@ categorical parameters); its value is the measured throughput in samples/s
 * **invalid** (``space.design`` says a global constraint fails) → the trial is
   *pruned* with ``user_attrs["invalid"]``; nothing is built or measured;
 * **already measured** in the study (any run, any worker) → *completed* with
-  the finished trial's value and ``user_attrs["reused_from"]``; not measured;
+  the finished trial's value and ``user_attrs["reused_from"]``; not measured.
+  "The same" means the same measurement key (:mod:`.identity`: the module's
+  structure, its input, the measure settings, the environment), so a changed
+  problem re-measures what changed; the same module measured in another study
+  of the storage is adopted (``user_attrs["adopted_from"]``);
 * **known to fail** (an earlier trial of the same design raised) → *failed*
   again with ``user_attrs["error"]``; not measured;
 * **being measured by another worker** → *failed* with
@@ -64,6 +68,11 @@ shows the trials, their user attributes and the measured throughput.
 measured (CUDA), peak memory (min) is computed from the measured trials and
 written as a table in the results JSON and as a self-contained plotly page,
 ``pareto.html`` (:mod:`archsolve.pareto_page`).
+
+**Headline.**  The final race (:mod:`.race`, :mod:`.verdict`) decides: the
+ranking's places, the winner and its ratio to the reference with an interval
+come from it; per-trial figures are the screening.  When no finalist beats
+the reference beyond its interval, the winner is the reference ("keep it").
 
 The library never prints: pass ``progress`` to receive a :class:`RankProgress`
 after every step timing and every trial (with ETA and best so far).

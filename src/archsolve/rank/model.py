@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..design import Design, Step
 from ..space import CandidateSource
+from .identity import context_key
 from .measure import MeasureSettings
 from .part import Part, Run
 from .values import Keys
@@ -102,7 +103,8 @@ class LatencyModel(Part):
         hits them all alike.  With ``measure_new`` false (the study already has
         its trials) only the study's stored timings are used, for the report.
         """
-        known = {k.removeprefix(STEP_ATTR): v for k, v in study.user_attrs.items() if k.startswith(STEP_ATTR)}
+        prefix = self.prefix()
+        known = {k.removeprefix(prefix): v for k, v in study.user_attrs.items() if k.startswith(prefix)}
         steps: dict[str, tuple[Step, Design]] = {}
         for keys in pool:
             design = self.choices.design(keys)
@@ -139,9 +141,13 @@ class LatencyModel(Part):
             self.step_times[sid] = result.median_s
             self.tally.timed_s += result.timed_s
             self.tally.step_timings += 1
-            study.set_user_attr(STEP_ATTR + sid, result.median_s)
+            study.set_user_attr(self.prefix() + sid, result.median_s)
         spent = time.perf_counter() - started
         self.report("model", len(todo), len(todo), 0.0, None, f"{len(todo)} steps timed in {spent:.1f} s")
+
+    def prefix(self) -> str:
+        """Step timings are stored per measuring context (settings and environment): another one re-times them."""
+        return f"{STEP_ATTR}{context_key(self.measurer)}:"
 
     def option_time(self, step: int, key: str) -> float | None:
         """Predicted seconds of one step option: its timing (the slowest where its input shape varies)."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .candidate import Candidate
+from .identity import measure_key
 from .model import sample_shape
 from .part import Part, Run
 from .verdict import RaceResult, decide
@@ -80,5 +81,6 @@ class Race(Part):
         return samples
 
     def _key(self, finalists: Sequence[Candidate]) -> str:
-        text = json.dumps(sorted(list(c.keys) for c in finalists))
+        # By what ran (measurement keys), not by option keys: a changed problem races its new modules.
+        text = json.dumps(sorted(measure_key(c.design, self.measurer) for c in finalists))
         return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..dashboard import label_race
 from ..design import Design
 from ..errors import InputError, Issue
 from ..space import CandidateSource, SearchSpace
@@ -120,6 +121,8 @@ class Ranker:
             return result
         finalists = self.race.finalists(result.candidates, result.reference, self.settings.finalists)
         race = self.race.run(study, finalists, result.reference)
+        if race is not None:
+            label_race(study, race)
         return self.writer.write(trials, self.search.stop_reason, ref, race)
 
     def reference_keys(self, reference: Reference | None, pool: Sequence[Keys]) -> Keys | None:

@@ -83,10 +83,13 @@ class ResultsWriter(Part):
             keys = self.choices.of_trial(trial)
             if keys is None:
                 continue
-            if trial.state == TrialState.FAIL and "error" in trial.user_attrs and "same_as" not in trial.user_attrs:
+            failure = trial.state == TrialState.FAIL and "error" in trial.user_attrs
+            if failure and "same_as" not in trial.user_attrs and self.store.current(trial, keys):
                 failed.append(FailedCandidate(trial.number, keys, str(trial.user_attrs["error"])))
             if trial.state != TrialState.COMPLETE or "measurement" not in trial.user_attrs or keys in seen:
                 continue
+            if not self.store.current(trial, keys):
+                continue  # measured another module under these keys (the problem changed) or an older study
             design = self.choices.design(keys)
             if design is None or trial.value is None:
                 continue
@@ -122,6 +125,8 @@ class ResultsWriter(Part):
     ) -> RankResult:
         candidates, failed = self.collect(trials)
         quality = model_quality(candidates)
+        if race is not None:  # the race is the headline: its order, its figures on the finalists
+            candidates, race = race.rerank(candidates, self.measurer.settings.batch_size)
         plot = self.results_dir / "pareto.html" if self.settings.pareto and candidates else None
         return RankResult(
             problem=self.choices.space.name,

@@ -5,7 +5,10 @@ What happens to a proposal:
 * **invalid** (``space.design`` says a global constraint fails) → *pruned*
   with ``user_attrs["invalid"]``; nothing is built or measured;
 * **already measured** in the study (any run, any worker) → *completed* with
-  the finished trial's value and ``user_attrs["reused_from"]``;
+  the finished trial's value and ``user_attrs["reused_from"]``; the same
+  module measured under other keys or in another study of the storage (same
+  measurement key, :mod:`.identity`) → *completed* with that measurement and
+  ``user_attrs["adopted_from"]``;
 * **known to fail** → *failed* again with ``user_attrs["error"]``;
 * **being measured by another worker** → *failed* with
   ``user_attrs["deferred_to"]`` (samplers ignore failed trials);
@@ -29,7 +32,7 @@ from .model import LatencyModel, sample_shape
 from .part import Part, Run
 from .queue import Queue
 from .results import ResultsWriter, trial_record
-from .study import Ledger, StudyStore
+from .study import IDENTITY_ATTR, Ledger, StudyStore, Twin
 from .values import Keys
 
 if TYPE_CHECKING:
@@ -135,6 +138,10 @@ class Search(Part):
             self.tally.invalid += 1
             self._report(f"trial {number}: invalid, not measured")
             return
+        twin = self.store.twin(keys, ledger)
+        if twin is not None:
+            self._adopt(study, trial, keys, design, twin)
+            return
         claim = {"host": self.store.host, "pid": self.store.pid, "token": uuid.uuid4().hex}
         trial.set_user_attr("claim", claim)
         trials = study.get_trials(deepcopy=False)
@@ -158,8 +165,20 @@ class Search(Part):
         study.tell(trial, done.value)
         self.tally.repeats += 1
 
+    def _adopt(self, study: optuna.Study, trial: optuna.Trial, keys: Keys, design: Design, twin: Twin) -> None:
+        """The same module was measured under other keys or in another study: take its figures, time nothing."""
+        trial.set_user_attr("measurement", twin.record)
+        trial.set_user_attr(IDENTITY_ATTR, self.store.identity(keys))
+        trial.set_user_attr("adopted_from", {"study": twin.study, "trial": twin.trial})
+        label_trial(trial, design, twin.value)
+        study.tell(trial, twin.value)
+        self._written(study)
+        self._report(f"trial {trial.number}: same module as {twin.study} trial {twin.trial}, not measured")
+
     def _measure(self, study: optuna.Study, trial: optuna.Trial, keys: Keys, design: Design) -> None:
         from optuna.trial import TrialState
+
+        trial.set_user_attr(IDENTITY_ATTR, self.store.identity(keys))
 
         predicted = self.model.predicted.get(keys) or self.model.predict(keys)
         try:

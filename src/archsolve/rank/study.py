@@ -7,9 +7,14 @@ processes on **one** machine Optuna recommends its journal storage over
 SQLite: ``journal:///abs/path/study.log`` (or ``journal://relative/path.log``)
 uses ``JournalStorage(JournalFileBackend(path))``.
 
-A study records the settings its measurements were taken under (device,
-dtype, batch, mode, layout, threads) and refuses a worker whose settings
-differ: their numbers would not be comparable.
+Every measured (or failed) trial carries its measurement key
+(:func:`~.identity.measure_key`: the design's structure, its input, the
+measure settings and the environment).  A trial is reused only where the key
+of the design its keys name *now* matches: a changed problem (channels,
+norm, bias, batch, threads …) re-measures what changed, and trials from
+before the key existed are ignored.  A design measured under another study in
+the same storage (another problem that builds the same module) is adopted
+from there.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..dashboard import label_study
 from ..errors import InputError, Issue
 from .choices import Choices
+from .identity import digest, measure_key
 from .measure import Measurer
 from .values import Keys, RankSettings
 
@@ -34,7 +40,8 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-FINGERPRINT_ATTR = "archsolve_measure"
+#: The trial attribute holding the measurement key of what the trial measured (or failed to).
+IDENTITY_ATTR = "identity"
 
 
 def open_storage(url: str) -> Any:
@@ -144,11 +151,23 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "problem"
 
 
+@dataclass(frozen=True)
+class Twin:
+    """A finished measurement of the same module found under other keys or in another study."""
+
+    study: str
+    trial: int
+    value: float
+    record: dict[str, Any]
+
+
 @dataclass
 class Ledger:
     """The study as a worker needs it: finished measurements, known failures, live claims, queued designs."""
 
     measured: dict[Keys, FrozenTrial] = field(default_factory=dict)
+    #: Measured trials by measurement key, whatever keys they picked (a design another option also builds).
+    by_identity: dict[str, FrozenTrial] = field(default_factory=dict)
     failed: dict[Keys, FrozenTrial] = field(default_factory=dict)
     claims: dict[Keys, list[FrozenTrial]] = field(default_factory=dict)
     waiting: set[Keys] = field(default_factory=set)
@@ -176,28 +195,44 @@ class StudyStore:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.storage: Any = None
+        self.identities: dict[Keys, str | None] = {}
+        self.elsewhere: dict[str, Twin] = {}
+
+    def identity(self, keys: Keys) -> str | None:
+        """The measurement key of the design ``keys`` name in this space now; None where it names no design."""
+        if keys not in self.identities:
+            design = self.choices.design(keys)
+            self.identities[keys] = None if design is None else measure_key(design, self.measurer)
+        return self.identities[keys]
+
+    def current(self, trial: FrozenTrial, keys: Keys) -> bool:
+        """Whether ``trial`` measured the very module ``keys`` build now (same key), so its figures hold."""
+        found = trial.user_attrs.get(IDENTITY_ATTR)
+        return found is not None and found == self.identity(keys)
+
+    def twin(self, keys: Keys, ledger: Ledger) -> Twin | None:
+        """A measurement of the same module under other keys of this study, or in another study of the storage."""
+        identity = self.identity(keys)
+        if identity is None:
+            return None
+        done = ledger.by_identity.get(identity)
+        if done is not None and done.value is not None:
+            return Twin(self.name, done.number, float(done.value), dict(done.user_attrs["measurement"]))
+        return self.elsewhere.get(identity)
 
     def default_name(self) -> str:
+        """Problem, device, dtype, batch, mode, layout, and a hash of the step options.
+
+        Optuna refuses a categorical parameter whose choices change within a
+        study, so a problem whose options changed (other channels, ranges or
+        kinds) gets a study of its own; modules it shares with the old one are
+        adopted from there by measurement key, not measured again.
+        """
         s = self.measurer.settings
         device = s.device.split(":")[0]
         layout = "-cl" if s.channels_last else ""
-        return f"{slug(self.choices.space.name)}-{device}-{s.dtype}-b{s.batch_size}-{s.mode}{layout}"
-
-    def fingerprint(self) -> dict[str, Any]:
-        """Settings that make measurements comparable; a study refuses a worker whose fingerprint differs."""
-        s, env = self.measurer.settings, self.measurer.env
-        found: dict[str, Any] = {
-            "device": env.device.split(":")[0],
-            "device_name": env.device_name,
-            "dtype": s.dtype,
-            "batch_size": s.batch_size,
-            "mode": s.mode,
-            "channels_last": s.channels_last,
-            "time_steps": s.time_steps,
-        }
-        if env.device == "cpu":
-            found["threads"] = env.threads
-        return found
+        options = digest(self.choices.options)[:8]
+        return f"{slug(self.choices.space.name)}-{device}-{s.dtype}-b{s.batch_size}-{s.mode}{layout}-{options}"
 
     def open(self) -> optuna.Study:
         import optuna
@@ -214,19 +249,43 @@ class StudyStore:
         except ValueError as exc:  # e.g. an existing study with other directions
             raise InputError(Issue("study", f"{self.name}: {exc}")) from exc
         label_study(study)
-        mine = self.fingerprint()
-        theirs = study.user_attrs.get(FINGERPRINT_ATTR)
-        if theirs is None:
-            study.set_user_attr(FINGERPRINT_ATTR, mine)
+        self.check_options(study)
+        if "problem" not in study.user_attrs:
             study.set_user_attr("problem", self.choices.space.name)
-        elif theirs != mine:
-            diff = ", ".join(
-                f"{k}: study {theirs.get(k)!r}, here {mine.get(k)!r}" for k in mine if theirs.get(k) != mine[k]
-            )
-            raise InputError(
-                Issue("study", f"{self.name} was measured under other settings ({diff}); name another study")
-            )
+        self.elsewhere = self.other_studies()
         return study
+
+    def check_options(self, study: optuna.Study) -> None:
+        """InputError when the study's trials chose among other step options (a named study, a changed problem)."""
+        from optuna.distributions import CategoricalDistribution
+
+        wanted = dict(zip(self.choices.names, self.choices.options, strict=True))
+        for trial in study.get_trials(deepcopy=False):
+            for name, dist in trial.distributions.items():
+                if isinstance(dist, CategoricalDistribution) and name in wanted and tuple(dist.choices) != wanted[name]:
+                    raise InputError(
+                        Issue(
+                            "study",
+                            f"{self.name} holds designs with other options for {name} (the problem changed since); "
+                            "name another study, or leave the name to archsolve",
+                        )
+                    )
+
+    def other_studies(self) -> dict[str, Twin]:
+        """Measurements in the storage's other studies, by measurement key (read once, when the study opens)."""
+        from optuna.trial import TrialState
+
+        found: dict[str, Twin] = {}
+        storage = self.storage
+        for summary in storage.get_all_studies():
+            if summary.study_name == self.name:
+                continue
+            study_id = storage.get_study_id_from_name(summary.study_name)
+            for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,)):
+                identity, record = trial.user_attrs.get(IDENTITY_ATTR), trial.user_attrs.get("measurement")
+                if isinstance(identity, str) and isinstance(record, dict) and trial.value is not None:
+                    found.setdefault(identity, Twin(summary.study_name, trial.number, float(trial.value), record))
+        return found
 
     def alive(self, trial: FrozenTrial) -> bool:
         """Whether a running trial's worker may still finish it."""
@@ -277,9 +336,14 @@ class StudyStore:
                 continue
             attrs = trial.user_attrs
             if trial.state == TrialState.COMPLETE and "measurement" in attrs:
-                ledger.measured.setdefault(keys, trial)
+                identity = attrs.get(IDENTITY_ATTR)
+                if isinstance(identity, str):
+                    ledger.by_identity.setdefault(identity, trial)
+                if self.current(trial, keys):  # else: an older study's, or another module under these keys
+                    ledger.measured.setdefault(keys, trial)
             elif trial.state == TrialState.FAIL and "error" in attrs:
-                ledger.failed.setdefault(keys, trial)
+                if self.current(trial, keys):
+                    ledger.failed.setdefault(keys, trial)
             elif trial.state == TrialState.RUNNING and attrs.get("claim") and self.alive(trial):
                 ledger.claims.setdefault(keys, []).append(trial)
         return ledger

@@ -147,7 +147,7 @@ class RankResult(Shown):
 
     @property
     def winner(self) -> Candidate | None:
-        """The race's winner (fewest params among the designs tied with the fastest); without a race, #1."""
+        """The race's winner: the reference unless a finalist beats it beyond its interval; without a race, #1."""
         if self.race is not None:
             return self.race.winner.candidate
         return self.candidates[0] if self.candidates else None
@@ -185,6 +185,8 @@ class RankResult(Shown):
             "race": self.race.to_dict() if self.race else None,
             "ratio": self.race.winner.ratio if self.race else None,
             "interval": [self.race.winner.low, self.race.winner.high] if self.race else None,
+            "keep_reference": self.race.keep_reference if self.race else None,
+            "verdict": self.race.verdict() if self.race else None,
             "ties": [c.to_dict() for c in self.ties],
             "run": asdict(self.run),
             "stop_reason": self.stop_reason,

@@ -8,9 +8,15 @@ state.  A design's speed ratio to the reference is ``median(reference) /
 median(design)`` (above 1: faster than the reference).  Its confidence
 interval is a paired bootstrap over rounds: resample the rounds with
 replacement, recompute every ratio, take the percentiles.  Designs whose
-interval overlaps the leader's tie with it; a tie goes to fewer parameters,
-then fewer MACs.  When the leader ties with every other finalist the machine
-was too noisy to separate anything, and the verdict says so first.
+interval overlaps the leader's tie with it.  A design *beats* the reference
+when its whole interval lies above 1.  The winner is, among the designs that
+beat the reference and tie with the leader, the one with fewer parameters,
+then fewer MACs; when none beats the reference, the verdict is to keep the
+reference, and it says why.  When the leader ties with every other finalist
+the machine was too noisy to separate anything, and the warning says so first.
+
+The race is the headline: after it, the ranking's places are the race's
+(:meth:`RaceResult.rerank`); the per-trial figures are the screening.
 
 **The latency model**, reported as nn-Meter does: the share of measured
 designs whose predicted time is within ±10 % of the measured one, and
@@ -22,10 +28,10 @@ from __future__ import annotations
 import random
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .candidate import Candidate
+from .candidate import Candidate, Raced
 from .stats import spearman
 
 WITHIN = 0.10
@@ -64,6 +70,25 @@ class RaceEntry:
     tie: bool
     is_reference: bool
 
+    @property
+    def beats(self) -> bool:
+        """Faster than the reference beyond the interval: its whole interval lies above 1."""
+        return not self.is_reference and self.low > 1.0
+
+    def raced(self, batch_size: int) -> Raced:
+        throughput = batch_size / self.median_s if self.median_s > 0 else float("inf")
+        return Raced(
+            self.ratio,
+            self.low,
+            self.high,
+            self.median_s,
+            throughput,
+            self.rounds,
+            self.tie,
+            self.is_reference,
+            self.beats,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.candidate.rank,
@@ -75,6 +100,7 @@ class RaceEntry:
             "interval": [self.low, self.high],
             "tie": self.tie,
             "reference": self.is_reference,
+            "beats_reference": self.beats,
         }
 
 
@@ -97,25 +123,43 @@ class RaceResult:
         return tuple(e for e in self.entries if e.tie)
 
     @property
+    def keep_reference(self) -> bool:
+        """No finalist beats the reference beyond its interval: the advice is to keep it."""
+        return self.winner.is_reference
+
+    @property
     def noisy(self) -> bool:
         """Noise separated nothing: several finalists and all of them tie with the leader."""
         return len(self.entries) > 1 and all(e.tie for e in self.entries)
 
     def verdict(self) -> str:
-        """One sentence: the winner's ratio to the reference, and which designs it ties with and why it wins."""
+        """One sentence: beat the reference (by how much, within what) or keep it (and why); the ties and why."""
         w = self.winner
         pct = f"{self.confidence:.0%}"
-        head = f"{name(w)} runs at {w.ratio:.2f}× the reference's speed ({pct} interval {w.low:.2f}–{w.high:.2f})"
-        if w.is_reference:
-            head = f"the reference {label(w)} wins"
+        if self.keep_reference:
+            head = f"keep the reference {label(w)}: no finalist runs faster beyond its {pct} interval"
+            rivals = [e for e in self.entries if not e.is_reference]
+            if rivals:
+                best = rivals[0]  # entries are fastest first
+                head += (
+                    f" (the fastest, {label(best)}, at {best.ratio:.2f}×, interval {best.low:.2f}–{best.high:.2f})"
+                    if best.ratio > 1
+                    else f"; it is the fastest finalist (next: {label(best)} at {best.ratio:.2f}×)"
+                )
+        else:
+            head = f"{name(w)} runs at {w.ratio:.2f}× the reference's speed ({pct} interval {w.low:.2f}–{w.high:.2f})"
         ties = sorted(self.ties, key=lambda e: e.candidate.rank)
         if len(ties) == 1:
             return f"{head}; no other finalist ties with it"
         names = [name(e) for e in ties]
         joined = " and ".join(names) if len(names) == 2 else ", ".join(names[:-1]) + " and " + names[-1]
-        others = [e for e in ties if e is not w]
+        if self.keep_reference:
+            return f"{head}; {joined} tie within noise"
+        others = [e for e in ties if e is not w and e.beats]
         design = w.candidate.design
-        if all(design.params.total < e.candidate.design.params.total for e in others):
+        if not others:
+            why = "is the only one of them faster than the reference beyond noise"
+        elif all(design.params.total < e.candidate.design.params.total for e in others):
             why = "has fewer params"
         elif all((design.params.total, design.macs) < _cost(e) for e in others):
             why = "has fewer MACs at no more params"
@@ -128,8 +172,35 @@ class RaceResult:
             return None
         return (
             f"noise separates nothing: all {len(self.entries)} finalists tie within their {self.confidence:.0%} "
-            "intervals; the winner is chosen by params, not speed"
+            "intervals; keep the reference (nothing here is faster beyond noise)"
         )
+
+    def rerank(self, candidates: Sequence[Candidate], batch_size: int) -> tuple[tuple[Candidate, ...], RaceResult]:
+        """The ranking in the race's order: the winner, the other finalists by ratio, then the rest by screening.
+
+        Every candidate keeps its screening place in ``screening_rank``;
+        finalists carry their race figures (``raced``).  The race returned
+        refers to the renumbered candidates.
+        """
+        entry = {e.candidate.keys: e for e in self.entries}
+        first = [self.winner, *(e for e in self.entries if e is not self.winner)]
+        order = [e.candidate.keys for e in first] + [c.keys for c in candidates if c.keys not in entry]
+        by_keys = {c.keys: c for c in candidates}
+        placed: dict[tuple[str, ...], Candidate] = {}
+        for place, keys in enumerate(order, 1):
+            c = by_keys.get(keys, entry[keys].candidate if keys in entry else None)
+            if c is None:
+                continue
+            raced = entry[keys].raced(batch_size) if keys in entry else None
+            placed[keys] = replace(c, rank=place, screening_rank=c.screening_rank or c.rank, raced=raced)
+
+        def moved(e: RaceEntry) -> RaceEntry:
+            return replace(e, candidate=placed[e.candidate.keys])
+
+        race = replace(
+            self, entries=tuple(moved(e) for e in self.entries), winner=moved(self.winner), leader=moved(self.leader)
+        )
+        return tuple(placed.values()), race
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +209,7 @@ class RaceResult:
             "ratio": self.winner.ratio,
             "interval": [self.winner.low, self.winner.high],
             "confidence": self.confidence,
+            "keep_reference": self.keep_reference,
             "ties": [e.to_dict() for e in self.ties],
             "noisy": self.noisy,
             "verdict": self.verdict(),
@@ -190,9 +262,10 @@ def decide(
         RaceEntry(f, medians[i], rounds, ratios[i], bounds[i][0], bounds[i][1], ties[i], i == reference)
         for i, f in enumerate(finalists)
     ]
-    tied = [i for i in range(len(cols)) if ties[i]]
+    # The winner must beat the reference beyond its interval; without one, the reference stays.
+    chosen = [i for i in range(len(cols)) if ties[i] and i != reference and bounds[i][0] > 1.0]
     win = min(
-        tied,
+        chosen or [reference],
         key=lambda i: (finalists[i].design.params.total, finalists[i].design.macs, -ratios[i], i),
     )
     order = sorted(range(len(cols)), key=lambda i: (-ratios[i], i))
