@@ -10,7 +10,7 @@ from ..design import Design
 Keys = tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Candidate:
     """A measured design, with its place in the ranking."""
 
@@ -24,6 +24,12 @@ class Candidate:
     flagged: bool
     peak_memory_bytes: int | None
     predicted_s: float | None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Candidate #{self.rank} {self.design.name!r}: {self.throughput:,.1f} samples/s, "
+            f"{self.design.params.total:,} params>"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``solve --json`` candidate (docs/json.md) plus the measurement's details."""

@@ -63,7 +63,3 @@ __all__ = [
     "satisfies",
     "solve",
 ]
-
-from ..packages import make_callable
-
-make_callable(__name__)  # archsolve.solve(...) calls archsolve.api.solve: one object under the name

@@ -44,7 +44,7 @@ class Solver:
         found = cheapest(self.problem, layers, objective_cost(self.problem), top, self.deadline)
         return [Candidate(make_design(self.problem, picks), picks) for _, picks in found]
 
-    def solve(self, top: int = 20) -> Solution:
+    def solve(self, top: int = 10) -> Solution:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
@@ -73,7 +73,7 @@ class Solver:
 
 
 def solve(
-    problem: Problem, top: int = 20, time_limit: float | None = None, progress: ProgressCallback | None = None
+    problem: Problem, top: int = 10, time_limit: float | None = None, progress: ProgressCallback | None = None
 ) -> Solution:
     """Count every valid design of ``problem`` and return the ``top`` best; InfeasibleError explains none.
 
