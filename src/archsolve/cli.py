@@ -230,7 +230,7 @@ def _terminal() -> Terminal:
 )
 @click.option("--study", help="Optuna study name (default: the problem's name).")
 @click.option("--trials", type=click.IntRange(min=1), help="Designs to measure (default [rank].trials).")
-@click.option("--device", help="auto, cpu, cuda or cuda:N (default [rank].device).")
+@click.option("--device", help="auto, cpu, cuda, cuda:N or mps (default [rank].device).")
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=str), help="Where the study and results go.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Solver time limit in seconds.")
 @click.option(

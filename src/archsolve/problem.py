@@ -7,7 +7,6 @@ typos.  Nothing here imports torch or z3.
 
 from __future__ import annotations
 
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -589,7 +588,7 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     for key in ("trials", "batch_size", "repeats", "time_steps", "warmup"):
         if key in table:
             values[key] = check.integer(table[key], f"rank.{key}")
-    for key in ("sampler", "dtype", "mode"):
+    for key in ("sampler", "dtype", "mode", "device"):
         if key in table:
             if isinstance(table[key], str):
                 values[key] = table[key]
@@ -600,13 +599,6 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     for key in ("channels_last", "pareto"):
         if key in table:
             values[key] = check.boolean(table[key], f"rank.{key}")
-    if "device" in table:
-        device = table["device"]
-        if not isinstance(device, str) or not _valid_device(device):
-            mps = ", 'mps'" if sys.platform == "darwin" else ""
-            check.add("rank.device", f"expected 'auto', 'cpu'{mps}, 'cuda' or 'cuda:N', got {show(device)}")
-        else:
-            values["device"] = device
     for key in ("storage", "study", "results_dir"):
         if key in table:
             if not isinstance(table[key], str) or not table[key]:
@@ -629,12 +621,3 @@ def _check_rank(check: Checker, options: RankOptions) -> None:
     except InputError as exc:
         for issue in exc.issues:
             check.add(f"rank.{_RANK_KEYS.get(issue.where, issue.where)}", issue.message)
-
-
-def _valid_device(device: str) -> bool:
-    if device in ("auto", "cpu", "cuda"):
-        return True
-    if device == "mps":
-        return sys.platform == "darwin"  # Apple's Metal backend exists nowhere else
-    head, _, index = device.partition(":")
-    return head == "cuda" and index.isdigit()

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 DTYPES = ("float32", "bfloat16", "float16")
 MODES = ("inference", "train")
 CLOCKS = ("wall", "cpu")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: The devices a setting may name; whether this machine has one is asked when measuring (``_resolve_device``).
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class MeasureSettings:
     def __post_init__(self) -> None:
         issues = []
         if not _DEVICE.match(self.device):
-            issues.append(Issue("device", f"{self.device!r}: expected auto, cpu, cuda or cuda:N"))
+            issues.append(Issue("device", f"expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"))
         if self.dtype not in DTYPES:
             issues.append(Issue("dtype", unknown("dtype", self.dtype, DTYPES)))
         if self.mode not in MODES:
@@ -484,6 +485,10 @@ def _resolve_device(name: str) -> torch.device:
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(Issue("device", "'mps' requested but torch sees no Apple Metal device; use cpu or auto"))
+        return torch.device("mps")
     if not torch.cuda.is_available():
         raise InputError(Issue("device", f"{name!r} requested but torch sees no CUDA device; use cpu or auto"))
     index = int(name.split(":")[1]) if ":" in name else 0
