@@ -134,7 +134,7 @@ SIGNATURES = {
     "emit_source": ["designs", "class_name"],
     "save_design": ["designs", "path"],
     "load_design": ["path"],
-    "load_problem": ["path", "overrides"],
+    "load_problem": ["path", "overrides", "rank"],
     "check": ["model", "input_shape", "size_range", "fix", "time_limit", "name"],
 }
 
@@ -266,7 +266,7 @@ def test_every_result_has_a_short_one_line_repr_with_its_headline(tmp_path: Path
         "Candidate": (best, [f"{best.design.params.total:,} params", "'tiny'"]),
         "Solution": (solution, [f"{solution.count:,} valid designs"]),
         "RankResult": (result, ["2 measured", "samples/s"]),
-        "Candidate #1": (result.winner, [f"{result.winner.throughput:,.1f} samples/s"]),
+        f"Candidate #{result.winner.rank}": (result.winner, [f"{result.winner.throughput:,.1f} samples/s"]),
         "CheckResult": (checked, [f"H runs at {runs} of 20", "1x3x?x8"]),
         "Summary": (summary, [f"{summary.params.total:,} params"]),
         "Exploration": (archsolve.explore(16, 32), ["16 → 32"]),

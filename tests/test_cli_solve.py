@@ -118,11 +118,10 @@ def test_real_process_exit_codes() -> None:
 
 def test_ranking_flags_keep_characters_outside_the_bmp(tmp_path: Path) -> None:
     from archsolve import api
-    from archsolve.cli import rank_overrides
 
     problem = tmp_path / "p.toml"
     problem.write_text('name = "p"\nsizes = [4, 8]\nchannels = [8, 4]\nops = "conv_transpose"\n')
     flags = {"study": "s😀 \"q\" \\", "results_dir": str(tmp_path / "r😀"), "storage": None}
-    loaded = api.load_problem(str(problem), rank_overrides(flags))
+    loaded = api.load_problem(str(problem), rank=flags)
     assert loaded.rank.study == "s😀 \"q\" \\"
     assert loaded.rank.results_dir == str(tmp_path / "r😀")

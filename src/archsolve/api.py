@@ -15,7 +15,7 @@ The pipeline, on a problem built in code::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,19 +35,25 @@ if TYPE_CHECKING:
     from .summary import Summary
 
 
-def load_problem(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
+def load_problem(
+    path: str | Path, overrides: Sequence[str] = (), *, rank: Mapping[str, Any] | None = None
+) -> Problem:
     """Read and check a problem file (docs/problems.md); ``overrides`` are ``KEY=VALUE`` as ``--set`` takes.
 
-    Every issue in the file is reported at once, in one :class:`~archsolve.InputError`.
+    ``rank`` holds ``[rank]`` values given as Python values (``{"trials": 8}``), which replace the
+    file's; a ``None`` value is not given.  Every issue in the file and in ``rank`` is reported at
+    once, in one :class:`~archsolve.InputError`.
 
     >>> import archsolve
-    >>> problem = archsolve.load_problem("problems/dcgan_generator.toml", ["search.kernel=4"])
-    >>> problem.name, problem.n_steps, problem.ranges[0].kernel
-    ('dcgan-generator', 5, (4, 4))
+    >>> problem = archsolve.load_problem("problems/dcgan_generator.toml", ["search.kernel=4"], rank={"trials": 8})
+    >>> problem.name, problem.n_steps, problem.ranges[0].kernel, problem.rank.trials
+    ('dcgan-generator', 5, (4, 4), 8)
     """
     from .problem import load
 
-    return load(path, overrides)
+    problem = load(path, overrides)
+    given = {key: value for key, value in (rank or {}).items() if value is not None}
+    return replace(problem, rank=_rank_options(problem.rank, given, str(path))) if given else problem
 
 
 def explore(
@@ -176,12 +182,12 @@ def rank(
     return rank_space(space, search, measure, progress, reference=reference)
 
 
-def _rank_options(options: Any, settings: dict[str, Any]) -> Any:
+def _rank_options(options: Any, settings: Mapping[str, Any], source: str = "rank()") -> Any:
     """``[rank]`` options with keyword overrides, checked as the problem file's ``[rank]`` table is."""
     from .checks import Checker
     from .problem import read_rank
 
-    check = Checker("rank()")
+    check = Checker(source)
     given = read_rank(check, settings)
     if check.issues:
         raise InputError(check.issues)

@@ -39,6 +39,16 @@ def read_text(path: Path) -> str:
         raise InputError(Issue(str(path), "too large to read (is it a device or a stream?)")) from None
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a file the user named; InputError naming it when it cannot be written (a missing folder, no rights)."""
+    path = Path(path)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(Issue(str(path), f"cannot write: {exc.strerror or exc}")) from exc
+    return path
+
+
 def not_one_of(value: Any, options: Sequence[str]) -> str:
     """The message for a value that is not one of the words ``options``, with the nearest one."""
     hint = nearest(value, options) if isinstance(value, str) else None

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .checks import write_text
 from .design import Design
 from .errors import BuildError, InputError
 from .formats import VERSION
@@ -137,13 +138,7 @@ def emit_source(design: Design, name: str | None = None) -> str:
 
 def write_source(design: Design, path: str | Path, name: str | None = None) -> Path:
     """Write :func:`emit_source` to ``path``; InputError when the file cannot be written."""
-    path = Path(path)
-    source = emit_source(design, name)
-    try:
-        path.write_text(source, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the model source: {exc.strerror or exc}") from exc
-    return path
+    return write_text(path, emit_source(design, name))
 
 
 def _module_source(module: nn.Module, helpers: set[str]) -> str:

@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .checks import Checker, read_text, show
+from .checks import Checker, read_text, show, write_text
 from .design import (
     MERGE_HOWS,
     STEP_ACTIVATIONS,
@@ -121,13 +121,7 @@ def dumps_design(design: Design, fmt: str = ".toml") -> str:
 
 def save_design(design: Design, path: str | Path) -> Path:
     """Write ``design`` to ``path``, TOML or JSON by its suffix."""
-    path = Path(path)
-    text = dumps_design(design, _format_of(path))
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(Issue(str(path), f"cannot write: {exc.strerror or exc}")) from exc
-    return path
+    return write_text(path, dumps_design(design, _format_of(Path(path))))
 
 
 def _format_of(path: Path) -> str:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import InputError, Issue, MeasureError, unknown
+from ..errors import InputError, Issue, MeasureError, first_line, unknown
 
 if TYPE_CHECKING:
     import torch
@@ -274,10 +274,10 @@ class Measurer:
             return self._measure(module, tuple(int(v) for v in sample_shape), repeats or self.settings.repeats)
         except torch.cuda.OutOfMemoryError as exc:
             self._release()
-            raise MeasureError(f"out of memory on {self.env.device_name}: {_first_line(exc)}") from exc
+            raise MeasureError(f"out of memory on {self.env.device_name}: {first_line(exc)}") from exc
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             self._release()
-            raise MeasureError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+            raise MeasureError(first_line(exc)) from exc
 
     def interleaved(
         self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
@@ -301,7 +301,7 @@ class Measurer:
                     prepared.append(self._prepare(module, tuple(int(v) for v in shape)))
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     self._release()
-                    prepared.append(MeasureError(f"{type(exc).__name__}: {_first_line(exc)}"))
+                    prepared.append(MeasureError(first_line(exc)))
             for r in range(rounds):
                 for k in range(len(items)):
                     i = (k + r) % len(items)
@@ -313,7 +313,7 @@ class Measurer:
                     try:
                         samples[i].append(self.timer.time(run, inner, module) / inner)
                     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-                        prepared[i] = MeasureError(f"{type(exc).__name__}: {_first_line(exc)}")
+                        prepared[i] = MeasureError(first_line(exc))
                     timed[i] += time.perf_counter() - window
         results: list[Measurement | MeasureError] = []
         for entry, taken, spent in zip(prepared, samples, timed, strict=True):
@@ -471,11 +471,6 @@ def _spread(median: float, iqr: float) -> float:
 def _memory_format(torch: Any, ndim: int) -> Any:
     """channels_last for 4D inputs, channels_last_3d for 5D; None where torch has no such layout."""
     return {4: torch.channels_last, 5: torch.channels_last_3d}.get(ndim)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _resolve_device(name: str) -> torch.device:
