@@ -46,6 +46,7 @@ def test_all_names_resolve_and_dir_lists_them() -> None:
         archsolve.no_such_name  # noqa: B018
 
 
+@pytest.mark.slow  # a new interpreter
 def test_import_loads_no_heavy_dependency(fresh_python: FreshPython) -> None:
     code = (
         "import sys, archsolve\n"
@@ -89,6 +90,7 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 
+@pytest.mark.slow  # a new interpreter
 def test_a_script_goes_from_a_problem_in_code_to_an_emitted_model(fresh_python: FreshPython, tmp_path: Path) -> None:
     done = fresh_python(SCRIPT)
     assert done.returncode == 0, done.stderr
@@ -106,6 +108,7 @@ def test_a_script_goes_from_a_problem_in_code_to_an_emitted_model(fresh_python: 
     assert float(y.detach().abs().max()) <= 1.0  # tanh output, as [build] asked
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_api_names_stay_functions_whichever_is_imported_first(fresh_python: FreshPython) -> None:
     """``archsolve.solve`` is the API function even after the solver's package ``archsolve.solve`` loads."""
     code = (

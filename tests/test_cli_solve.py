@@ -97,6 +97,7 @@ def test_bad_problem_file_reports_every_issue(tmp_path: Path) -> None:
     assert "sizes[1]" in err and "'convv'" in err and "search.kernal" in err
 
 
+@pytest.mark.slow  # a new interpreter
 def test_no_rank_does_not_import_torch_or_optuna() -> None:
     code = (
         "import sys\nfrom archsolve.cli import main\n"
@@ -108,6 +109,7 @@ def test_no_rank_does_not_import_torch_or_optuna() -> None:
     assert out.strip().endswith("light")
 
 
+@pytest.mark.slow  # a new interpreter
 def test_real_process_exit_codes() -> None:
     exe = Path(sys.executable).parent / "archsolve"
     ok = subprocess.run([str(exe), "solve", DCGAN, "--no-rank", "--top", "1"], capture_output=True, text=True)

@@ -120,6 +120,7 @@ def test_plural(count: int, noun: str, expected: str) -> None:
     assert plural(count, noun) == expected
 
 
+@pytest.mark.slow  # a new interpreter
 def test_one_valid_design_is_singular_on_the_command_line(tmp_path: Path) -> None:
     # 1 → 4 with every field pinned has exactly one recipe: ConvTranspose2d(k=4, s=1, p=0).
     problem = tmp_path / "one.toml"

@@ -113,6 +113,7 @@ def test_summary_command_reports_a_missing_file(tmp_path: Path) -> None:
     assert "no such file" in result.output
 
 
+@pytest.mark.slow  # a new interpreter
 def test_library_modules_do_not_import_torch() -> None:
     code = (
         "import sys; import archsolve.saved, archsolve.emit; from archsolve.summary import render_summary; "

@@ -7,7 +7,7 @@ these functions (:mod:`archsolve.cli`); nothing here prints.
 The pipeline, on a problem built in code::
 
     problem = archsolve.Problem.create(name="tiny", sizes=[4, 8], channels=[8, 3], ops="conv_transpose")
-    solution = archsolve.solve(problem)          # exact count, best designs (z3)
+    solution = archsolve.solve(problem)          # exact count, best designs
     result = archsolve.rank(solution, trials=4)  # measured throughput (optuna, torch)
     source = archsolve.emit_source(result)       # the winner as PyTorch source
     print(archsolve.summary(result))             # shapes, parameters, MACs

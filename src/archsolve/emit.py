@@ -14,10 +14,8 @@ import inspect
 import keyword
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .checks import write_text
 from .design import Design
 from .errors import BuildError, InputError
 from .formats import VERSION
@@ -134,11 +132,6 @@ def emit_source(design: Design, name: str | None = None) -> str:
     except SyntaxError as exc:  # pragma: no cover - a generator bug, not a user error
         raise BuildError(f"generated source for {design.name} does not compile: {exc}") from exc
     return source
-
-
-def write_source(design: Design, path: str | Path, name: str | None = None) -> Path:
-    """Write :func:`emit_source` to ``path``; InputError when the file cannot be written."""
-    return write_text(path, emit_source(design, name))
 
 
 def _module_source(module: nn.Module, helpers: set[str]) -> str:
