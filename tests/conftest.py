@@ -71,3 +71,11 @@ def fresh_python() -> Callable[[str], subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the terminal width a plain ``pytest`` run gives: pytest-xdist's workers set
+    ``COLUMNS=80``, and piped tables are drawn ``$COLUMNS`` wide (120 without it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
