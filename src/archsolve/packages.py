@@ -9,6 +9,8 @@ function :func:`archsolve.api.solve`, and the solver's package is ``archsolve.so
 parent's attribute of the same name when the submodule is first imported, which would replace
 the function by the package at that moment; :class:`ApiPackage` keeps the function, so
 ``help()`` and :func:`inspect.signature` show the function whichever is imported first.
+A stage's modules are reached with ``from archsolve.solve import tables`` (``import
+archsolve.solve.tables as tables`` reads the attribute ``archsolve.solve``: the function).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from ..problem import Problem
 from . import count as counting
 from .choices import Candidate, Choice, Solution, fold, make_design
 from .deadline import Deadline, ProgressCallback
-from .explain import explain
 from .paths import cheapest, objective_cost
 from .reference import reference_candidate
 from .tables import Tables
@@ -65,6 +64,8 @@ class Solver:
         return Solution(problem, total, candidates, layers, self.deadline.elapsed(), folded, reference)
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
+        from .explain import explain  # only an infeasible problem needs the explanations (and their Z3 model)
+
         self.deadline.report("explaining", 1, 1)
         return explain(self.problem, self.tables, layers, self.deadline)
 
