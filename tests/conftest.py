@@ -85,9 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") and workers > 0:
         import torch
 
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        torch.set_num_threads(threads)
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # the interpreters a test starts inherit it
+        # Only this process: an interpreter a test starts keeps torch's default, as a user's would (a
+        # study records the thread count, so a test running the CLI twice must see the same one).
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture(autouse=True)
