@@ -35,9 +35,7 @@ if TYPE_CHECKING:
     from .summary import Summary
 
 
-def load_problem(
-    path: str | Path, overrides: Sequence[str] = (), *, rank: Mapping[str, Any] | None = None
-) -> Problem:
+def load_problem(path: str | Path, overrides: Sequence[str] = (), *, rank: Mapping[str, Any] | None = None) -> Problem:
     """Read and check a problem file (docs/problems.md); ``overrides`` are ``KEY=VALUE`` as ``--set`` takes.
 
     ``rank`` holds ``[rank]`` values given as Python values (``{"trials": 8}``), which replace the
