@@ -71,3 +71,28 @@ def fresh_python() -> Callable[[str], subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, torch's threads share the cores between the workers.
+
+    Every worker starting as many threads as there are cores oversubscribes them: a DCGAN forward took
+    0.45 s with two threads per worker on two busy cores, 0.03 s with one.  The same computations, so
+    nothing a test proves changes; a plain run keeps torch's default.  (The ranking's own ``threads``
+    setting still sets torch's threads while it measures.)
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 0:
+        import torch
+
+        # Only this process: an interpreter a test starts keeps torch's default, as a user's would (a
+        # study records the thread count, so a test running the CLI twice must see the same one).
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the terminal width a plain ``pytest`` run gives: pytest-xdist's workers set
+    ``COLUMNS=80``, and piped tables are drawn ``$COLUMNS`` wide (120 without it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)

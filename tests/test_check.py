@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import archsolve.check as check_mod
+from archsolve.check import check as check_model
 from archsolve.check.describe import describe_function, describe_set
 from archsolve.check.target import InputShape
 from check_brute import brute, run_at
@@ -19,7 +19,7 @@ LOW, HIGH = 1, 48
 
 
 def assert_matches_brute(model: torch.nn.Module, shape: str, low: int, high: int, device: str = "cpu") -> None:
-    result = check_mod.check(model, shape, (low, high))
+    result = check_model(model, shape, (low, high))
     dims = InputShape.parse(shape).dims
     for report in result.axes:
         real = brute(model, dims, report.axis, range(low, high + 1), report.reference, device)
@@ -39,17 +39,17 @@ def test_sets_outputs_and_failing_layers_agree_with_running_the_model(name: str)
 
 
 def test_closed_forms_of_hand_models() -> None:
-    unet = check_mod.check(TinyUNet(), "1x3x?x16", (1, 64)).axis("H")
+    unet = check_model(TinyUNet(), "1x3x?x16", (1, 64)).axis("H")
     assert unet.runs.text("H") == "H = 2·k, k ≥ 1"
     assert unet.keeps.text("H") == "H = 2·k, k ≥ 1"
     assert unet.output.text("H") == "H"
     assert unet.runs.dim("H")["code"] == '_H = torch.export.Dim("_H", min=1, max=32); H = 2 * _H'
-    strided = check_mod.check(CASES["Strided"][0](), "1x4x?x64", (1, 256)).axis("H")
+    strided = check_model(CASES["Strided"][0](), "1x4x?x64", (1, 256)).axis("H")
     assert strided.runs.text("H") == "H ∈ {1} or H = 32·k, k ≥ 1"
-    decoder = check_mod.check(CASES["Decoder1d"][0](), "1x2x?", (1, 100)).axis(2)
+    decoder = check_model(CASES["Decoder1d"][0](), "1x2x?", (1, 100)).axis(2)
     assert decoder.runs.text("L") == "every L in 1..100"
     assert decoder.output.text("L") == "2·L + 1"
-    classifier = check_mod.check(CASES["Classifier"][0](), "1x1x?x28", (1, 64)).axis("H")
+    classifier = check_model(CASES["Classifier"][0](), "1x1x?x28", (1, 64)).axis("H")
     assert classifier.runs.sizes == (27, 28)  # ceil_mode pooling: 23 and 24 both pool to 12
     assert classifier.output_text() == "constant shape [1, 10]"
 
@@ -68,7 +68,7 @@ def test_the_issues_closed_forms() -> None:
 
 def test_the_fix_applied_by_hand_makes_the_size_run_and_keep_its_size() -> None:
     model = TinyUNet()
-    result = check_mod.check(model, "1x3x?x16", (1, 32), fix=7)
+    result = check_model(model, "1x3x?x16", (1, 32), fix=7)
     fix = result.axis("H").fix
     assert fix is not None and fix.changes and fix.verified
     assert run_at(model, (1, 3, 7, 16))[0] is None  # the check left the model as it was
@@ -83,7 +83,7 @@ def test_the_fix_applied_by_hand_makes_the_size_run_and_keep_its_size() -> None:
 
 def test_recipe_fix_applied_to_the_module_runs() -> None:
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, stride=2), torch.nn.Conv2d(1, 1, 3, stride=2))
-    result = check_mod.check(net, "1x1x?x32", (1, 32), fix=6)
+    result = check_model(net, "1x1x?x32", (1, 32), fix=6)
     fix = result.axis("H").fix
     assert fix is not None and fix.changes and fix.verified
     for change in fix.changes:
@@ -135,7 +135,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, monkeypatch, args
 @pytest.mark.slow
 def test_export_dim_spec_is_accepted_by_torch_export() -> None:
     model = TinyUNet().eval()
-    spec = check_mod.check(model, "1x3x?x16", (1, 64)).axis("H").runs.dim("H")
+    spec = check_model(model, "1x3x?x16", (1, 64)).axis("H").runs.dim("H")
     assert spec["exact"]
     names: dict[str, object] = {"torch": torch}
     exec(spec["code"], names)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-import archsolve.check as check_mod
+from archsolve.check import check as check_model
+from archsolve.check.report import CheckResult
 from check_brute import brute, run_at
 
 nets = pytest.importorskip("monai.networks.nets")
@@ -49,10 +50,10 @@ FORMS = {
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
-def checked(request: pytest.FixtureRequest) -> tuple[str, torch.nn.Module, check_mod.report.CheckResult]:
+def checked(request: pytest.FixtureRequest) -> tuple[str, torch.nn.Module, CheckResult]:
     torch.manual_seed(0)
     model = MODELS[request.param]().eval()
-    return request.param, model, check_mod.check(model, SHAPE, (1, HIGH))
+    return request.param, model, check_model(model, SHAPE, (1, HIGH))
 
 
 @pytest.mark.slow

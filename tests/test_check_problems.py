@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import archsolve.check as check_mod
+from archsolve.check import check as check_model
 from archsolve.check.target import InputShape, design_model, load_design
 from check_brute import brute
 
@@ -30,7 +30,7 @@ def test_reported_sets_are_the_sizes_that_run(path: Path) -> None:
     model = design_model(design)
     high = max(64, *design.in_shape[1:]) + 8
     shape = shape_of(design)
-    result = check_mod.check(model, shape, (1, high))
+    result = check_model(model, shape, (1, high))
     dims = InputShape.parse(shape).dims
     for report in result.axes:
         real = brute(model, dims, report.axis, range(1, high + 1), report.reference, device="meta")

@@ -98,6 +98,7 @@ def test_bad_problem_file_reports_every_issue(tmp_path: Path) -> None:
     assert "sizes[1]" in err and "'convv'" in err and "search.kernal" in err
 
 
+@pytest.mark.slow  # a new interpreter
 def test_no_rank_does_not_import_torch_or_optuna() -> None:
     code = (
         "import sys\nfrom archsolve.cli import main\n"
@@ -109,6 +110,7 @@ def test_no_rank_does_not_import_torch_or_optuna() -> None:
     assert out.strip().endswith("light")
 
 
+@pytest.mark.slow  # a new interpreter
 def test_real_process_exit_codes() -> None:
     exe = Path(sys.executable).parent / "archsolve"
     ok = subprocess.run([str(exe), "solve", DCGAN, "--no-rank", "--top", "1"], capture_output=True, text=True)
@@ -119,11 +121,10 @@ def test_real_process_exit_codes() -> None:
 
 def test_ranking_flags_keep_characters_outside_the_bmp(tmp_path: Path) -> None:
     from archsolve import api
-    from archsolve.cli import rank_overrides
 
     problem = tmp_path / "p.toml"
     problem.write_text('name = "p"\nsizes = [4, 8]\nchannels = [8, 4]\nops = "conv_transpose"\n')
     flags = {"study": "s😀 \"q\" \\", "results_dir": str(tmp_path / "r😀"), "storage": None}
-    loaded = api.load_problem(str(problem), rank_overrides(flags))
+    loaded = api.load_problem(str(problem), rank=flags)
     assert loaded.rank.study == "s😀 \"q\" \\"
     assert loaded.rank.results_dir == str(tmp_path / "r😀")

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from torch import nn
 
 from archsolve.build import build
+from archsolve.checks import write_text
 from archsolve.cli import main
 from archsolve.design import BuildOptions, Design, make_step
-from archsolve.emit import LEAF_CLASSES, _leaf_arguments, _module_source, class_name, emit_source, write_source
+from archsolve.emit import LEAF_CLASSES, _leaf_arguments, _module_source, class_name, emit_source
 from archsolve.errors import BuildError, InputError
 from archsolve.recipe import AxisRecipe
 from archsolve.saved import save_design
@@ -70,12 +71,13 @@ def residual_design(norm: str) -> Design:
     return Design(f"cyclegan {norm}", (first, block), options)
 
 
+@pytest.mark.slow  # a new interpreter
 def test_emitted_files_run_in_a_fresh_interpreter(tmp_path: Path) -> None:
     designs = {**ALL, "residual_group": lambda: residual_design("group")}
     inputs = {**INPUTS, "residual_group": (2, 3, 8, 8)}
     jobs = {}
     for key, make in designs.items():
-        path = write_source(make(), tmp_path / f"{key}.py")
+        path = write_text(tmp_path / f"{key}.py", emit_source(make()))
         jobs[key] = (str(path), inputs[key])
     done = subprocess.run(
         [sys.executable, "-c", FRESH_INTERPRETER, json.dumps(jobs)],
@@ -109,7 +111,7 @@ def same_network(load_source: LoadSource) -> SameNetwork:
     """Checks that the emitted class has the built module's layers, takes its weights, and gives its output."""
 
     def check(design: Design, path: Path, x: torch.Tensor) -> None:
-        write_source(design, path)
+        write_text(path, emit_source(design))
         compare(load_source(path), design, x)
 
     return check

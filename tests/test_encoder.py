@@ -17,9 +17,10 @@ from click.testing import CliRunner
 from torch import nn
 
 from archsolve.build import DesignNet, build
+from archsolve.checks import write_text
 from archsolve.cli import main
 from archsolve.design import BuildOptions, Design, make_step
-from archsolve.emit import write_source
+from archsolve.emit import emit_source
 from archsolve.errors import InfeasibleError, InputError
 from archsolve.problem import load, loads
 from archsolve.recipe import AxisRecipe
@@ -310,11 +311,12 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a new interpreter
 def test_emitted_encoder_decoders_run_at_every_declared_size_in_a_fresh_interpreter(tmp_path: Path) -> None:
     jobs = {}
     for name, (inputs, c_in, _) in DECLARED.items():
         design = solve(load(PROBLEMS / f"{name}.toml"), top=1).candidates[0].design
-        path = write_source(design, tmp_path / f"{name}.py")
+        path = write_text(tmp_path / f"{name}.py", emit_source(design))
         jobs[name] = (str(path), [(1, c_in, *size) for size in inputs])
     done = subprocess.run(
         [sys.executable, "-c", FRESH_INTERPRETER, json.dumps(jobs)],
@@ -335,7 +337,7 @@ def test_emitted_encoder_decoders_run_at_every_declared_size_in_a_fresh_interpre
 
 def test_emitted_multisize_model_is_the_built_one_at_every_size(tmp_path: Path, load_source: LoadSource) -> None:
     design = solve(load(PROBLEMS / "unet_multisize.toml"), top=1).candidates[0].design
-    module = load_source(write_source(design, tmp_path / "multisize.py"))
+    module = load_source(write_text(tmp_path / "multisize.py", emit_source(design)))
     (name,) = module.__all__
     emitted = getattr(module, name)()
     built = build(design)
@@ -450,7 +452,7 @@ def test_emitted_run_time_sizes_read_the_spatial_axes(sequence: bool, tmp_path: 
     up = make_step(["conv_transpose"], (4, 8, 8), [(r._replace(output_padding=1),) * 2], 2, options, False, True)
     up = replace(up, layers=(replace(up.layers[0], size_from=-1), *up.layers[1:]))
     design = Design("down up", (down, up), options, sequence)
-    module = load_source(write_source(design, tmp_path / f"down_up_{sequence}.py"))
+    module = load_source(write_text(tmp_path / f"down_up_{sequence}.py", emit_source(design)))
     emitted = module.DownUp()
     built = build(design)
     emitted.load_state_dict(built.state_dict(), strict=True)

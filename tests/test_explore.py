@@ -202,6 +202,7 @@ def test_parse_size_refuses(text: object) -> None:
         parse_size(text)
 
 
+@pytest.mark.slow  # a new interpreter
 def test_explore_imports_neither_torch_nor_z3() -> None:
     code = (
         "import sys; from archsolve.explore import explore; explore(16, 32); explore((16, 8), (32, 16));"

@@ -219,3 +219,21 @@ def test_real_measurement_smoke(keep_threads: None) -> None:
     assert result.peak_memory_bytes is None and "CPU" in result.memory_note
     record = result.to_dict()
     assert record["env"]["device"] == "cpu" and record["settings"]["repeats"] == 5
+
+
+def test_the_device_is_checked_once_by_the_measure_settings_the_same_for_a_file_and_a_keyword() -> None:
+    """``mps`` is a device a setting may name anywhere (like ``cuda`` without CUDA); ``gpu`` is none."""
+    from archsolve.checks import Checker
+    from archsolve.problem import read_rank
+
+    for device in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+        assert MeasureSettings(device=device).device == device
+        check = Checker("f.toml")
+        assert read_rank(check, {"device": device}).device == device and not check.issues
+    for device in ("gpu", "cuda:", "cuda:x", "MPS"):
+        with pytest.raises(InputError) as info:
+            MeasureSettings(device=device)
+        check = Checker("f.toml")
+        read_rank(check, {"device": device})
+        (issue,) = check.issues
+        assert issue.where == "f.toml: rank.device" and issue.message == info.value.issues[0].message

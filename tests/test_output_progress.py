@@ -82,6 +82,7 @@ repeats = 3
 """
 
 
+@pytest.mark.slow  # a new interpreter
 def test_piped_solve_writes_a_line_per_phase_and_no_ansi(tmp_path: Path) -> None:
     problem = tmp_path / "tiny.toml"
     problem.write_text(TINY)
@@ -131,6 +132,7 @@ def in_a_terminal(command: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # a new interpreter
 def test_a_terminal_gets_live_bars_in_colour_unless_no_color(tmp_path: Path) -> None:
     problem = tmp_path / "tiny.toml"
     problem.write_text(TINY)

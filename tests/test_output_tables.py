@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from archsolve.console import Pieces, render
+from archsolve.console import Pieces, make_console, plain_lines, print_table, render
 from archsolve.explore import explore, explore_ranges
 from archsolve.notation import design_text, parse_design
 from archsolve.problem import load, loads
@@ -18,6 +19,7 @@ from archsolve.table import Column, Table, plural
 
 PROBLEMS = sorted((Path(__file__).parent.parent / "problems").glob("*.toml"))
 ARCHSOLVE = Path(sys.executable).parent / "archsolve"
+ROOT_PROBLEMS = Path(__file__).parent.parent / "problems"
 
 
 def widest(text: str) -> int:
@@ -123,6 +125,7 @@ def test_plural(count: int, noun: str, expected: str) -> None:
     assert plural(count, noun) == expected
 
 
+@pytest.mark.slow  # a new interpreter
 def test_one_valid_design_is_singular_on_the_command_line(tmp_path: Path) -> None:
     # 1 → 4 with every field pinned has exactly one recipe: ConvTranspose2d(k=4, s=1, p=0).
     problem = tmp_path / "one.toml"
@@ -140,3 +143,46 @@ def test_one_valid_design_is_singular_on_the_command_line(tmp_path: Path) -> Non
 def test_rows_must_match_columns() -> None:
     with pytest.raises(ValueError):
         Table((Column("a"), Column("b")), (("1",),))
+
+
+def _drawn_by_rich(table: Table, width: int) -> str:
+    buffer = io.StringIO()
+    print_table(make_console(buffer, width), table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 200])
+def test_plain_layout_is_what_rich_draws(width: int) -> None:
+    """A pipe's tables skip rich when plain layout suffices; whenever it is used it is rich's drawing exactly."""
+    from archsolve import api, report
+
+    tables = [
+        report.solution_table(api.solve(ROOT_PROBLEMS / "dcgan_generator.toml", top=20)),
+        report.solution_table(api.solve(ROOT_PROBLEMS / "unet_101x75.toml", top=5)),
+        api.explore(16, 32).table(),
+        api.explore(16, 8).table(),
+        Table(
+            (Column("n", "right"), Column("steps", separator=" | "), Column("note")),
+            (("1", " | ".join(["conv k3 s1 p1"] * 9), "x"), ("22", "conv k4 s2 p1", "→ 4×4")),
+            title="synthetic",
+            notes=("a note",),
+        ),
+    ]
+    used = 0
+    for table in tables:
+        plain = plain_lines(table, width)
+        if plain is not None:
+            used += 1
+            assert "\n".join(line.rstrip() for line in plain) == _drawn_by_rich(table, width)
+        assert render(table, width) == _drawn_by_rich(table, width)
+    assert used >= 3 if width >= 80 else used >= 1
+
+
+def test_a_piped_line_is_written_as_rich_writes_it() -> None:
+    from archsolve.console import Terminal
+
+    for text in ("dcgan: 6,710 valid designs (0.1 s)", "tab\there", "wide 全角", ""):
+        plain, drawn = io.StringIO(), io.StringIO()
+        Terminal(stdout=plain).line(text)
+        make_console(drawn).print(text, soft_wrap=True)
+        assert plain.getvalue() == drawn.getvalue()

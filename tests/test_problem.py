@@ -140,7 +140,10 @@ BAD_FILES = [
     ),
     ('sizes = [4, 8]\nops = "conv"\n[objective]\nmaximize = "params"', "objective.maximize: unknown key"),
     ('sizes = [4, 8]\nops = "conv"\n[rank]\ntrials = 0', "rank.trials: 0: expected an integer >= 1"),
-    ('sizes = [4, 8]\nops = "conv"\n[rank]\ndevice = "gpu"', "rank.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (
+        'sizes = [4, 8]\nops = "conv"\n[rank]\ndevice = "gpu"',
+        "rank.device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'",
+    ),
     ('sizes = [4, 8]\nops = "conv"\n[rank]\ndtype = "float64"', "rank.dtype: unknown dtype 'float64'"),
     ('sizes = [4, 8]\nops = "conv"\n[rank]\nmode = "training"', "did you mean 'train'"),
     ('sizes = [4, 8]\nops = "conv"\n[build]\nnorm = "layer"', "build.norm: expected one of"),

@@ -143,6 +143,7 @@ def test_patchgan_designs_see_70_pixels() -> None:
         assert receptive_field_in_torch(candidate, 256) == 70
 
 
+@pytest.mark.slow  # a new interpreter
 @pytest.mark.parametrize(
     ("name", "params", "in_shape", "out_shape"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,29 +25,38 @@ def test_dcgan_top_20_has_no_dead_pixel_no_idle_part_and_no_duplicate() -> None:
     problem = replace(problem, constraints=replace(problem.constraints, faithful=False))
     solution = solve(problem, top=20)
     assert len(solution.candidates) == 20 and solution.folded > 0
-    for candidate in solution.candidates:
-        for layer in candidate.design.layers:
-            # The same recipe on one channel, without bias: the same per-axis map, cheap to probe.
-            single = Layer.make(
-                layer.op, (1, *layer.in_shape[1:]), layer.axes, 1 if layer.kind.has_weights else None, bias=False
-            )
-            x, y = one_hot_response(single)
-            assert not dead_in_torch(single, x, y), f"dead pixels in {layer.op} {layer.axes[0]}"
-            assert not (y.shape == x.shape and torch.equal(x, y)), f"{layer.op} {layer.axes[0]} computes nothing"
-    # Functional duplicates: designs whose weights fit each other compute different functions.
+    # The same recipe on one channel, without bias: the same per-axis map, cheap to probe.  The top 20 share
+    # their layers (180 layers, 16 distinct), so each distinct one is probed once.
+    singles = {
+        Layer.make(layer.op, (1, *layer.in_shape[1:]), layer.axes, 1 if layer.kind.has_weights else None, bias=False)
+        for candidate in solution.candidates
+        for layer in candidate.design.layers
+    }
+    assert len(singles) > 1
+    for single in singles:
+        x, y = one_hot_response(single)
+        assert not dead_in_torch(single, x, y), f"dead pixels in {single.op} {single.axes[0]}"
+        assert not (y.shape == x.shape and torch.equal(x, y)), f"{single.op} {single.axes[0]} computes nothing"
+    # Functional duplicates: designs whose weights fit each other compute different functions.  Each group of
+    # interchangeable designs runs once on one shared set of random weights; every pair's outputs then differ.
     torch.manual_seed(0)
     nets = [build(c.design).eval() for c in solution.candidates]
     noise = torch.randn(2, *problem_input(problem))
+    groups: dict[tuple[tuple[str, tuple[int, ...]], ...], list[int]] = defaultdict(list)
+    for i, net in enumerate(nets):
+        groups[tuple(sorted((k, tuple(v.shape)) for k, v in net.state_dict().items()))].append(i)
     compared = 0
-    for a, b in itertools.combinations(range(len(nets)), 2):
-        shapes_a = {k: v.shape for k, v in nets[a].state_dict().items()}
-        if shapes_a != {k: v.shape for k, v in nets[b].state_dict().items()}:
-            continue
-        nets[b].load_state_dict(nets[a].state_dict())
+    for members in (group for group in groups.values() if len(group) > 1):
+        weights = nets[members[0]].state_dict()
+        outputs = {}
         with torch.no_grad():
-            same = torch.allclose(nets[a](noise), nets[b](noise), atol=1e-6)
-        assert not same, f"#{a + 1} and #{b + 1} compute the same function"
-        compared += 1
+            for i in members:
+                nets[i].load_state_dict(weights)
+                outputs[i] = nets[i](noise)
+        for a, b in itertools.combinations(members, 2):
+            same = torch.allclose(outputs[a], outputs[b], atol=1e-6)
+            assert not same, f"#{a + 1} and #{b + 1} compute the same function"
+            compared += 1
     assert compared > 0  # the check ran on designs whose weights are interchangeable
 
 

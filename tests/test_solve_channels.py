@@ -6,6 +6,7 @@ best-first search against the Z3 group model (what solves problems with cross-st
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from archsolve.problem import load, loads
 from archsolve.solve import Solver, model, solve
+from archsolve.solve import budget as budget_module
 
 PROBLEMS = Path(__file__).parent.parent / "problems"
 
@@ -34,6 +36,7 @@ def free_channel_problem(budget: int) -> str:
     )
 
 
+@functools.cache  # built once from real torch layers; every budget and count path reads the same tables
 def torch_step_params() -> list[dict[tuple[int, int], list[int]]]:
     """Per step, per (in, out) channels: the parameter counts of every transposed conv torch builds and
     runs from that step's size to the next (each a distinct layer: no two recipes share all fields)."""
@@ -58,7 +61,12 @@ def torch_step_params() -> list[dict[tuple[int, int], list[int]]]:
 
 
 @pytest.mark.parametrize("budget", [6_000, 20_000, 10**9])
-def test_free_channel_count_equals_a_brute_force_over_torch_layers(budget: int) -> None:
+@pytest.mark.parametrize("plain_limit", [0, 40, budget_module.PLAIN_LIMIT], ids=["numpy", "switching", "lists"])
+def test_free_channel_count_equals_a_brute_force_over_torch_layers(
+    budget: int, plain_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same count whether the sides are held as lists, as numpy arrays, or move from one to the other."""
+    monkeypatch.setattr(budget_module, "PLAIN_LIMIT", plain_limit)
     steps = torch_step_params()
     brute = 0
     for c1, c2 in itertools.product(CHANNELS, CHANNELS):

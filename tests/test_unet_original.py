@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 import archsolve
+from archsolve.checks import write_text
 from archsolve.design import Merge
-from archsolve.emit import write_source
+from archsolve.emit import emit_source
 from archsolve.errors import InputError
 
 PROBLEM = Path(__file__).parent.parent / "problems" / "unet_original.toml"
@@ -99,10 +100,11 @@ def test_every_skip_is_a_center_crop_of_the_papers_size(design: archsolve.Design
     assert crops == PAPER_CROPS
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_emitted_model_maps_572_to_388_in_a_fresh_interpreter(
     design: archsolve.Design, tmp_path: Path, fresh_python: FreshPython
 ) -> None:
-    path = write_source(design, tmp_path / "unet_original.py")
+    path = write_text(tmp_path / "unet_original.py", emit_source(design))
     code = (
         "import importlib.util, sys, torch\n"
         f"spec = importlib.util.spec_from_file_location('unet', {str(path)!r})\n"

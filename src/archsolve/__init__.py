@@ -11,12 +11,12 @@ measured speed and built as a PyTorch module::
     >>> archsolve.summary(solution).params.total  # print() it for the table
     2056
 
-Every name is imported on first use, so ``import archsolve`` loads neither torch,
-z3 nor optuna; each stage loads its own when it runs (``archsolve.build``, the
-torch stage, on first use).  ``archsolve.explore``, ``solve``, ``rank``, ``build`` and ``summary``
-are each both the stage's module and, called, the function of that name in
-:mod:`archsolve.api`.  Where
-each stage lives, and which heavy dependency it brings: docs/architecture.md.
+``import archsolve`` loads neither torch, z3 nor optuna: every function imports its
+stage when called, and the other names are imported on first use.  ``archsolve.solve``,
+``rank``, ``build``, ``summary``, ``explore`` and ``check`` are the plain functions of
+:mod:`archsolve.api`, whichever stage module of the same name was imported
+(``from archsolve.solve import Solution`` reaches the module).  Where each stage lives,
+and which heavy dependency it brings: docs/architecture.md.
 
 Exceptions
 ----------
@@ -33,21 +33,27 @@ Every error archsolve raises on purpose is an :class:`ArchsolveError`; its
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
+from typing import TYPE_CHECKING
 
-from . import api as api  # light: registers the functions the callable stage modules answer with
+from .api import build, check, emit_source, explore, load_design, load_problem, rank, save_design, solve, summary
 from .formats import VERSION as __version__
+from .packages import ApiPackage, lazy_names
 
 __all__ = [
     "ArchsolveError",
     "BuildError",
+    "CheckResult",
     "Design",
+    "Exploration",
     "InfeasibleError",
     "InputError",
     "MeasureError",
     "Problem",
+    "RankResult",
+    "Solution",
     "SolverTimeout",
+    "Summary",
     "__version__",
     "build",
     "check",
@@ -61,39 +67,37 @@ __all__ = [
     "summary",
 ]
 
-#: Where each public name is defined; it is imported from there on first use (PEP 562).
+#: Where each public type is defined; it is imported from there on first use (PEP 562).
 _HOMES = {
-    "ArchsolveError": "archsolve.errors",
-    "BuildError": "archsolve.errors",
-    "InfeasibleError": "archsolve.errors",
-    "InputError": "archsolve.errors",
-    "MeasureError": "archsolve.errors",
-    "SolverTimeout": "archsolve.errors",
-    "Design": "archsolve.design",
-    "Problem": "archsolve.problem",
-    "emit_source": "archsolve.api",
-    "load_design": "archsolve.api",
-    "load_problem": "archsolve.api",
-    "save_design": "archsolve.api",
+    "ArchsolveError": ".errors",
+    "BuildError": ".errors",
+    "InfeasibleError": ".errors",
+    "InputError": ".errors",
+    "MeasureError": ".errors",
+    "SolverTimeout": ".errors",
+    "CheckResult": ".check.report",
+    "Design": ".design",
+    "Exploration": ".explore",
+    "Problem": ".problem",
+    "RankResult": ".rank",
+    "Solution": ".solve",
+    "Summary": ".summary",
 }
-#: API functions named like their stage's module: the module, callable as the function (archsolve.packages).
-_CALLABLE_MODULES = ("build", "check", "explore", "rank", "solve", "summary")
 
 if TYPE_CHECKING:
-    from .api import build, check, emit_source, explore, load_design, load_problem, rank, save_design, solve, summary
+    from .check.report import CheckResult
     from .design import Design
     from .errors import ArchsolveError, BuildError, InfeasibleError, InputError, MeasureError, SolverTimeout
+    from .explore import Exploration
     from .problem import Problem
+    from .rank import RankResult
+    from .solve import Solution
+    from .summary import Summary
+
+sys.modules[__name__].__class__ = ApiPackage  # archsolve.solve stays the function when the package loads
 
 
-def __getattr__(name: str) -> Any:
-    if name in _CALLABLE_MODULES:
-        return importlib.import_module(f"archsolve.{name}")
-    if name in _HOMES:
-        value = getattr(importlib.import_module(_HOMES[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'archsolve' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _HOMES)
 
 
 def __dir__() -> list[str]:

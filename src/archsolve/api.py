@@ -7,7 +7,7 @@ these functions (:mod:`archsolve.cli`); nothing here prints.
 The pipeline, on a problem built in code::
 
     problem = archsolve.Problem.create(name="tiny", sizes=[4, 8], channels=[8, 3], ops="conv_transpose")
-    solution = archsolve.solve(problem)          # exact count, best designs (z3)
+    solution = archsolve.solve(problem)          # exact count, best designs
     result = archsolve.rank(solution, trials=4)  # measured throughput (optuna, torch)
     source = archsolve.emit_source(result)       # the winner as PyTorch source
     print(archsolve.summary(result))             # shapes, parameters, MACs
@@ -15,13 +15,12 @@ The pipeline, on a problem built in code::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
-from .packages import api_function
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,22 +35,25 @@ if TYPE_CHECKING:
     from .summary import Summary
 
 
-def load_problem(path: str | Path, overrides: Sequence[str] = ()) -> Problem:
+def load_problem(path: str | Path, overrides: Sequence[str] = (), *, rank: Mapping[str, Any] | None = None) -> Problem:
     """Read and check a problem file (docs/problems.md); ``overrides`` are ``KEY=VALUE`` as ``--set`` takes.
 
-    Every issue in the file is reported at once, in one :class:`~archsolve.InputError`.
+    ``rank`` holds ``[rank]`` values given as Python values (``{"trials": 8}``), which replace the
+    file's; a ``None`` value is not given.  Every issue in the file and in ``rank`` is reported at
+    once, in one :class:`~archsolve.InputError`.
 
     >>> import archsolve
-    >>> problem = archsolve.load_problem("problems/dcgan_generator.toml", ["search.kernel=4"])
-    >>> problem.name, problem.n_steps, problem.ranges[0].kernel
-    ('dcgan-generator', 5, (4, 4))
+    >>> problem = archsolve.load_problem("problems/dcgan_generator.toml", ["search.kernel=4"], rank={"trials": 8})
+    >>> problem.name, problem.n_steps, problem.ranges[0].kernel, problem.rank.trials
+    ('dcgan-generator', 5, (4, 4), 8)
     """
     from .problem import load
 
-    return load(path, overrides)
+    problem = load(path, overrides)
+    given = {key: value for key, value in (rank or {}).items() if value is not None}
+    return replace(problem, rank=_rank_options(problem.rank, given, str(path))) if given else problem
 
 
-@api_function
 def explore(
     size_in: int | Sequence[int] | str,
     size_out: int | Sequence[int] | str,
@@ -92,7 +94,6 @@ def explore(
     return explore_recipes(size(size_in), size(size_out), ops, ranges, show_all)
 
 
-@api_function
 def solve(
     problem: Problem | str | Path,
     *,
@@ -124,20 +125,32 @@ def solve(
     return solve_problem(_problem(problem), top=top, time_limit=time_limit, progress=progress, expand=expand)
 
 
-@api_function
 def rank(
     designs: Solution | SearchSpace,
     *,
+    trials: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    mode: str | None = None,
+    warmup: int | None = None,
+    repeats: int | None = None,
+    channels_last: bool | None = None,
+    time_steps: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    results_dir: str | Path | None = None,
+    pareto: bool | None = None,
+    seed: int | None = None,
+    sampler: str | None = None,
     progress: Callable[[RankProgress], None] | None = None,
-    **settings: Any,
 ) -> RankResult:
     """Measure designs on this machine in an Optuna study and rank them by throughput.
 
     ``designs`` is a :class:`Solution` (its problem's ``[rank]`` table gives the
-    defaults) or any :class:`~archsolve.space.SearchSpace`.  Keyword ``settings``
-    are ``[rank]`` keys (docs/problems.md#rank): ``trials``, ``batch_size``,
-    ``device``, ``repeats``, ``results_dir``, ``storage``, ``study`` …; each is
-    checked as the file's would be.  ``progress`` receives a
+    defaults) or any :class:`~archsolve.space.SearchSpace`.  The other keywords
+    are the ``[rank]`` keys (docs/problems.md#rank); each one given (not ``None``)
+    replaces the problem's value and is checked as the file's would be.  ``progress`` receives a
     :class:`~archsolve.rank.RankProgress` after every timing.
 
     >>> import archsolve, tempfile
@@ -165,45 +178,51 @@ def rank(
         from .problem import RankOptions
 
         space, options = designs, RankOptions()
-    search, measure = _rank_options(options, settings).settings()
+    given = {
+        "trials": trials, "batch_size": batch_size, "device": device, "dtype": dtype, "mode": mode,
+        "warmup": warmup, "repeats": repeats, "channels_last": channels_last, "time_steps": time_steps,
+        "storage": storage, "study": study, "results_dir": None if results_dir is None else str(results_dir),
+        "pareto": pareto, "seed": seed, "sampler": sampler,
+    }  # fmt: skip
+    overrides = {key: value for key, value in given.items() if value is not None}
+    search, measure = _rank_options(options, overrides).settings()
     return rank_space(space, search, measure, progress, reference=reference)
 
 
-def _rank_options(options: Any, settings: dict[str, Any]) -> Any:
+def _rank_options(options: Any, settings: Mapping[str, Any], source: str = "rank()") -> Any:
     """``[rank]`` options with keyword overrides, checked as the problem file's ``[rank]`` table is."""
     from .checks import Checker
-    from .problem import RankOptions, read_rank
+    from .problem import read_rank
 
-    known = {f.name for f in fields(RankOptions)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        from .errors import unknown as unknown_message
-
-        raise InputError(unknown_message("rank setting", unknown[0], known))
-    check = Checker("rank()")
-    given = read_rank(check, {key: value for key, value in settings.items() if value is not None})
+    check = Checker(source)
+    given = read_rank(check, settings)
     if check.issues:
         raise InputError(check.issues)
-    return replace(options, **{key: getattr(given, key) for key in settings if settings[key] is not None})
+    return replace(options, **{key: getattr(given, key) for key in settings})
 
 
 def best_design(designs: Any) -> Design:
     """The design the design-taking functions work on.
 
-    A :class:`Design` as it is; a :class:`RankResult`'s winner; a :class:`Solution`'s
-    best by the objective; a :class:`Problem` solved for its best; a path to a saved
-    design (``.toml``/``.json``) or to a problem file.
+    A :class:`Design` as it is; a candidate's (solved or measured) or a :class:`Summary`'s
+    design; a :class:`RankResult`'s winner; a :class:`Solution`'s best by the objective;
+    a :class:`Problem` solved for its best; a path to a saved design (``.toml``/``.json``)
+    or to a problem file.
 
     >>> best_design("problems/dcgan_generator.toml")  # doctest: +ELLIPSIS
     <Design 'dcgan-generator': 100x1x1 → 512x4x4 → ... → 3x64x64, 1,511,936 params, 26,771,456 MACs>
     """
     from .design import Design
     from .problem import Problem
+    from .rank import Candidate as Measured
     from .rank import RankResult
-    from .solve import Solution
+    from .solve import Candidate, Solution
+    from .summary import Summary
 
     if isinstance(designs, Design):
         return designs
+    if isinstance(designs, Candidate | Measured | Summary):
+        return designs.design
     if isinstance(designs, RankResult):
         if designs.winner is None:
             raise InputError(f"{designs.problem}: nothing was measured, so there is no winner")
@@ -238,9 +257,8 @@ def _problem(problem: Problem | str | Path) -> Problem:
     return load_problem(problem) if isinstance(problem, str | Path) else problem
 
 
-@api_function
 def build(designs: Any) -> nn.Module:
-    """The design as a torch module (any of what :func:`best_design` takes).
+    """The design as a torch module; ``designs`` is a design, a candidate or a result (:func:`best_design`).
 
     >>> import archsolve, torch
     >>> net = archsolve.build("problems/dcgan_generator.toml")
@@ -265,17 +283,20 @@ def emit_source(designs: Any, class_name: str | None = None) -> str:
     return emit(best_design(designs), class_name)
 
 
-@api_function
 def check(
     model: nn.Module,
     input_shape: str | tuple[int | None, ...],
     size_range: tuple[int, int] | str = (1, 1024),
-    **options: Any,
+    *,
+    fix: int | None = None,
+    time_limit: float | None = None,
+    name: str | None = None,
 ) -> CheckResult:
     """Which sizes of the ``?`` axes ``model`` runs at, what comes out, where it breaks, the smallest fix.
 
-    Runs on the meta device only (no weights computed; the model is left as it was).  ``options``:
-    ``fix=SIZE``, ``time_limit=``, ``name=`` (docs/check.md)::
+    Runs on the meta device only (no weights computed; the model is left as it was).  ``fix``: the
+    size to find the smallest fix for (default: the first failing size above one that runs);
+    ``time_limit`` in seconds (default 300); ``name`` labels the report (default: the model's class) (docs/check.md)::
 
     >>> import torch, archsolve
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.MaxPool2d(2))
@@ -285,7 +306,8 @@ def check(
     """
     from .check import check as run
 
-    return run(model, input_shape, size_range, **options)
+    limit = {} if time_limit is None else {"time_limit": time_limit}  # check's own default otherwise
+    return run(model, input_shape, size_range, fix=fix, name=name, **limit)
 
 
 def save_design(designs: Any, path: str | Path) -> Path:
@@ -316,7 +338,6 @@ def load_design(path: str | Path) -> Design:
     return load(path)
 
 
-@api_function
 def summary(designs: Any, *, check: bool = True) -> Summary:
     """Keras-style summary (shapes, parameters, MACs) of the design; with ``check``, confirmed by torch.
 

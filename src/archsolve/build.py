@@ -23,7 +23,6 @@ from torch import nn
 from .blocks import center_crop
 from .design import BuildOptions, Design, Step
 from .errors import ArchsolveError, BuildError
-from .packages import make_callable
 
 
 class Frames(nn.Module):
@@ -218,6 +217,3 @@ def trace(design: Design, batch: int = 1, time: int = 2) -> Trace:
         + sum(b.numel() for b in net.buffers() if b.is_floating_point()),
         macs=counter.get_total_flops() // 2 // math.prod(lead),
     )
-
-
-make_callable(__name__)  # archsolve.build(...) calls archsolve.api.build: one object under the name

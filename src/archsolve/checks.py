@@ -39,6 +39,23 @@ def read_text(path: Path) -> str:
         raise InputError(Issue(str(path), "too large to read (is it a device or a stream?)")) from None
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a file the user named; InputError naming it when it cannot be written (a missing folder, no rights)."""
+    path = Path(path)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(Issue(str(path), f"cannot write: {exc.strerror or exc}")) from exc
+    return path
+
+
+def not_one_of(value: Any, options: Sequence[str]) -> str:
+    """The message for a value that is not one of the words ``options``, with the nearest one."""
+    hint = nearest(value, options) if isinstance(value, str) else None
+    tail = f"; did you mean {hint!r}?" if hint else ""
+    return f"expected one of {', '.join(map(repr, options))}, got {show(value)}{tail}"
+
+
 class Checker:
     """Collects every issue in one file; readers return a usable default after recording a problem."""
 
@@ -93,9 +110,7 @@ class Checker:
 
     def choice(self, value: Any, key: str, options: Sequence[str]) -> str | None:
         if not isinstance(value, str) or value not in options:
-            hint = nearest(value, options) if isinstance(value, str) else None
-            tail = f"; did you mean {hint!r}?" if hint else ""
-            self.add(key, f"expected one of {', '.join(map(repr, options))}, got {show(value)}{tail}")
+            self.add(key, not_one_of(value, options))
             return None
         return value
 

@@ -204,15 +204,6 @@ def explore_cmd(
         _terminal().table(result.table())
 
 
-def rank_overrides(flags: dict[str, Any]) -> list[str]:
-    """``--set rank.KEY=VALUE`` lines for the ranking flags that were given.
-
-    Values are written as TOML basic strings with every character kept as it is: JSON's ASCII escapes
-    would turn a character outside the BMP into a surrogate pair, which TOML rejects.
-    """
-    return [f"rank.{key}={json.dumps(value, ensure_ascii=False)}" for key, value in flags.items() if value is not None]
-
-
 def _echo_json(data: dict[str, Any]) -> None:
     """Every command's ``--json`` output: one object, its format version first (docs/json.md)."""
     from .formats import versioned
@@ -248,7 +239,7 @@ def _terminal() -> Terminal:
 )
 @click.option("--study", help="Optuna study name (default: the problem's name).")
 @click.option("--trials", type=click.IntRange(min=1), help="Designs to measure (default [rank].trials).")
-@click.option("--device", help="auto, cpu, cuda or cuda:N (default [rank].device).")
+@click.option("--device", help="auto, cpu, cuda, cuda:N or mps (default [rank].device).")
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=str), help="Where the study and results go.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Solver time limit in seconds.")
 @click.option(
@@ -286,7 +277,7 @@ def solve(
     from . import api, report
 
     flags = {"storage": storage, "study": study, "trials": trials, "device": device, "results_dir": results_dir}
-    problem = api.load_problem(problem_file, [*overrides, *rank_overrides(flags)])
+    problem = api.load_problem(problem_file, overrides, rank=flags)
     terminal = _terminal()
     solution = _solve(problem, top, time_limit, quiet=as_json or quiet, expand=expand)
     if no_rank:
@@ -314,24 +305,15 @@ def solve(
             for line in report.ranked_lines(result, problem):
                 terminal.line(line)
     if emit:
-        _write(emit, api.emit_source(design))
+        from .checks import write_text
+
+        write_text(emit, api.emit_source(design))
         if not as_json:
             terminal.line(f"wrote {emit}")
     if save:
         api.save_design(design, save)
         if not as_json:
             terminal.line(f"wrote {save}")
-
-
-def _write(path: str, text: str) -> None:
-    from pathlib import Path
-
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        from .errors import InputError
-
-        raise InputError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
 def _solve(problem: Problem, top: int, time_limit: float | None, quiet: bool, expand: bool = False) -> Solution:
@@ -387,7 +369,9 @@ def build_cmd(design_file: str, output: str | None, class_name: str | None, no_c
     name = class_name or default_class_name(design)
     source = api.emit_source(design, name)
     if output is not None:
-        _write(output, source)
+        from .checks import write_text
+
+        write_text(output, source)
     params = design.params
     if as_json:
         _echo_json(

@@ -9,7 +9,7 @@ carries ANSI codes and tables are drawn 120 columns wide (or ``$COLUMNS``);
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from .table import Table
@@ -88,9 +88,73 @@ def render(table: Table, width: int = PIPE_WIDTH) -> str:
     """``table`` as plain text ``width`` columns wide, as a pipe would receive it."""
     import io
 
-    buffer = io.StringIO()
-    print_table(make_console(buffer, width), table)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+    lines = plain_lines(table, width)
+    if lines is None:
+        buffer = io.StringIO()
+        print_table(make_console(buffer, width), table)
+        lines = buffer.getvalue().splitlines()
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def plain_lines(table: Table, width: int) -> list[str] | None:
+    """The lines rich draws for ``table`` (:func:`rich_table`) when plain layout suffices; else None.
+
+    Drawing a table with rich costs more than a quick ``solve --no-rank`` computes (and importing
+    rich more still), so a pipe's table is laid out here when its text is one cell a character and
+    at most one column (one of pieces, a recipe) must narrow to fit: each column as wide as its
+    widest cell, two spaces apart, right-aligned where the column says, a rule under the header
+    (a table with ``rules_after`` is left to rich); the narrowed column takes the width left and
+    breaks its cells between pieces (:meth:`Pieces.lines`).  The test suite checks it against rich.
+    """
+    texts = [*table.headers, *(cell for row in table.rows for cell in row), *table.notes, table.title or ""]
+    if table.rules_after or any(len(note) > width for note in table.notes):
+        return None
+    if not all(_one_cell_wide(text) for text in texts):
+        return None
+    widths = [max(len(text) for text in column) for column in zip(table.headers, *table.rows, strict=True)]
+    gaps = 2 * (len(widths) - 1)
+    narrow = None
+    if sum(widths) + gaps > width:
+        pieces = [i for i, column in enumerate(table.columns) if column.separator is not None]
+        if len(pieces) != 1 or any(column.wrap for column in table.columns):
+            return None
+        (narrow,) = pieces
+        separator = table.columns[narrow].separator or ""
+        widths[narrow] = width - gaps - sum(w for i, w in enumerate(widths) if i != narrow)
+        tail = len(separator.rstrip())
+        cells = [row[narrow] for row in table.rows]
+        if widths[narrow] < max(len(piece) + tail for cell in cells for piece in cell.split(separator)):
+            return None
+
+    def lines_of(cells: tuple[str, ...]) -> list[str]:
+        stacked = [
+            Pieces(cell, column.separator).lines(widths[i], len) if i == narrow and column.separator else [cell]
+            for i, (cell, column) in enumerate(zip(cells, table.columns, strict=True))
+        ]
+        return [
+            "  ".join(
+                (part[k] if k < len(part) else "").rjust(w)
+                if column.align == "right"
+                else (part[k] if k < len(part) else "").ljust(w)
+                for part, w, column in zip(stacked, widths, table.columns, strict=True)
+            )
+            for k in range(max(len(part) for part in stacked))
+        ]
+
+    lines = [table.title] if table.title else []
+    lines += [*lines_of(table.headers), "─" * (sum(widths) + gaps)]
+    for row in table.rows:
+        lines += lines_of(row)
+    return [*lines, *table.notes]
+
+
+def _one_cell_wide(text: str) -> bool:
+    """Every character printable and one terminal cell wide (no tab, no wide or combining character)."""
+    import unicodedata
+
+    return all(
+        c.isprintable() and not unicodedata.combining(c) and unicodedata.east_asian_width(c) not in "WF" for c in text
+    )
 
 
 class Pieces:
@@ -109,10 +173,15 @@ class Pieces:
     def _tail(self) -> str:
         return self.separator.rstrip()
 
-    def lines(self, width: int) -> Iterator[str]:
-        """The cell's lines, each at most ``width`` wide where its pieces allow."""
-        from rich.cells import cell_len
+    def lines(self, width: int, cell_len: Callable[[str], int] | None = None) -> list[str]:
+        """The cell's lines, each at most ``width`` wide where its pieces allow (``cell_len``: rich's)."""
+        if cell_len is None:
+            from rich.cells import cell_len as rich_cell_len
 
+            cell_len = rich_cell_len
+        return list(self._lines(width, cell_len))
+
+    def _lines(self, width: int, cell_len: Callable[[str], int]) -> Iterator[str]:
         current = ""
         for i, piece in enumerate(self.pieces):
             tail = "" if i == len(self.pieces) - 1 else self._tail
@@ -161,4 +230,8 @@ class Terminal:
 
     def line(self, text: str, err: bool = False) -> None:
         """One line as given: never re-wrapped (a pipe gets it whole), never styled."""
-        self.console(err).print(text, soft_wrap=True)
+        stream = self._streams[err]
+        if not isatty(stream) and _one_cell_wide(text):
+            stream.write(text + "\n")  # what rich writes for it, without loading rich
+        else:
+            self.console(err).print(text, soft_wrap=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import InputError, unknown
+from .checks import Checker, not_one_of, show
+from .errors import InputError, Issue, unknown
 from .layer import Layer
-from .ops import KINDS, NORM_KINDS, ParamCount
+from .ops import KINDS, NORM_KINDS, ParamCount, Upsample
 from .recipe import AxisRecipe
 from .sizes import format_size, spatial_text
 
@@ -42,15 +44,50 @@ class BuildOptions:
     upsample_mode: str = "nearest"
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.norm not in NORM_KINDS:
-            problems.append(unknown("norm", self.norm, NORM_KINDS))
-        if self.activation not in ACTIVATIONS:
-            problems.append(unknown("activation", self.activation, ACTIVATIONS))
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            problems.append(unknown("output_activation", self.output_activation, OUTPUT_ACTIVATIONS))
-        if problems:
-            raise InputError("; ".join(problems))
+        """Every field checked here, once; InputError with one issue per bad field, named by the field."""
+        issues = []
+        words = {
+            "norm": tuple(NORM_KINDS),
+            "activation": ACTIVATIONS,
+            "output_activation": OUTPUT_ACTIVATIONS,
+            "upsample_mode": tuple(Upsample.MODES),
+        }
+        for key, options in words.items():
+            value = getattr(self, key)
+            if not isinstance(value, str) or value not in options:
+                issues.append(Issue(key, not_one_of(value, options)))
+        for key in ("norm_first", "norm_last"):
+            if not isinstance(getattr(self, key), bool):
+                issues.append(Issue(key, f"expected true or false, got {show(getattr(self, key))}"))
+        if self.bias != "auto" and not isinstance(self.bias, bool):
+            issues.append(Issue("bias", f"expected true, false or 'auto', got {show(self.bias)}"))
+        slope = self.negative_slope
+        if isinstance(slope, bool) or not isinstance(slope, int | float) or not math.isfinite(slope):
+            issues.append(Issue("negative_slope", f"expected a number, got {show(slope)}"))
+        else:
+            object.__setattr__(self, "negative_slope", float(slope))  # a file's 0 is the float 0.0
+        if issues:
+            raise InputError(issues)
+
+    @classmethod
+    def read(cls, check: Checker, table: Any) -> BuildOptions:
+        """``[build]`` of a problem file or a saved design: unknown keys and bad values recorded in ``check``.
+
+        The values check themselves (:meth:`__post_init__`); the fields that pass are kept.
+        """
+        if not isinstance(table, dict):
+            check.add("build", f"expected a table [build], got {show(table)}")
+            return cls()
+        keys = tuple(cls.__dataclass_fields__)
+        check.keys(table, keys, "build.")
+        values = {key: table[key] for key in keys if key in table}
+        try:
+            return cls(**values)
+        except InputError as exc:
+            for issue in exc.issues:
+                check.add(f"build.{issue.where}", issue.message)
+            bad = {issue.where for issue in exc.issues}
+            return cls(**{key: value for key, value in values.items() if key not in bad})
 
     def normed(self, first: bool, last: bool) -> bool:
         """Whether a step at this position gets a norm after its weighted layer."""

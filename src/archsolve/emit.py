@@ -14,7 +14,6 @@ import inspect
 import keyword
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .design import Design
@@ -133,17 +132,6 @@ def emit_source(design: Design, name: str | None = None) -> str:
     except SyntaxError as exc:  # pragma: no cover - a generator bug, not a user error
         raise BuildError(f"generated source for {design.name} does not compile: {exc}") from exc
     return source
-
-
-def write_source(design: Design, path: str | Path, name: str | None = None) -> Path:
-    """Write :func:`emit_source` to ``path``; InputError when the file cannot be written."""
-    path = Path(path)
-    source = emit_source(design, name)
-    try:
-        path.write_text(source, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the model source: {exc.strerror or exc}") from exc
-    return path
 
 
 def _module_source(module: nn.Module, helpers: set[str]) -> str:

@@ -91,3 +91,9 @@ def unknown(kind: str, word: str, choices: Iterable[str]) -> str:
     hint = nearest(word, options)
     tail = f"; did you mean {hint!r}?" if hint else f"; expected one of {', '.join(options)}"
     return f"unknown {kind} {word!r}{tail}"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one line, for a message: ``Type: first line of its text``."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -27,7 +27,6 @@ from .display import Shown
 from .errors import InfeasibleError, InputError
 from .layer import Layer
 from .ops import KINDS, OpKind, kind
-from .packages import make_callable
 from .recipe import AxisRecipe, Ranges
 from .sizes import format_size
 from .table import Column, Table, plural
@@ -372,6 +371,3 @@ def _nearest_for_kind(k: OpKind, n_in: Size, n_out: Size, ndim: int, square: boo
         if any(k.layer_compatible(axes, ndim) is None for axes in choices):
             nearest.append(shape)
     return nearest
-
-
-make_callable(__name__)  # archsolve.explore(...) calls archsolve.api.explore: one object under the name

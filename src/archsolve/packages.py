@@ -1,41 +1,48 @@
-"""Stage modules that are also API functions: ``archsolve.explore``, ``solve``, ``rank``, ``build``, ``summary``…
+"""How archsolve's packages load: names imported on first use, API functions that keep their names.
 
-``archsolve.solve`` is the solver's package (``from archsolve.solve import Solution``)
-and, called, :func:`archsolve.api.solve`; likewise for the others.  Python binds a
-submodule to its parent's attribute of the same name when it is first imported, so
-a plain function ``archsolve.solve`` would be replaced by the package at that
-moment; a callable module is one object under the name whichever comes first.
+:func:`lazy_names` is the ``__getattr__`` of a package whose names are imported on first
+use (``archsolve``, ``archsolve.rank``), so importing the package loads nothing heavy.
 
-:mod:`archsolve.api` registers its functions here (:func:`api_function`) when
-``archsolve`` is imported, so a stage module never imports the API that calls it.
+:class:`ApiPackage` is the ``archsolve`` package's module type.  ``archsolve.solve`` is the
+function :func:`archsolve.api.solve`, and the solver's package is ``archsolve.solve`` in
+``sys.modules`` (``from archsolve.solve import Solution``).  Python binds a submodule to its
+parent's attribute of the same name when the submodule is first imported, which would replace
+the function by the package at that moment; :class:`ApiPackage` keeps the function, so
+``help()`` and :func:`inspect.signature` show the function whichever is imported first.
+A stage's modules are reached with ``from archsolve.solve import tables`` (``import
+archsolve.solve.tables as tables`` reads the attribute ``archsolve.solve``: the function).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any, TypeVar
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: API functions by name, registered by archsolve.api.
-_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+from collections.abc import Callable, Mapping
+from types import FunctionType, ModuleType
+from typing import Any
 
 
-def api_function(function: F) -> F:
-    """Register ``function`` as what calling the stage module of the same name does."""
-    _FUNCTIONS[function.__name__] = function
-    return function
+class ApiPackage(ModuleType):
+    """A package whose plain functions are not replaced by the submodules named like them."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, ModuleType) and isinstance(self.__dict__.get(name), FunctionType):
+            return  # the import system binding a stage: the module stays reachable through sys.modules
+        super().__setattr__(name, value)
 
 
-class CallableModule(ModuleType):
-    """A module whose call is the API function of the same name."""
+def lazy_names(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) importing each name from its home module on first use.
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _FUNCTIONS[self.__name__.rpartition(".")[2]](*args, **kwargs)
+    ``homes`` maps a name to its module, relative to ``package`` when it starts with a dot.
+    The value is then kept in the package, so later lookups skip the function.
+    """
 
+    def load(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(homes[name], package), name)
+        vars(sys.modules[package])[name] = value
+        return value
 
-def make_callable(name: str) -> None:
-    """Make the module ``name`` (being imported) callable as its API function."""
-    sys.modules[name].__class__ = CallableModule
+    return load

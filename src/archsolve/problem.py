@@ -7,19 +7,16 @@ typos.  Nothing here imports torch or z3.
 
 from __future__ import annotations
 
-import math
-import sys
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .checks import Checker, read_ops, read_text, show
-from .design import ACTIVATIONS, OUTPUT_ACTIVATIONS, BuildOptions, Merge, Step
+from .design import BuildOptions, Merge, Step
 from .errors import InputError, Issue
 from .notation import StepText, parse_design
-from .ops import NORM_KINDS, Upsample
 from .rank.measure import MeasureSettings
 from .rank.values import RankSettings
 from .recipe import PADDING_WORDS, Ranges
@@ -377,7 +374,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     size_range = check.span(search.get("size", list(DEFAULT_SIZE_RANGE)), "search.size", 1) or DEFAULT_SIZE_RANGE
     channel_range = check.span(search.get("channels", list(DEFAULT_CHANNEL_RANGE)), "search.channels", 1)
     multiple_of = check.integer(search.get("multiple_of", 1), "search.multiple_of", 1) or 1
-    build = _build(check, check.table(data, "build"))
+    build = BuildOptions.read(check, data.get("build", {}))
     mirror = None
     if "encoder" in data or "decoder" in data:
         from .encoder import read_mirror
@@ -635,7 +632,7 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     for key in ("trials", "batch_size", "repeats", "time_steps", "warmup"):
         if key in table:
             values[key] = check.integer(table[key], f"rank.{key}")
-    for key in ("sampler", "dtype", "mode"):
+    for key in ("sampler", "dtype", "mode", "device"):
         if key in table:
             if isinstance(table[key], str):
                 values[key] = table[key]
@@ -646,13 +643,6 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     for key in ("channels_last", "pareto"):
         if key in table:
             values[key] = check.boolean(table[key], f"rank.{key}")
-    if "device" in table:
-        device = table["device"]
-        if not isinstance(device, str) or not _valid_device(device):
-            mps = ", 'mps'" if sys.platform == "darwin" else ""
-            check.add("rank.device", f"expected 'auto', 'cpu'{mps}, 'cuda' or 'cuda:N', got {show(device)}")
-        else:
-            values["device"] = device
     for key in ("storage", "study", "results_dir"):
         if key in table:
             if not isinstance(table[key], str) or not table[key]:
@@ -675,41 +665,3 @@ def _check_rank(check: Checker, options: RankOptions) -> None:
     except InputError as exc:
         for issue in exc.issues:
             check.add(f"rank.{_RANK_KEYS.get(issue.where, issue.where)}", issue.message)
-
-
-def _valid_device(device: str) -> bool:
-    if device in ("auto", "cpu", "cuda"):
-        return True
-    if device == "mps":
-        return sys.platform == "darwin"  # Apple's Metal backend exists nowhere else
-    head, _, index = device.partition(":")
-    return head == "cuda" and index.isdigit()
-
-
-def _build(check: Checker, table: Mapping[str, Any]) -> BuildOptions:
-    check.keys(table, BUILD_KEYS, "build.")
-    values: dict[str, Any] = {}
-    readers: dict[str, Callable[[Any, str], Any]] = {
-        "norm": lambda v, k: check.choice(v, k, tuple(NORM_KINDS)),
-        "activation": lambda v, k: check.choice(v, k, ACTIVATIONS),
-        "output_activation": lambda v, k: check.choice(v, k, OUTPUT_ACTIVATIONS),
-        "upsample_mode": lambda v, k: check.choice(v, k, tuple(Upsample.MODES)),
-        "norm_first": check.boolean,
-        "norm_last": check.boolean,
-    }
-    for key, read in readers.items():
-        if key in table:
-            values[key] = read(table[key], f"build.{key}")
-    if "negative_slope" in table:
-        slope = table["negative_slope"]
-        if isinstance(slope, bool) or not isinstance(slope, int | float) or not math.isfinite(slope):
-            check.add("build.negative_slope", f"expected a number, got {show(slope)}")
-        else:
-            values["negative_slope"] = float(slope)
-    if "bias" in table:
-        bias = table["bias"]
-        if bias == "auto" or isinstance(bias, bool):
-            values["bias"] = bias
-        else:
-            check.add("build.bias", f"expected true, false or 'auto', got {show(bias)}")
-    return BuildOptions(**{k: v for k, v in values.items() if v is not None})

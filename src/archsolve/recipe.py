@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 #: The integer fields of :class:`AxisRecipe`, in the order recipes are sorted and printed.
@@ -59,7 +59,3 @@ class Ranges:
     def span(self, name: str) -> range:
         low, high = getattr(self, name)
         return range(low, high + 1)
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))

@@ -18,11 +18,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .checks import Checker, read_text, show
+from .checks import Checker, read_text, show, write_text
 from .design import (
-    ACTIVATIONS,
     MERGE_HOWS,
-    OUTPUT_ACTIVATIONS,
     STEP_ACTIVATIONS,
     BuildOptions,
     Design,
@@ -46,13 +44,6 @@ AXIS_KEYS = (*AXIS_FIELDS, "ceil_mode", "pad_extra")
 #: ``output_size_from``: the step whose output size a transposed conv takes at run time (Layer.size_from),
 #: named as in ``solve --json``.
 LAYER_KEYS = ("op", "in_shape", "out_shape", *AXIS_KEYS, "groups", "bias", "mode", "norm", "output_size_from")
-BUILD_KEYS = tuple(f.name for f in fields(BuildOptions))
-BUILD_CHOICES: dict[str, tuple[str, ...]] = {
-    "norm": tuple(NORM_KINDS),
-    "activation": ACTIVATIONS,
-    "output_activation": OUTPUT_ACTIVATIONS,
-    "upsample_mode": tuple(Upsample.MODES),
-}
 FORMATS = (".toml", ".json")
 
 
@@ -130,13 +121,7 @@ def dumps_design(design: Design, fmt: str = ".toml") -> str:
 
 def save_design(design: Design, path: str | Path) -> Path:
     """Write ``design`` to ``path``, TOML or JSON by its suffix."""
-    path = Path(path)
-    text = dumps_design(design, _format_of(path))
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(Issue(str(path), f"cannot write: {exc.strerror or exc}")) from exc
-    return path
+    return write_text(path, dumps_design(design, _format_of(Path(path))))
 
 
 def _format_of(path: Path) -> str:
@@ -191,7 +176,7 @@ def design_from_dict(data: Any, source: str = "<design>") -> Design:
         check.add("name", f"expected a non-empty string, got {show(name)}")
         name = "design"
     sequence = check.boolean(data.get("sequence", False), "sequence")
-    options = _build_options(check, data.get("build", {}))
+    options = BuildOptions.read(check, data.get("build", {}))
     steps_data = data.get("steps")
     steps: list[Step] = []
     if not isinstance(steps_data, list) or not steps_data:
@@ -204,51 +189,11 @@ def design_from_dict(data: Any, source: str = "<design>") -> Design:
     if check.issues:
         raise InputError(check.issues)
     try:
-        return Design(name, tuple(steps), options or BuildOptions(), bool(sequence))
+        return Design(name, tuple(steps), options, bool(sequence))
     except InputError as exc:
         raise InputError(
             [Issue(f"{source}: {i.where}" if i.where else source, i.message) for i in exc.issues]
         ) from None
-
-
-def _build_options(check: Checker, table: Any) -> BuildOptions | None:
-    if not isinstance(table, dict):
-        check.add("build", f"expected a table [build], got {show(table)}")
-        return None
-    check.keys(table, BUILD_KEYS, "build.")
-    values: dict[str, Any] = {}
-    defaults = BuildOptions()
-    for key in BUILD_KEYS:
-        if key not in table:
-            continue
-        value, default = table[key], getattr(defaults, key)
-        where = f"build.{key}"
-        if key == "bias":
-            if value == "auto" or isinstance(value, bool):
-                values[key] = value
-            else:
-                check.add(where, f"expected true, false or 'auto', got {show(value)}")
-        elif key in BUILD_CHOICES:
-            if check.choice(value, where, BUILD_CHOICES[key]) is not None:
-                values[key] = value
-        elif isinstance(default, bool):
-            if check.boolean(value, where) is not None:
-                values[key] = value
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                check.add(where, f"expected a number, got {show(value)}")
-            else:
-                values[key] = float(value)
-        elif type(value) is type(default):
-            values[key] = value
-        else:
-            check.add(where, f"expected {type(default).__name__}, got {show(value)}")
-    try:
-        return BuildOptions(**values)
-    except InputError as exc:
-        for issue in exc.issues:
-            check.add("build", issue.message)
-        return None
 
 
 def _step(check: Checker, data: Any, where: str) -> Step | None:

@@ -22,7 +22,6 @@ from .errors import BuildError
 from .layer import Layer
 from .notation import step_text
 from .ops import ParamCount
-from .packages import make_callable
 from .sizes import batch_shape_text
 from .table import Column, Table
 
@@ -286,6 +285,3 @@ def summarize(design: Design, check: bool = True) -> Summary:
     if check:
         cross_check(design, rows)
     return Summary(design, rows, checked=check)
-
-
-make_callable(__name__)  # archsolve.summary(...) calls archsolve.api.summary: one object under the name

@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..packages import make_callable
 from .target import InputShape, parse_range
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
     from .report import CheckResult
 
 __all__ = ["check"]
-
-make_callable(__name__)  # archsolve.check(...) calls archsolve.api.check: one object under the name
 
 
 def check(

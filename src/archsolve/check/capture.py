@@ -79,10 +79,6 @@ class Trace:
     recording: bool = True
 
     @property
-    def nodes(self) -> list[Node]:
-        return [s for s in self.steps if isinstance(s, Node)]
-
-    @property
     def guards(self) -> list[Guard]:
         return [s for s in self.steps if isinstance(s, Guard)]
 

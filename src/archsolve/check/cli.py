@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..checks import write_text
 from ..errors import InputError
 from .target import load_model, parse_kwargs
 
@@ -34,8 +34,5 @@ def run_check(
     from .emit_fix import fixed_source
 
     source = fixed_source(design, result, fix_size)
-    try:
-        Path(emit).write_text(source, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{emit}: cannot write: {exc.strerror}") from exc
+    write_text(emit, source)
     return result, emit

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputError, SolverTimeout
+from ..errors import InputError, SolverTimeout, first_line
 from .capture import FastNorms, Trace, module_stack, record, tensors_in
-from .graph import Diverged, Failure, Shapes, first_line
+from .graph import Diverged, Failure, Shapes
 from .program import Program
 from .target import InputShape
 

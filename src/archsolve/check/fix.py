@@ -432,14 +432,4 @@ def _apply(model: nn.Module, change: Change, program: Program, undo: list[Any], 
     return True
 
 
-def fixed_recipes(changes: Sequence[Change], program: Program) -> dict[str, dict[str, Any]]:
-    """The changes as module path → recipe field → per-axis values, for editing a design."""
-    out: dict[str, dict[str, Any]] = {}
-    for change in changes:
-        step = next(s for s in program.layers() if s.index == change.step)
-        if isinstance(step, CatalogStep):
-            out.setdefault(change.layer, {})[change.field] = (change.axis - len(step.prefix_in), change.new)
-    return out
-
-
 __all__ = ["AxisRecipe", "Change", "Fix", "find_fix"]

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..errors import first_line
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
 from .capture import Env, Guard, Node, Trace, Tracked, has_tracked, tensors_in
@@ -431,8 +432,3 @@ def _swap(value: Any, swap: dict[int, torch.Tensor]) -> Any:
     if isinstance(value, dict):
         return {k: _swap(v, swap) for k, v in value.items()}
     return value
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

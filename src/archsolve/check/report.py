@@ -204,7 +204,7 @@ def _example(items: Sequence[Verdict], runs: Sequence[int]) -> Verdict:
     return next((v for v in items if v.size > start), items[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CheckResult:
     """Which sizes a model accepts on each ``?`` axis, what comes out, where it breaks and how to fix it."""
 
@@ -218,6 +218,13 @@ class CheckResult:
     seconds: float
     single: Verdict | None = None  # the verdict when the shape has no ? axis
     graphs: int = 1  # graphs recorded: one more for each branch pattern of the model's Python
+
+    def __repr__(self) -> str:
+        if self.single is not None:
+            headline = "runs" if self.single.out else "fails"
+        else:
+            headline = ", ".join(f"{a.name} runs at {a.runs.count} of {a.high - a.low + 1}" for a in self.axes)
+        return f"<CheckResult {self.target} on {self.input}: {headline}>"
 
     def axis(self, which: int | str) -> AxisReport:
         for a in self.axes:

@@ -80,10 +80,9 @@ after every step timing and every trial (with ETA and best so far).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..packages import make_callable
+from ..packages import lazy_names
 
 if TYPE_CHECKING:
     from .measure import Environment, Measurement, Measurer, MeasureSettings
@@ -95,31 +94,25 @@ if TYPE_CHECKING:
 # Where each public name lives.  Loaded on first use: reading a problem file needs only the settings
 # values (``values``, ``measure``), not the search loop, the study or the statistics.
 _HOMES = {
-    "Environment": "measure",
-    "Measurement": "measure",
-    "Measurer": "measure",
-    "MeasureSettings": "measure",
-    "rank": "ranker",
-    "pareto_front": "stats",
-    "spearman": "stats",
-    "open_storage": "study",
-    "redact": "study",
-    "Candidate": "values",
-    "FailedCandidate": "values",
-    "RankProgress": "values",
-    "RankResult": "values",
-    "RankSettings": "values",
-    "RunCounts": "values",
+    "Environment": ".measure",
+    "Measurement": ".measure",
+    "Measurer": ".measure",
+    "MeasureSettings": ".measure",
+    "rank": ".ranker",
+    "pareto_front": ".stats",
+    "spearman": ".stats",
+    "open_storage": ".study",
+    "redact": ".study",
+    "Candidate": ".values",
+    "FailedCandidate": ".values",
+    "RankProgress": ".values",
+    "RankResult": ".values",
+    "RankSettings": ".values",
+    "RunCounts": ".values",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_names(__name__, _HOMES)
 
 __all__ = [
     "Candidate",
@@ -138,5 +131,3 @@ __all__ = [
     "redact",
     "spearman",
 ]
-
-make_callable(__name__)  # archsolve.rank(...) calls archsolve.api.rank: one object under the name

@@ -43,7 +43,7 @@ class Raced:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Candidate:
     """A measured design, with its place in the ranking.
 
@@ -66,6 +66,12 @@ class Candidate:
     predicted_s: float | None
     screening_rank: int | None = None
     raced: Raced | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Candidate #{self.rank} {self.design.name!r}: {self.throughput:,.1f} samples/s, "
+            f"{self.design.params.total:,} params>"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``solve --json`` candidate (docs/json.md) plus the measurement's details."""

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import InputError, Issue, MeasureError, unknown
+from ..errors import InputError, Issue, MeasureError, first_line, unknown
 
 if TYPE_CHECKING:
     import torch
@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 DTYPES = ("float32", "bfloat16", "float16")
 MODES = ("inference", "train")
 CLOCKS = ("wall", "cpu")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: The devices a setting may name; whether this machine has one is asked when measuring (``_resolve_device``).
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class MeasureSettings:
     def __post_init__(self) -> None:
         issues = []
         if not _DEVICE.match(self.device):
-            issues.append(Issue("device", f"{self.device!r}: expected auto, cpu, cuda or cuda:N"))
+            issues.append(Issue("device", f"expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"))
         if self.dtype not in DTYPES:
             issues.append(Issue("dtype", unknown("dtype", self.dtype, DTYPES)))
         if self.mode not in MODES:
@@ -273,10 +274,10 @@ class Measurer:
             return self._measure(module, tuple(int(v) for v in sample_shape), repeats or self.settings.repeats)
         except torch.cuda.OutOfMemoryError as exc:
             self._release()
-            raise MeasureError(f"out of memory on {self.env.device_name}: {_first_line(exc)}") from exc
+            raise MeasureError(f"out of memory on {self.env.device_name}: {first_line(exc)}") from exc
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             self._release()
-            raise MeasureError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+            raise MeasureError(first_line(exc)) from exc
 
     def interleaved(
         self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
@@ -300,7 +301,7 @@ class Measurer:
                     prepared.append(self._prepare(module, tuple(int(v) for v in shape)))
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     self._release()
-                    prepared.append(MeasureError(f"{type(exc).__name__}: {_first_line(exc)}"))
+                    prepared.append(MeasureError(first_line(exc)))
             for r in range(rounds):
                 for k in range(len(items)):
                     i = (k + r) % len(items)
@@ -312,7 +313,7 @@ class Measurer:
                     try:
                         samples[i].append(self.timer.time(run, inner, module) / inner)
                     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-                        prepared[i] = MeasureError(f"{type(exc).__name__}: {_first_line(exc)}")
+                        prepared[i] = MeasureError(first_line(exc))
                     timed[i] += time.perf_counter() - window
         results: list[Measurement | MeasureError] = []
         for entry, taken, spent in zip(prepared, samples, timed, strict=True):
@@ -472,11 +473,6 @@ def _memory_format(torch: Any, ndim: int) -> Any:
     return {4: torch.channels_last, 5: torch.channels_last_3d}.get(ndim)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _resolve_device(name: str) -> torch.device:
     import torch
 
@@ -484,6 +480,10 @@ def _resolve_device(name: str) -> torch.device:
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(Issue("device", "'mps' requested but torch sees no Apple Metal device; use cpu or auto"))
+        return torch.device("mps")
     if not torch.cuda.is_available():
         raise InputError(Issue("device", f"{name!r} requested but torch sees no CUDA device; use cpu or auto"))
     index = int(name.split(":")[1]) if ":" in name else 0

@@ -29,23 +29,42 @@ ceil_mode) per op and axis, then the output channels.
 
 from __future__ import annotations
 
-from .choices import (
-    Candidate,
-    Choice,
-    Group,
-    Solution,
-    State,
-    allowed,
-    initial_state,
-    make_design,
-    prefix_cost,
-    satisfies,
-)
-from .deadline import Deadline, ProgressCallback, SolveProgress
-from .explain import explain
-from .solver import Solver, solve
-from .space import SolutionSpace
-from .tables import Tables, recipe_chains
+from typing import TYPE_CHECKING
+
+from ..packages import lazy_names
+
+if TYPE_CHECKING:
+    from .choices import (
+        Candidate,
+        Choice,
+        Group,
+        Solution,
+        State,
+        allowed,
+        initial_state,
+        make_design,
+        prefix_cost,
+        satisfies,
+    )
+    from .deadline import Deadline, ProgressCallback, SolveProgress
+    from .explain import explain
+    from .solver import Solver, solve
+    from .space import SolutionSpace
+    from .tables import Tables, recipe_chains
+
+# Loaded on first use: solving a feasible problem needs neither the explanations nor the ranker's view.
+_HOMES = {
+    **{name: ".choices" for name in ("Candidate", "Choice", "Group", "Solution", "State", "allowed")},
+    **{name: ".choices" for name in ("initial_state", "make_design", "prefix_cost", "satisfies")},
+    **dict.fromkeys(("Deadline", "ProgressCallback", "SolveProgress"), ".deadline"),
+    "explain": ".explain",
+    "Solver": ".solver",
+    "solve": ".solver",
+    "SolutionSpace": ".space",
+    "Tables": ".tables",
+    "recipe_chains": ".tables",
+}
+__getattr__ = lazy_names(__name__, _HOMES)
 
 __all__ = [
     "Candidate",
@@ -68,7 +87,3 @@ __all__ = [
     "satisfies",
     "solve",
 ]
-
-from ..packages import make_callable
-
-make_callable(__name__)  # archsolve.solve(...) calls archsolve.api.solve: one object under the name

@@ -90,7 +90,7 @@ class Group:
         return len(self.members)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Candidate:
     """One valid design with its numbers (a row of ``solve`` output)."""
 
@@ -108,6 +108,9 @@ class Candidate:
     @property
     def macs(self) -> int:
         return self.design.macs
+
+    def __repr__(self) -> str:
+        return f"<Candidate {self.design.name!r}: {self.params:,} params, {self.macs:,} MACs>"
 
 
 @dataclass(repr=False)

@@ -16,6 +16,7 @@ from ..errors import InfeasibleError, SolverTimeout
 from ..ops import KINDS, ConvTranspose
 from ..problem import Problem
 from ..recipe import Ranges
+from ..sizes import sizes_text
 from .choices import RULES, Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
 from .crossing import across, local_filter
@@ -54,7 +55,7 @@ def explain(problem: Problem, tables: Tables, layers: list[list[Choice]], deadli
         return InfeasibleError(
             "no design: the free sizes never lead to the last size",
             [
-                f"sizes reachable after the last step: {_sizes_text({s[0] for s in frontier})}; "
+                f"sizes reachable after the last step: {sizes_text({s[0] for s in frontier})}; "
                 f"wanted {problem.sizes[-1]}",
                 *_hint(problem, None, set(), deadline),
             ],
@@ -222,9 +223,3 @@ def _bounds(problem: Problem, deadline: Deadline) -> list[str]:
     if rules.max_params is not None and rules.max_macs is not None and not lines:
         lines.append("each budget alone can be met, but not both at once")
     return lines
-
-
-def _sizes_text(sizes: set[tuple[int, ...]]) -> str:
-    shown = sorted(sizes)[:8]
-    text = ", ".join("x".join(map(str, s)) for s in shown)
-    return text + (", ..." if len(sizes) > 8 else "") if shown else "none"

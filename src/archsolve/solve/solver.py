@@ -12,7 +12,6 @@ from . import model
 from .choices import Candidate, Choice, Solution, fold, make_design
 from .crossing import TooWide, across, across_dp, values_key
 from .deadline import Deadline, ProgressCallback
-from .explain import explain
 from .paths import Cost, PathSearch, Picks, cheapest, distinct, objective_cost
 from .plan import check_memory, free_sizes
 from .reference import reference_candidate
@@ -82,7 +81,7 @@ class Solver:
             return layers, None
         return kept, total
 
-    def solve(self, top: int = 20, expand: bool = True) -> Solution:
+    def solve(self, top: int = 10, expand: bool = True) -> Solution:
         problem = self.problem
         if problem.sizes[0].fixed is None or problem.sizes[-1].fixed is None:
             raise InputError("sizes: the first and last sizes must be fixed")
@@ -131,6 +130,8 @@ class Solver:
         )
 
     def _explain(self, layers: list[list[Choice]]) -> InfeasibleError:
+        from .explain import explain  # only an infeasible problem needs the explanations (and their Z3 model)
+
         self.deadline.report("explaining", 1, 1)
         return explain(self.problem, self.tables, layers, self.deadline)
 
@@ -140,7 +141,7 @@ class Solver:
 
 def solve(
     problem: Problem,
-    top: int = 20,
+    top: int = 10,
     time_limit: float | None = None,
     progress: ProgressCallback | None = None,
     expand: bool = True,
