@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["check"]
 
+#: How sizes are decided (docs/check.md).
+METHODS = ("auto", "graph", "run")
+
 make_callable(__name__)  # archsolve.check(...) calls archsolve.api.check: one object under the name
 
 
@@ -50,6 +53,7 @@ def check(
     fix: int | None = None,
     time_limit: float = 300.0,
     name: str | None = None,
+    method: str = "auto",
 ) -> CheckResult:
     """Analyse every size of every ``?`` axis of ``input_shape`` (``"1x3x?x?"``) within ``size_range``.
 
@@ -62,23 +66,30 @@ def check(
     from .fix import find_fix
     from .report import AxisReport, CheckResult
 
+    from ..errors import InputError
+
+    if method not in METHODS:
+        raise InputError(f"check: method {method!r}: expected one of {', '.join(METHODS)}")
     start = time.monotonic()
     shape = InputShape.parse(input_shape)
     low, high = parse_range(size_range)
     label = name or type(model).__name__
     if not shape.free:
-        from .decide import ModelRunner, evaluating
+        from .decide import evaluating
+        from .runner import ModelRunner
 
         runner = ModelRunner(model)
         with evaluating(runner.model):
             out = runner(shape.at({}))
         single = verdict_of(0, out, "meta")
         return CheckResult(label, str(shape), {}, (), {}, runner.runs, 0, time.monotonic() - start, single)
-    programs, runner, reference, results = decide_all(model, shape, low, high, time_limit)
+    programs, runner, reference, results = decide_all(model, shape, low, high, time_limit, method)
     rank = len(shape.dims)
     axes = []
     for axis, (verdicts, decider) in results.items():
-        report = AxisReport.build(axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed)
+        report = AxisReport.build(
+            axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed, decider.why_run
+        )
         target = fix if fix is not None else report.first_failure()
         if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
             report = find_fix(report, programs, runner, shape, target, runner.model)

@@ -23,7 +23,7 @@ from .graph import BroadcastStep, CatalogStep, CatStep, Edits, Failure, KeepStep
 from .program import Program
 
 if TYPE_CHECKING:
-    from .decide import ModelRunner
+    from .runner import ModelRunner
     from .report import AxisReport
     from .target import InputShape
 
