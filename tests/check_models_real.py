@@ -179,7 +179,7 @@ class UpNoSize(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.enc = nn.Conv2d(1, 2, 3, padding=1)
-        self.down = nn.Conv2d(2, 2, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(2, 2, 2, stride=2)
         self.up = nn.ConvTranspose2d(2, 2, 2, stride=2)
         self.head = nn.Conv2d(4, 1, 1)
 

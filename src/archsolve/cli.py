@@ -480,3 +480,5 @@ def check_cmd(
         click.echo(result.text())
         if written:
             click.echo(f"wrote {written}")
+    if result.fails:  # the one fixed shape given does not run
+        sys.exit(1)

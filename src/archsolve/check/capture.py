@@ -379,7 +379,7 @@ _SETITEM = torch.Tensor.__setitem__
 #: Frames of the dispatch machinery between a torch call and the mode, and torch's Python-level
 #: function bodies themselves: skipped to find who made the call.
 _DISPATCH = ("torch/overrides.py", "torch/utils/_python_dispatch.py", "/archsolve/check/")
-_BODIES = ("torch/nn/functional.py", "torch/functional.py", "torch/_tensor.py")
+_BODIES = ("torch/nn/functional.py", "torch/functional.py", "torch/_tensor.py", "torch/_jit_internal.py")
 
 
 def caller_line() -> str:
@@ -387,7 +387,7 @@ def caller_line() -> str:
     frame: Any = sys._getframe(1)
     while frame is not None and any(part in _path(frame) for part in _DISPATCH):
         frame = frame.f_back
-    if frame is not None and _path(frame).endswith(_BODIES):
+    while frame is not None and _path(frame).endswith(_BODIES):
         frame = frame.f_back  # the body of F.pad, torch.Tensor.__rsub__...: its caller made the call
     if frame is None or "/torch/" in _path(frame):
         return ""

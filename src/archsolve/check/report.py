@@ -256,6 +256,13 @@ class CheckResult:
     seconds: float
     single: Verdict | None = None  # the verdict when the shape has no ? axis
     graphs: int = 1  # graphs recorded: one more for each branch pattern of the model's Python
+    joint: Fix | None = None  # the fixes of every ? axis at once (what --emit writes)
+    cpu_forwards: int = 0
+
+    @property
+    def fails(self) -> bool:
+        """A shape without ``?`` that does not run (exit 1)."""
+        return self.single is not None and self.single.out is None
 
     def axis(self, which: int | str) -> AxisReport:
         for a in self.axes:
@@ -275,8 +282,10 @@ class CheckResult:
                 "graphs": self.graphs,
                 "meta_forwards": self.meta_forwards,
                 "meta_calls": self.meta_calls,
+                "cpu_forwards": self.cpu_forwards,
             },
             "single": _single_dict(self.single),
+            "joint_fix": self.joint.to_dict() if self.joint is not None else None,
             "seconds": round(self.seconds, 3),
         }
 
@@ -291,13 +300,15 @@ class CheckResult:
             )
         for a in self.axes:
             parts += a.lines()
+        if self.joint is not None:
+            parts += [f"  {line}" for line in self.joint.lines()]
         census = "; ".join(
             f"{cat} " + ", ".join(f"{op} ×{n}" for op, n in ops.items()) for cat, ops in self.census.items()
         )
         parts.append(f"graph: {census or 'no calls on the input'}")
         parts.append(
             f"graphs recorded {self.graphs}, meta-device forwards {self.meta_forwards} (traces included), "
-            f"single-call meta replays {self.meta_calls}; "
+            f"single-call meta replays {self.meta_calls}, CPU forwards {self.cpu_forwards}; "
             f"{self.seconds:.2f} s"
         )
         return "\n".join(parts)

@@ -146,6 +146,10 @@ class ModelRunner:
         values = sum(math.prod(s) * 4 for s in trace.shapes)
         return model_bytes(self.model) + values * max(scale, 1.0) <= CPU_BYTES
 
+    def cpu_fits_params(self) -> bool:
+        """Whether the weights alone leave room for a CPU forward (no trace to estimate the values from)."""
+        return model_bytes(self.model) * 4 <= CPU_BYTES
+
     def time_cpu(self, shape: tuple[int, ...], log: Log) -> tuple[Shapes | Failure, float]:
         self.cpu_model()
         start = time.perf_counter()
