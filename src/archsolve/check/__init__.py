@@ -93,7 +93,16 @@ def check(
     axes = []
     for axis, (verdicts, decider) in results.items():
         report = AxisReport.build(
-            axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed, decider.why_run
+            axis,
+            rank,
+            low,
+            high,
+            reference,
+            verdicts,
+            decider.diverged,
+            decider.disagreed,
+            decider.why_run,
+            programs[0].export_blocker(),
         )
         target = fix if fix is not None else report.first_failure()
         asked = fix is not None  # a size asked for is looked at even where it runs (a fix that keeps its size)

@@ -246,14 +246,14 @@ def call(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) 
         if (not bound.get("training", False) and isinstance(x, torch.Tensor) and x.device.type == "meta"
                 and x.dim() >= 2 and isinstance(stats, torch.Tensor) and stats.shape == (x.shape[1],)):
             return torch.empty_like(x)
-    if getattr(func, "__name__", "") in _RECURRENT and any(t.device.type == "meta" for t in tensors_in(args)):
+    if getattr(func, "__name__", "") in RECURRENT and any(t.device.type == "meta" for t in tensors_in(args)):
         return _on_cpu(func, args, kwargs)
     return func(*args, **kwargs)
 
 
 #: Recurrent kernels, whose meta versions step through the sequence in Python (tens of ms a call): they run
 #: on CPU on zeros of the same shapes, which torch answers in well under a millisecond at these sizes.
-_RECURRENT = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
+RECURRENT = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
 #: Above this many elements in its tensors, a recurrent call stays on the meta device (memory first).
 CPU_ELEMENTS = 1 << 24
 

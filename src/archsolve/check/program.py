@@ -13,7 +13,7 @@ from typing import Any
 
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, int_fn
+from .capture import RECURRENT, Env, Guard, Node, Trace, int_fn
 from .graph import (
     BroadcastStep,
     CatalogStep,
@@ -214,6 +214,16 @@ class Program:
             for s in self.layers()
             if s.node.name in INDEX_OPS or (s.node.name == "__getitem__" and len(s.node.inputs) > 1)
         ]
+
+    def export_blocker(self) -> str | None:
+        """A call torch.export cannot follow with one Dim (it specializes or refuses the size), if any:
+        a recurrent layer (its sequence length), a ceil-mode pool (torch's guard on its last window)."""
+        for step in self.layers():
+            if step.node.name in RECURRENT:
+                return f"{step.node.label} (torch.export fixes a recurrent layer's sequence length)"
+            if isinstance(step, CatalogStep) and step.static and any(r.ceil_mode for r in step.static):
+                return f"{step.node.label} with ceil_mode (torch.export refuses the guard on its last window)"
+        return None
 
     def meta_calls(self) -> int:
         """Single-call meta-device replays run so far (the calls the catalog could not decide)."""

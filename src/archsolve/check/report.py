@@ -91,6 +91,7 @@ class AxisReport:
         diverged: Sequence[tuple[int, str]],
         disagreed: int | None,
         why_run: str | None = None,
+        blocker: str | None = None,
     ) -> AxisReport:
         runs = [v.size for v in verdicts if v.out is not None]
         keeps = [v.size for v in verdicts if v.out and len(v.out[0]) == rank and v.out[0][axis] == v.size]
@@ -134,8 +135,12 @@ class AxisReport:
             tuple(diverged),
             disagreed,
             why_run=why_run,
-            export=export_spec(runs_set, [v.size for v in verdicts if v.out is not None and v.reaches_one],
-                               axis_name(axis, rank)),
+            export=export_spec(
+                runs_set,
+                [v.size for v in verdicts if v.out is not None and v.reaches_one],
+                axis_name(axis, rank),
+                blocker or (f"the model's Python branches on the size ({diverged[0][1]})" if diverged else None),
+            ),
         )
 
     def spec(self) -> dict[str, Any]:
@@ -197,6 +202,8 @@ class AxisReport:
         spec = self.spec()
         if spec["code"]:
             out.append(f"  torch.export  {spec['code']}" + (f"   ({spec['note']})" if spec["note"] else ""))
+        elif spec["note"] and self.runs.count > 1:
+            out.append(f"  torch.export  {spec['note']}")
         for b in self.breaks[:5]:
             meeting = f"; sizes meeting: {', '.join(map(str, b.meeting))}" if len(b.meeting) > 1 else ""
             out.append(
@@ -221,9 +228,13 @@ class AxisReport:
         return out
 
 
-def export_spec(runs: SizeSet, ones: Sequence[int], name: str) -> dict[str, Any]:
+def export_spec(runs: SizeSet, ones: Sequence[int], name: str, blocker: str | None = None) -> dict[str, Any]:
     """The torch.export Dim of the sizes that run, from above the largest size where an inner size that
-    follows the axis reaches 1 (torch.export specializes those and refuses the Dim)."""
+    follows the axis reaches 1 (torch.export specializes those and refuses the Dim); none where
+    ``blocker`` says torch.export would need more than one Dim."""
+    if blocker and len(runs.sizes) > 1:
+        return {"exact": False, "code": None,
+                "note": f"no Dim: {blocker}; try torch.export.Dim.AUTO and read its guards"}
     if not ones or not runs.sizes:
         return runs.dim(name)
     above = [n for n in runs.sizes if n > max(ones)]
