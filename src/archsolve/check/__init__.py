@@ -57,11 +57,14 @@ def check(
 ) -> CheckResult:
     """Analyse every size of every ``?`` axis of ``input_shape`` (``"1x3x?x?"``) within ``size_range``.
 
-    The model itself is never run: a structural copy runs on the meta device (no weights computed, batch
-    norms in eval mode) and, where the meta device cannot answer or a CPU forward per size is cheaper than
-    the graph, a CPU copy (the model's weights, or zeros) runs on zeros; the report says which decided what.  ``fix``: a size to find the smallest fix for (default: the first
-    size that fails above the smallest one that runs).  Raises InputError (exit 2) when the
-    model runs at no size, SolverTimeout (exit 3) past ``time_limit`` seconds.
+    The model itself is never run: a structural copy runs on the meta device (no weights computed,
+    batch norms in eval mode) and, where the meta device cannot answer or a CPU forward per size is
+    cheaper than the graph, a CPU copy (the model's weights, or zeros) runs on zeros; the report says
+    which decided what.  ``fix``: a size to find the smallest fix for (default: the first size that
+    fails above the smallest one that runs).  Raises InputError (exit 2) when the model runs at no
+    size, SolverTimeout (exit 3) past ``time_limit`` seconds.  ``method``: ``auto`` (default),
+    ``graph`` (the compiled graph wherever it can decide) or ``run`` (a forward per size, on CPU where
+    it fits in memory), see docs/check.md.
     """
     from ..errors import InputError
     from .decide import decide_all, verdict_of

@@ -23,7 +23,6 @@ again before the recorded graph can stand in for the model at another size.
 from __future__ import annotations
 
 import builtins
-import math
 import operator
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -318,6 +317,19 @@ class _Recorder(TorchFunctionMode):
     def vid(self, tensor: torch.Tensor) -> int | None:
         return self.ids.get(id(tensor))
 
+    def tracked_numel(self, tensor: torch.Tensor) -> Tracked:
+        """``x.numel()`` as a Tracked int: the product of the value's sizes wherever it is recomputed."""
+        vid = self.ids[id(tensor)]
+        location = self.where()
+
+        def numel(env: Env) -> int:
+            total = 1
+            for n in env[vid]:
+                total *= n
+            return total
+
+        return Tracked(numel(self.trace.shapes), numel, self.trace, lambda: location)
+
     def tracked_size(self, vid: int, shape: torch.Size) -> torch.Size:
         location = self.where()
         return torch.Size([Tracked(n, _dim(vid, axis), self.trace, lambda: location) for axis, n in enumerate(shape)])
@@ -330,10 +342,8 @@ class _Recorder(TorchFunctionMode):
             vid = self.vid(args[0])
             shape = func(*args, **kwargs)
             return shape if vid is None or not self.trace.recording else self.tracked_size(vid, shape)
-        if func is _NUMEL and args and self.trace.recording and (vid := self.vid(args[0])) is not None:
-            location = self.where()
-            total = math.prod(args[0].shape)
-            return Tracked(total, lambda env: math.prod(env[vid]), self.trace, lambda: location)
+        if func is _NUMEL and args and self.trace.recording and self.vid(args[0]) is not None:
+            return self.tracked_numel(args[0])
         if func is torch.Tensor.size and args and self.trace.recording:
             vid = self.vid(args[0])
             shape = args[0].shape

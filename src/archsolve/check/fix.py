@@ -12,7 +12,7 @@ attributes, or a pad/crop hook) and run on the meta device.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,8 @@ from .graph import BroadcastStep, CatalogStep, CatStep, Diverged, Edits, Failure
 from .program import Program
 
 if TYPE_CHECKING:
-    from .runner import ModelRunner
     from .report import AxisReport
+    from .runner import ModelRunner
     from .target import InputShape
 
 #: Fix searches stop after this many graph runs.
@@ -75,7 +75,8 @@ class Change:
         name = names[self.axis] if self.axis < len(names) else f"axis {self.axis}"
         if self.field == "pad":
             how = f"pad by {self.new}" if int(self.new) > 0 else f"crop by {-int(self.new)}"
-            return f"{how} at the end of {name} the output of {call_label(self.layer, self.op, self.line)} before {self.merge}"
+            source = call_label(self.layer, self.op, self.line)
+            return f"{how} at the end of {name} the output of {source} before {self.merge}"
         if self.field == "output_size":
             return (
                 f"{self.layer} (conv_transpose): call it with output_size= the size of the output of {self.new} "
@@ -465,7 +466,7 @@ def verify(
     ``shape``, undo them: (ran on both, output shape, where).  None: a change cannot be applied (a call in
     the model's own forward)."""
     env, _ = program.env_at(shape, edits)
-    copies = [("meta", runner.model, runner)]
+    copies: list[tuple[str, nn.Module, Callable[[tuple[int, ...]], Any]]] = [("meta", runner.model, runner)]
     if runner.cpu_fits(program.trace, math.prod(shape) / max(1, math.prod(program.trace.shapes[0]))):
         copies.append(("CPU", runner.cpu_model(), runner.cpu))
     out: Any = None

@@ -87,7 +87,7 @@ class Step(ABC):
         return Failure(self.index, self.node.where, self.op, axis, tuple(sizes), reason, self.node.line)
 
     @abstractmethod
-    def run(self, env: Env, edits: Edits) -> Failure | None: ...
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None: ...
 
 
 def bind_args(node: Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class CatalogStep(Step):
             out.append(r._replace(output_padding=op))
         return out
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.static is not None and not edits:
             # The hot path: a fixed recipe, memoised by the spatial sizes it sees.
@@ -251,7 +251,7 @@ class InterpolateStep(Step):
     def decided(self) -> bool:
         return self.size is not None or self.scales is not None
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.size is not None:
             sizes = per_axis(_evaluate(self.size, env), self.ndim)
@@ -285,7 +285,7 @@ class CatStep(Step):
         for t in args["tensors"]:
             self.parts.append(ids.get(id(t), tuple(t.shape)))
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = [env[p] if isinstance(p, int) else p for p in self.parts]
         shapes = _padded(self.index, shapes, edits)
         rank = len(shapes[0])
@@ -328,7 +328,7 @@ class BroadcastStep(Step):
             self.parts.append(v if v is not None else tuple(t.shape))
         self.inplace = node.name.endswith("_") and not node.name.endswith("__")
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = _padded(self.index, [env[p] if isinstance(p, int) else p for p in self.parts], edits)
         rank = max(len(s) for s in shapes)
         out = []
@@ -357,7 +357,7 @@ class KeepStep(Step):
         # the one size rule of these calls, left to torch by replaying the call where it can bite.
         self.replay = replay
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.replay is not None and math.prod(shape[2:]) <= 1:
             return self.replay.run(env, edits)
@@ -390,9 +390,11 @@ class ReplayStep(Step):
         self.dynamic = is_dynamic((node.args, node.kwargs))
         self.calls = 0
         name = node.name
-        self.inplace = name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+        self.inplace = (
+            name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+        )
 
-    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:  # type: ignore[override]
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = tuple(env[v] for v in self.inputs)
         args, kwargs = (self.node.args, self.node.kwargs)
         if self.dynamic:

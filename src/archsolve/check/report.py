@@ -214,7 +214,10 @@ class AxisReport:
             out.append(f"  breaks at     … {len(self.breaks) - 5} more layers (see --json)")
         if self.fix is not None:
             out += [f"  {line}" for line in self.fix.lines()]
-        parts = [f"catalog graph {self.decided['catalog']} sizes", f"meta-device traces or forwards {self.decided['meta']}"]
+        parts = [
+            f"catalog graph {self.decided['catalog']} sizes",
+            f"meta-device traces or forwards {self.decided['meta']}",
+        ]
         if self.decided.get("cpu"):
             parts.append(f"CPU forwards {self.decided['cpu']}")
         how = f"  decided by    {', '.join(parts)}"
