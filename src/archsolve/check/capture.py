@@ -48,6 +48,7 @@ class Guard:
     check: Callable[[Env], bool]
     where: str
     text: str
+    loop: bool = False  # a loop's trip count: the graph differs at every other count
 
 
 @dataclass
@@ -444,6 +445,7 @@ class _Range:
                     lambda env: len(builtins.range(*(f(env) for f in fns))) == count,
                     line,
                     f"a loop over range({', '.join(map(str, plain))}) at {line or 'the model'} ran {count} times",
+                    loop=True,
                 )
             )
             self.trace.loops += 1

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -32,6 +32,8 @@ from .target import InputShape
 PREFERRED = (256, 224, 512, 128, 384, 320, 192, 160, 96, 64, 448, 640, 768, 1024, 32, 48, 80, 112, 16, 8)
 #: Whole-model spot checks per axis.
 SPOT_CHECKS = 2
+#: Logged forwards looking for the smallest size where no inner size is 1.
+SETTLE = 4
 #: Graphs recorded (one per branch pattern) before the sizes whose branches flip are run instead.
 MAX_GRAPHS = 8
 
@@ -161,11 +163,14 @@ class AxisDecider:
         """``reaches_one`` of the sizes decided by forwards: from the smallest size that runs up to the first
         where no inner size is 1 (inner sizes grow with the input: larger ones are taken not to reach it)."""
         out = list(verdicts)
+        tries = 0
         for i, v in enumerate(out):
-            if v.out is None or v.by == "catalog":
+            if v.out is None or v.by == "catalog" or v.reaches_one:
                 continue
-            if v.reaches_one:
+            if tries == SETTLE:  # still at 1 (or a loop changes the forward): the rest is taken to reach it
+                out[i] = replace(v, reaches_one=True)
                 continue
+            tries += 1
             redone = self.by_model(self.shape_at(axis, v.size), v.size, logged=True)
             out[i] = redone if redone.out == v.out else v
             if not out[i].reaches_one:
@@ -234,9 +239,9 @@ class AxisDecider:
             first = first or out
         assert first is not None
         self.diverged.append((n, f"{first.guard.where or '<model>'}: {first.guard.text}"))
-        if len(self.programs) >= MAX_GRAPHS:
-            self.why_run = (f"the graph changes with the size ({first.guard.text}): "
-                            "sizes past the first graphs run on the model")
+        if len(self.programs) >= MAX_GRAPHS or first.guard.loop:
+            # A loop over the size makes a new graph at every size: a forward costs less than a trace.
+            self.why_run = f"the graph changes with the size ({first.guard.text}): those sizes run on the model"
             return self.by_model(shape, n)
         trace = self.runner.trace(shape)
         if isinstance(trace, Failure):
