@@ -27,7 +27,7 @@ import torch
 
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, Tracked, call_label, has_tracked, tensors_in
+from .capture import Env, Guard, Node, Trace, Tracked, call, call_label, has_tracked, tensors_in
 
 
 @dataclass(frozen=True)
@@ -425,7 +425,7 @@ class ReplayStep(Step):
         args, kwargs = _swap(args, swap), _swap(kwargs, swap)
         try:
             with torch.no_grad():
-                result = self.node.func(*args, **kwargs)
+                result = call(self.node.func, args, kwargs)  # recurrent layers on CPU zeros: see call()
         except Exception as exc:  # torch's verdict on this shape, whatever its type
             return first_line(exc)
         if result is None and self.inplace and args and isinstance(args[0], torch.Tensor):
