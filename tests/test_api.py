@@ -138,7 +138,7 @@ SIGNATURES = {
     "save_design": ["designs", "path"],
     "load_design": ["path"],
     "load_problem": ["path", "overrides", "rank"],
-    "check": ["model", "input_shape", "size_range", "fix", "time_limit", "name"],
+    "check": ["model", "input_shape", "size_range", "fix", "time_limit", "name", "method"],
 }
 
 

@@ -57,3 +57,9 @@ def test_unet_101x75_forms_and_fix_emitted(cli, tmp_path: Path, load_source) -> 
 
     y = model.eval()(torch.zeros(1, 3, 100, 100))
     assert y.shape[-2:] == (100, 100)
+    # What is written is the model printed: the fix of both axes at once, at 100x100, run there.
+    joint = data["joint_fix"]
+    assert joint["verified"] and joint["output"] == list(y.shape)
+    assert {(c["layer"], c["field"]) for c in joint["changes"]} == {
+        (c["layer"], c["field"]) for axis in (h, w) for c in axis["fix"]["changes"]
+    }

@@ -291,12 +291,15 @@ def check(
     fix: int | None = None,
     time_limit: float | None = None,
     name: str | None = None,
+    method: str = "auto",
 ) -> CheckResult:
     """Which sizes of the ``?`` axes ``model`` runs at, what comes out, where it breaks, the smallest fix.
 
-    Runs on the meta device only (no weights computed; the model is left as it was).  ``fix``: the
-    size to find the smallest fix for (default: the first failing size above one that runs);
-    ``time_limit`` in seconds (default 300); ``name`` labels the report (default: the model's class) (docs/check.md)::
+    A structural copy runs on the meta device, and a CPU copy (the model's weights, or zeros) where
+    the meta device cannot answer or a forward per size is cheaper; the model is left as it was.
+    ``fix``: the size to find the smallest fix for (default: the first failing size above one that
+    runs); ``time_limit`` in seconds (default 300); ``name`` labels the report (default: the model's
+    class); ``method``: ``auto``, ``graph`` or ``run`` (docs/check.md)::
 
     >>> import torch, archsolve
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.MaxPool2d(2))
@@ -306,8 +309,9 @@ def check(
     """
     from .check import check as run
 
-    limit = {} if time_limit is None else {"time_limit": time_limit}  # check's own default otherwise
-    return run(model, input_shape, size_range, fix=fix, name=name, **limit)
+    if time_limit is None:  # check's own default
+        return run(model, input_shape, size_range, fix=fix, name=name, method=method)
+    return run(model, input_shape, size_range, fix=fix, time_limit=time_limit, name=name, method=method)
 
 
 def save_design(designs: Any, path: str | Path) -> Path:

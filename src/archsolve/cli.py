@@ -469,7 +469,8 @@ def check_cmd(
     """Which sizes of the ? axes TARGET runs at, what comes out, where it breaks, and the smallest fix.
 
     TARGET is path/file.py:Name or package.module:Name (a class or factory; --kwargs for its arguments),
-    or an archsolve design (.toml/.json, saved design or problem). The model runs on the meta device only.
+    or an archsolve design (.toml/.json, saved design or problem). The model itself is never run: copies run on
+    the meta device and, where only values tell or it is cheaper, on CPU.
     """
     from .check.cli import run_check
 
@@ -480,3 +481,5 @@ def check_cmd(
         click.echo(result.text())
         if written:
             click.echo(f"wrote {written}")
+    if result.fails:  # the one fixed shape given does not run
+        sys.exit(1)

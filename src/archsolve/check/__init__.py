@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["check"]
 
+#: How sizes are decided (docs/check.md).
+METHODS = ("auto", "graph", "run")
+
 
 def check(
     model: nn.Module,
@@ -47,39 +50,67 @@ def check(
     fix: int | None = None,
     time_limit: float = 300.0,
     name: str | None = None,
+    method: str = "auto",
 ) -> CheckResult:
     """Analyse every size of every ``?`` axis of ``input_shape`` (``"1x3x?x?"``) within ``size_range``.
 
-    The model runs on the meta device only (no weights computed, the model itself untouched,
-    batch norms in eval mode).  ``fix``: a size to find the smallest fix for (default: the first
-    size that fails above the smallest one that runs).  Raises InputError (exit 2) when the
-    model runs at no size, SolverTimeout (exit 3) past ``time_limit`` seconds.
+    The model itself is never run: a structural copy runs on the meta device (no weights computed,
+    batch norms in eval mode) and, where the meta device cannot answer or a CPU forward per size is
+    cheaper than the graph, a CPU copy (the model's weights, or zeros) runs on zeros; the report says
+    which decided what.  ``fix``: a size to find the smallest fix for (default: the first size that
+    fails above the smallest one that runs).  Raises InputError (exit 2) when the model runs at no
+    size, SolverTimeout (exit 3) past ``time_limit`` seconds.  ``method``: ``auto`` (default),
+    ``graph`` (the compiled graph wherever it can decide) or ``run`` (a forward per size, on CPU where
+    it fits in memory), see docs/check.md.
     """
+    from ..errors import InputError
     from .decide import decide_all, verdict_of
-    from .fix import find_fix
+    from .fix import find_fix, joint_fix
     from .report import AxisReport, CheckResult
 
+    if method not in METHODS:
+        raise InputError(f"check: method {method!r}: expected one of {', '.join(METHODS)}")
     start = time.monotonic()
     shape = InputShape.parse(input_shape)
     low, high = parse_range(size_range)
     label = name or type(model).__name__
     if not shape.free:
-        from .decide import ModelRunner, evaluating
+        from .capture import Trace
+        from .decide import evaluating
+        from .runner import ModelRunner
 
         runner = ModelRunner(model)
+        at = shape.at({})
         with evaluating(runner.model):
-            out = runner(shape.at({}))
-        single = verdict_of(0, out, "meta")
-        return CheckResult(label, str(shape), {}, (), {}, runner.runs, 0, time.monotonic() - start, single)
-    programs, runner, reference, results = decide_all(model, shape, low, high, time_limit)
+            trace = runner.trace(at)
+            # Where a CPU forward fits, it has the last word (index ops check their values on CPU only).
+            out = runner.cpu(at) if isinstance(trace, Trace) and runner.cpu_fits(trace, 1.0) else runner(at)
+        single = verdict_of(0, out, "cpu" if runner.cpu_runs else "meta")
+        return CheckResult(label, str(shape), {}, (), {}, runner.runs, 0, time.monotonic() - start, single,
+                           cpu_forwards=runner.cpu_runs)
+    programs, runner, reference, results = decide_all(model, shape, low, high, time_limit, method)
     rank = len(shape.dims)
     axes = []
     for axis, (verdicts, decider) in results.items():
-        report = AxisReport.build(axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed)
+        report = AxisReport.build(
+            axis,
+            rank,
+            low,
+            high,
+            reference,
+            verdicts,
+            decider.diverged,
+            decider.disagreed,
+            decider.why_run,
+            programs[0].export_blocker(),
+        )
         target = fix if fix is not None else report.first_failure()
-        if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
+        asked = fix is not None  # a size asked for is looked at even where it runs (a fix that keeps its size)
+        if (target is not None and low <= target <= high and report.runs.sizes
+                and (asked or report.verdict(target).out is None)):
             report = find_fix(report, programs, runner, shape, target, runner.model)
         axes.append(report)
+    joint = joint_fix(axes, programs, runner, shape, fix) if fix is not None else None
     return CheckResult(
         label,
         str(shape),
@@ -90,4 +121,6 @@ def check(
         sum(p.meta_calls() for p in programs),
         time.monotonic() - start,
         graphs=len(programs),
+        joint=joint,
+        cpu_forwards=runner.cpu_runs,
     )

@@ -22,7 +22,9 @@ again before the recorded graph can stand in for the model at another size.
 
 from __future__ import annotations
 
+import builtins
 import operator
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ class Guard:
     check: Callable[[Env], bool]
     where: str
     text: str
+    loop: bool = False  # a loop's trip count: the graph differs at every other count
 
 
 @dataclass
@@ -62,10 +65,16 @@ class Node:
     outputs: tuple[int, ...]  # value ids written
     where: str  # module path of the innermost module running the call ("" for the model itself)
     module: nn.Module | None  # that module
+    line: str = ""  # file.py:N of the model's own code making the call ("" inside torch's modules)
 
     @property
     def label(self) -> str:
-        return f"{self.where or '<model>'} ({self.name})"
+        return call_label(self.where, self.name, self.line)
+
+
+def call_label(where: str, op: str, line: str) -> str:
+    """``up (conv_transpose)``; a call in the model's own code also names its line: ``<model> (cat at net.py:40)``."""
+    return f"{where or '<model>'} ({op}{f' at {line}' if line else ''})"
 
 
 @dataclass
@@ -77,6 +86,7 @@ class Trace:
     steps: list[Node | Guard] = field(default_factory=list)
     outputs: tuple[int, ...] = ()
     recording: bool = True
+    loops: int = 0  # loops whose trip count came from a size
 
     @property
     def guards(self) -> list[Guard]:
@@ -232,19 +242,40 @@ def call(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) 
         if (not bound.get("training", False) and isinstance(x, torch.Tensor) and x.device.type == "meta"
                 and x.dim() >= 2 and isinstance(stats, torch.Tensor) and stats.shape == (x.shape[1],)):
             return torch.empty_like(x)
+    if getattr(func, "__name__", "") in RECURRENT and any(t.device.type == "meta" for t in tensors_in(args)):
+        return _on_cpu(func, args, kwargs)
     return func(*args, **kwargs)
 
 
+#: Recurrent kernels, whose meta versions step through the sequence in Python (tens of ms a call): they run
+#: on CPU on zeros of the same shapes, which torch answers in well under a millisecond at these sizes.
+RECURRENT = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
+#: Above this many elements in its tensors, a recurrent call stays on the meta device (memory first).
+CPU_ELEMENTS = 1 << 24
+
+
+def _on_cpu(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    if sum(t.numel() for t in tensors_in((args, kwargs))) > CPU_ELEMENTS:
+        return func(*args, **kwargs)
+
+    def cpu(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return torch.zeros(value.shape, dtype=value.dtype) if value.device.type == "meta" else value
+        if isinstance(value, list | tuple):
+            return type(value)(cpu(v) for v in value)
+        return value
+
+    def meta(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return torch.empty(value.shape, dtype=value.dtype, device="meta")
+        if isinstance(value, list | tuple):
+            return type(value)(meta(v) for v in value)
+        return value
+
+    return meta(func(*cpu(tuple(args)), **{k: cpu(v) for k, v in kwargs.items()}))
+
+
 _BATCH_NORM = torch.nn.functional.batch_norm
-
-
-class FastNorms(TorchFunctionMode):
-    """Whole-model meta forwards with :func:`call`'s batch norm."""
-
-    def __torch_function__(
-        self, func: Callable[..., Any], types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
-    ) -> Any:
-        return call(func, args, kwargs or {})
 
 
 def func_name(func: Callable[..., Any]) -> str:
@@ -283,6 +314,19 @@ class _Recorder(TorchFunctionMode):
     def vid(self, tensor: torch.Tensor) -> int | None:
         return self.ids.get(id(tensor))
 
+    def tracked_numel(self, tensor: torch.Tensor) -> Tracked:
+        """``x.numel()`` as a Tracked int: the product of the value's sizes wherever it is recomputed."""
+        vid = self.ids[id(tensor)]
+        location = self.where()
+
+        def numel(env: Env) -> int:
+            total = 1
+            for n in env[vid]:
+                total *= n
+            return total
+
+        return Tracked(numel(self.trace.shapes), numel, self.trace, lambda: location)
+
     def tracked_size(self, vid: int, shape: torch.Size) -> torch.Size:
         location = self.where()
         return torch.Size([Tracked(n, _dim(vid, axis), self.trace, lambda: location) for axis, n in enumerate(shape)])
@@ -295,6 +339,8 @@ class _Recorder(TorchFunctionMode):
             vid = self.vid(args[0])
             shape = func(*args, **kwargs)
             return shape if vid is None or not self.trace.recording else self.tracked_size(vid, shape)
+        if func is _NUMEL and args and self.trace.recording and self.vid(args[0]) is not None:
+            return self.tracked_numel(args[0])
         if func is torch.Tensor.size and args and self.trace.recording:
             vid = self.vid(args[0])
             shape = args[0].shape
@@ -311,6 +357,8 @@ class _Recorder(TorchFunctionMode):
         if not inputs and not has_tracked((args, kwargs)):
             return result
         produced = list(tensors_in(result))
+        if func is _SETITEM and args and isinstance(args[0], torch.Tensor):
+            produced = [args[0]]  # written in place: the target is a new value (its shape checked on replay)
         if not produced:
             return result
         outputs = tuple(self.add_value(t) for t in produced)
@@ -327,16 +375,40 @@ class _Recorder(TorchFunctionMode):
                 outputs,
                 self.where(),
                 module,
+                caller_line(),
             )
         )
         return result
 
 
-@contextmanager
-def module_stack(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
-    """The path of the module running now, kept by hooks on every submodule (left on an exception)."""
+_NUMEL = torch.Tensor.numel
+_SETITEM = torch.Tensor.__setitem__
+#: Frames of the dispatch machinery between a torch call and the mode, and torch's Python-level
+#: function bodies themselves: skipped to find who made the call.
+_DISPATCH = ("torch/overrides.py", "torch/utils/_python_dispatch.py", "/archsolve/check/")
+_BODIES = ("torch/nn/functional.py", "torch/functional.py", "torch/_tensor.py", "torch/_jit_internal.py")
+
+
+def caller_line() -> str:
+    """``file.py:N`` of the model code that made the current torch call; "" when torch's own code made it."""
+    frame: Any = sys._getframe(1)
+    while frame is not None and any(part in _path(frame) for part in _DISPATCH):
+        frame = frame.f_back
+    while frame is not None and _path(frame).endswith(_BODIES):
+        frame = frame.f_back  # the body of F.pad, torch.Tensor.__rsub__...: its caller made the call
+    if frame is None or "/torch/" in _path(frame):
+        return ""
+    return f"{_path(frame).rsplit('/', 1)[-1]}:{frame.f_lineno}"
+
+
+def _path(frame: Any) -> str:
+    return str(frame.f_code.co_filename).replace("\\", "/")
+
+
+def module_stack(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The path of the module running now, kept by hooks installed on every submodule of ``model``
+    (a copy of the check's own: the hooks stay for its lifetime; a failed forward leaves its path)."""
     stack: list[tuple[str, nn.Module]] = []
-    handles = []
     for name, module in model.named_modules():
 
         def push(mod: nn.Module, args: Any, name: str = name) -> None:
@@ -346,25 +418,92 @@ def module_stack(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
             if stack:
                 stack.pop()
 
-        handles.append(module.register_forward_pre_hook(push))
-        handles.append(module.register_forward_hook(pop))
+        module.register_forward_pre_hook(push)
+        module.register_forward_hook(pop)
+    return stack
+
+
+class _Range:
+    """``range`` for the model's own modules while tracing: a loop whose trip count comes from a size is a
+    :class:`Guard` (the same count), so the graph stands in for the model only where the loop runs as often."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __call__(self, *args: Any) -> range:
+        plain = [_plain(a) for a in args]
+        if self.trace.recording and any(isinstance(a, Tracked) for a in args):
+            count = len(builtins.range(*plain))
+            fns = [int_fn(a) for a in args]
+            line = caller_line()
+            self.trace.steps.append(
+                Guard(
+                    lambda env: len(builtins.range(*(f(env) for f in fns))) == count,
+                    line,
+                    f"a loop over range({', '.join(map(str, plain))}) at {line or 'the model'} ran {count} times",
+                    loop=True,
+                )
+            )
+            self.trace.loops += 1
+        return builtins.range(*plain)
+
+
+@contextmanager
+def loops_followed(model: Any, trace: Trace) -> Iterator[None]:
+    """Shadow ``range`` in the globals of every module class of the model outside torch (restored after)."""
+    spaces: dict[int, dict[str, Any]] = {}
+    modules = model.modules() if isinstance(model, nn.Module) else ()
+    for module in modules:
+        forward = getattr(type(module), "forward", None)
+        space = getattr(forward, "__globals__", None)
+        if isinstance(space, dict) and not str(space.get("__name__", "")).startswith("torch"):
+            spaces[id(space)] = space
+    saved = {key: space.get("range", _MISSING) for key, space in spaces.items()}
+    shadow = _Range(trace)
+    for space in spaces.values():
+        space["range"] = shadow
     try:
-        yield stack
+        yield
     finally:
-        for handle in handles:
-            handle.remove()
+        for key, space in spaces.items():
+            if saved[key] is _MISSING:
+                space.pop("range", None)
+            else:
+                space["range"] = saved[key]
 
 
-def record(model: Callable[[torch.Tensor], Any], shape: Sequence[int], stack: list[tuple[str, nn.Module]]) -> Trace:
-    """Run ``model`` once on a meta tensor of ``shape`` and return what it did (exceptions propagate)."""
+_MISSING = object()
+
+
+def record(
+    model: Callable[[torch.Tensor], Any],
+    shape: Sequence[int],
+    stack: list[tuple[str, nn.Module]],
+    owner: nn.Module | None = None,
+) -> Trace:
+    """Run ``model`` once on a meta tensor of ``shape`` and return what it did (exceptions propagate).
+
+    ``owner``: the module whose classes' loops over sizes are followed (``model`` itself by default)."""
     trace = Trace()
     recorder = _Recorder(trace, stack)
     x = torch.empty(tuple(shape), device="meta")
     recorder.add_value(x)
     try:
-        with recorder, torch.no_grad():
+        with recorder, torch.no_grad(), loops_followed(owner if owner is not None else model, trace):
             out = model(x)
     finally:
         trace.recording = False
     trace.outputs = tuple(v for t in tensors_in(out) if (v := recorder.vid(t)) is not None)
     return trace
+
+
+def caller_line_of(exc: BaseException) -> str:
+    """``file.py:N`` of the last line of the model's own code an exception passed through ("" if none)."""
+    tb = exc.__traceback__
+    found = ""
+    while tb is not None:
+        path = _path(tb.tb_frame)
+        if "/torch/" not in path and not any(part in path for part in _DISPATCH):
+            found = f"{path.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found

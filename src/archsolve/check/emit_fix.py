@@ -27,11 +27,16 @@ _MODULE = re.compile(r"^steps\.(\d+)\.(\d+)$")
 def fixed_design(design: Design, result: CheckResult, size: int) -> Design:
     """``design`` with the fix for ``size`` on every ``?`` axis, re-made with those axes at ``size``."""
     changes: list[Change] = []
-    for axis in result.axes:
+    if result.joint is not None:  # several axes: the fix printed for all of them at once
+        if not result.joint.changes or not result.joint.verified:
+            raise InfeasibleError(f"no fix found for {result.joint.title}", [result.joint.note or "not verified"])
+        changes += result.joint.changes
+    for axis in result.axes if result.joint is None else ():
         if axis.fix is None or axis.fix.size != size or not axis.fix.changes:
             raise InfeasibleError(
                 f"no fix found for {axis.name}={size}",
-                [f"{axis.name}={size} " + ("runs already" if axis.verdict(size).out else "fails")],
+                [axis.fix.note if axis.fix is not None and axis.fix.note else
+                 f"{axis.name}={size} " + ("runs already" if axis.verdict(size).out else "fails")],
             )
         changes += axis.fix.changes
     edits: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
@@ -112,6 +117,23 @@ def _landing(layer: Layer, shape: tuple[int, ...], axes: list, target: tuple[int
 
 
 def fixed_source(design: Design, result: CheckResult, size: int) -> str:
+    """The fixed design's source, once its model, built and run, gives the output the fix printed."""
     from ..emit import emit_source
+    from .runner import ModelRunner
+    from .target import design_model
 
-    return emit_source(fixed_design(design, result, size))
+    fixed = fixed_design(design, result, size)
+    printed = result.joint if result.joint is not None else result.axes[0].fix
+    assert printed is not None
+    lead = [int(n) for n in result.input.split("x")[: len(result.input.split("x")) - len(design.in_shape)]]
+    shape = (*lead, *fixed.in_shape)
+    runner = ModelRunner(design_model(fixed))
+    out = runner.cpu(shape) if runner.cpu_fits_params() else runner(shape)
+    got = out[0] if isinstance(out, tuple) else None
+    if got != printed.output:
+        raise InfeasibleError(
+            f"the emitted model does not give the output printed for the fix at {list(shape)}",
+            [f"printed {list(printed.output or ())}, the emitted model: "
+             + (str(list(got)) if got is not None else getattr(out, "reason", "fails"))],
+        )
+    return emit_source(fixed)

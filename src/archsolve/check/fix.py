@@ -11,20 +11,22 @@ attributes, or a pad/crop hook) and run on the meta device.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..recipe import AxisRecipe, Ranges
-from .graph import BroadcastStep, CatalogStep, CatStep, Edits, Failure, KeepStep, OutputSize, Step
+from .capture import call_label
+from .graph import BroadcastStep, CatalogStep, CatStep, Diverged, Edits, Failure, KeepStep, OutputSize, Step
 from .program import Program
 
 if TYPE_CHECKING:
-    from .decide import ModelRunner
     from .report import AxisReport
+    from .runner import ModelRunner
     from .target import InputShape
 
 #: Fix searches stop after this many graph runs.
@@ -53,6 +55,12 @@ class Change:
     new: int | bool | str
     merge: str | None = None
     part: int | None = None
+    line: str = ""  # file.py:N where the model's own forward makes the call ("" for a module)
+
+    @property
+    def in_forward(self) -> bool:
+        """A call in the model's own code: only its source can change, so the fix is not applied and run."""
+        return not self.layer
 
     @property
     def cost(self) -> int:
@@ -67,13 +75,14 @@ class Change:
         name = names[self.axis] if self.axis < len(names) else f"axis {self.axis}"
         if self.field == "pad":
             how = f"pad by {self.new}" if int(self.new) > 0 else f"crop by {-int(self.new)}"
-            return f"{how} at the end of {name} the output of {self.layer or '<model>'} ({self.op}) before {self.merge}"
+            source = call_label(self.layer, self.op, self.line)
+            return f"{how} at the end of {name} the output of {source} before {self.merge}"
         if self.field == "output_size":
             return (
                 f"{self.layer} (conv_transpose): call it with output_size= the size of the output of {self.new} "
                 f"(the other side of {self.merge})"
             )
-        return f"{self.layer or '<model>'} ({self.op}): {self.field} on {name} {self.old} → {self.new}"
+        return f"{call_label(self.layer, self.op, self.line)}: {self.field} on {name} {self.old} → {self.new}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +93,7 @@ class Change:
             "old": self.old,
             "new": self.new,
             "merge": self.merge,
+            "line": self.line or None,
         }
 
 
@@ -102,16 +112,24 @@ class Fix:
     verified: bool | None = None
     verified_output: tuple[int, ...] | None = None
     note: str | None = None
+    title: str | None = None  # "H=W=100" for the fix of every axis at once
+    checked_on: str = "meta"  # where it was applied and run: "CPU" (and meta) or "meta"
+    edits: Edits | None = field(default=None, compare=False, repr=False)  # the graph edits the changes make
 
     def lines(self) -> list[str]:
-        n = self.names[self.axis]
+        n = self.title or f"{self.names[self.axis]}={self.size}"
         if not self.changes:
-            return [f"fix for {n}={self.size}: none found ({self.note or 'no recipe change makes it run'})"]
-        head = f"fix for {n}={self.size}:"
+            return [f"fix for {n}: none found ({self.note or 'no recipe change makes it run'})"]
+        head = f"fix for {n}:"
         body = [f"  - {c.text(self.names)}" for c in self.changes]
-        tail = f"  output {list(self.output or ())}; still runs {self.keeps} of the {self.ran} sizes that ran" + (
-            "" if self.verified is None else f"; applied to the model and run: {'ok' if self.verified else 'FAILED'}"
-        )
+        if self.verified is None:
+            forward = [c for c in self.changes if c.in_forward]
+            where = ", ".join(sorted({c.line for c in forward if c.line})) or "the model's forward"
+            check = f"; UNVERIFIED: a call in the model's own code ({where}) is not applied and run — edit it there"
+        else:
+            check = f"; applied to the model and run on {self.checked_on}: {'ok' if self.verified else 'FAILED'}"
+        kept = "" if self.title else f"; still runs {self.keeps} of the {self.ran} sizes that ran"
+        tail = f"  output {list(self.output or ())}{kept}" + check
         return [head, *body, tail] + ([f"  ({self.note})"] if self.note else [])
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +141,7 @@ class Fix:
             "keeps": self.keeps,
             "of": self.ran,
             "verified": self.verified,
+            "checked_on": self.checked_on if self.verified is not None else None,
             "note": self.note,
         }
 
@@ -176,7 +195,16 @@ def recipe_edits(
             else:
                 new[spatial] = alt
             changes = tuple(
-                Change(step.node.where, step.kind.name, step.index, name, axis, getattr(r, name), getattr(alt, name))
+                Change(
+                    step.node.where,
+                    step.kind.name,
+                    step.index,
+                    name,
+                    axis,
+                    getattr(r, name),
+                    getattr(alt, name),
+                    line=step.node.line,
+                )
                 for name in ("padding", "output_padding", "ceil_mode")
                 if getattr(alt, name) != getattr(r, name)
             )
@@ -233,6 +261,7 @@ def merge_edits(program: Program, failure: Failure, edits: Edits) -> Iterator[tu
                         other - mine,
                         merge,
                         part,
+                        producer.node.line if producer else "",
                     ),
                 ),
             )
@@ -283,25 +312,26 @@ def find_fix(
             return out[0]
         return None
 
-    from .graph import Diverged
-
     program = next((p for p in programs if not isinstance(p.run(at), Diverged)), programs[0])
     first = program.run(at)
+    verdict = report.verdict(size) if report.low <= size <= report.high else None
+    runs = verdict.out if verdict is not None else (first if isinstance(first, tuple) else None)
+
+    def none(note: str) -> AxisReport:
+        return replace(report, fix=Fix(size, axis, names, (), None, expected, 0, len(ran), note=note))
+
+    if runs is not None:
+        if len(runs[0]) == rank and runs[0][axis] == size:
+            return none(f"{names[axis]}={size} runs already and keeps its size: nothing to fix")
+        if not exact_output:
+            return none(f"{names[axis]}={size} runs already")
+        # It runs, but the output does not keep the size: the fix sought is one that keeps it.
+        expected = size
+        if isinstance(first, tuple):
+            first = Failure(len(program.steps), "", "output", axis, (first[0][axis],), "output size")
     if not isinstance(first, Failure):
-        return replace(
-            report,
-            fix=Fix(
-                size,
-                axis,
-                names,
-                (),
-                None,
-                expected,
-                0,
-                len(ran),
-                note="the graph cannot decide this size; no fix searched",
-            ),
-        )
+        why = verdict.failure.reason if verdict is not None and verdict.failure is not None else "?"
+        return none(f"the graph runs this size but the model does not ({why}); no fix searched")
     found: list[tuple[tuple[Change, ...], Edits, tuple[int, ...]]] = []
     frontier: list[tuple[tuple[Change, ...], Edits, Failure]] = [((), {}, first)]
     for _depth in range(3):
@@ -343,13 +373,78 @@ def find_fix(
         return sum(isinstance(program.run(shape.at({**sizes, axis: n}), edits), tuple) for n in ran)
 
     found.sort(key=lambda f: (_layers(f[0]), _cost(f[0])))
-    scored = sorted(((_layers(c), -kept(e), _cost(c), c, e, o) for c, e, o in found[:KEPT_TRIED]), key=lambda t: t[:3])
-    _, minus_kept, _, changes, edits, out = scored[0]
-    verified, real = verify(model, runner, at, changes, program, edits)
+    # The fix that keeps the most sizes that ran wins, then the fewest layers, then the smallest change.
+    scored = sorted(((-kept(e), _layers(c), _cost(c), c, e, o) for c, e, o in found[:KEPT_TRIED]), key=lambda t: t[:3])
+    minus_kept, _, _, changes, edits, out = scored[0]
+    verified, real, where = verify(runner, at, changes, program, edits)
     ok = real is not None and len(real) == rank and (expected is None or real[axis] == expected)
     return replace(
-        report, fix=Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran), verified and ok, real)
+        report,
+        fix=Fix(
+            size,
+            axis,
+            names,
+            changes,
+            out,
+            expected,
+            -minus_kept,
+            len(ran),
+            None if verified is None else bool(verified and ok),
+            real,
+            checked_on=where,
+            edits=edits,
+        ),
     )
+
+
+def joint_fix(
+    reports: Sequence[AxisReport], programs: Sequence[Program], runner: ModelRunner, shape: InputShape, size: int
+) -> Fix | None:
+    """The fixes of every ``?`` axis at once, at the shape with every one of them at ``size`` (what ``--emit``
+    writes), run on the graph and verified on the model; None with fewer than two axes fixed at ``size``."""
+    fixes = [r.fix for r in reports]
+    if len(reports) < 2 or any(f is None or f.size != size or f.edits is None for f in fixes):
+        return None
+    at = shape.at({r.axis: size for r in reports})
+    names = _names(len(at))
+    title = "=".join(r.name for r in reports) + f"={size}"
+    changes = tuple(c for f in fixes if f is not None for c in f.changes)
+    program = next((p for p in programs if not isinstance(p.run(at), Diverged)), programs[0])
+    env, _ = program.env_at(at)
+    edits: Edits = {}
+    for f in fixes:
+        assert f is not None and f.edits is not None
+        for index, edit in f.edits.items():
+            if index not in edits:
+                edits[index] = edit
+                continue
+            combined = _combine(program, index, edits[index], edit, env)
+            if combined is None:
+                return Fix(size, reports[0].axis, names, (), None, None, 0, 0, title=title,
+                           note=f"the axes' fixes change {changes[0].layer or 'one call'} in ways that conflict")
+            edits[index] = combined
+    out = program.run(at, edits)
+    if not isinstance(out, tuple):
+        reason = out.reason if isinstance(out, Failure) else "a branch of the model flips"
+        return Fix(size, reports[0].axis, names, (), None, None, 0, 0, title=title,
+                   note=f"the axes' fixes together do not run at {list(at)}: {reason}")
+    verified, real, where = verify(runner, at, changes, program, edits)
+    ok = None if verified is None else bool(verified and real == out[0])
+    return Fix(size, reports[0].axis, names, changes, out[0], size, 0, 0, ok, real, title=title,
+               checked_on=where, edits=edits)
+
+
+def _combine(program: Program, index: int, a: Any, b: Any, env: Any) -> Any:
+    """Two axes' edits of one step as one (None: they conflict)."""
+    if isinstance(a, OutputSize) or isinstance(b, OutputSize):
+        return a if a == b else None
+    if isinstance(a, dict) and isinstance(b, dict):
+        return None if set(a) & set(b) else {**a, **b}
+    step = next(s for s in program.layers() if s.index == index)
+    if not isinstance(step, CatalogStep) or not isinstance(a, list) or not isinstance(b, list):
+        return None
+    base = step.recipes(env, {}) or []
+    return [x if x != r else y for x, y, r in zip(a, b, base, strict=True)]
 
 
 def _layers(changes: Sequence[Change]) -> int:
@@ -361,27 +456,33 @@ def _cost(changes: Sequence[Change]) -> int:
 
 
 def verify(
-    model: nn.Module,
     runner: ModelRunner,
     shape: tuple[int, ...],
     changes: Sequence[Change],
     program: Program,
     edits: Edits,
-) -> tuple[bool | None, tuple[int, ...] | None]:
-    """Apply ``changes`` to the model, run it once on the meta device, undo them: (ran, output shape)."""
-    undo: list[Any] = []
+) -> tuple[bool | None, tuple[int, ...] | None, str]:
+    """Apply ``changes`` to the model's meta copy and (where it fits in memory) its CPU copy, run each once at
+    ``shape``, undo them: (ran on both, output shape, where).  None: a change cannot be applied (a call in
+    the model's own forward)."""
     env, _ = program.env_at(shape, edits)
-    try:
-        for change in changes:
-            if not _apply(model, change, program, undo, env):
-                return None, None
-        out = runner(shape)
-    finally:
-        for action in reversed(undo):
-            action()
-    if isinstance(out, Failure):
-        return False, None
-    return True, out[0]
+    copies: list[tuple[str, nn.Module, Callable[[tuple[int, ...]], Any]]] = [("meta", runner.model, runner)]
+    if runner.cpu_fits(program.trace, math.prod(shape) / max(1, math.prod(program.trace.shapes[0]))):
+        copies.append(("CPU", runner.cpu_model(), runner.cpu))
+    out: Any = None
+    for _name, model, run in copies:
+        undo: list[Any] = []
+        try:
+            for change in changes:
+                if not _apply(model, change, program, undo, env):
+                    return None, None, "meta"
+            out = run(shape)
+        finally:
+            for action in reversed(undo):
+                action()
+        if isinstance(out, Failure):
+            return False, None, " and ".join(n for n, _, _ in copies)
+    return True, out[0], " and ".join(n for n, _, _ in copies)
 
 
 def _apply(model: nn.Module, change: Change, program: Program, undo: list[Any], env: Any) -> bool:

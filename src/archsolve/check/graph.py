@@ -28,7 +28,7 @@ import torch
 from ..errors import first_line
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, Tracked, has_tracked, tensors_in
+from .capture import Env, Guard, Node, Trace, Tracked, call, call_label, has_tracked, tensors_in
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ class Failure:
     axis: int | None
     sizes: tuple[int, ...]
     reason: str
+    line: str = ""  # file.py:N of a call in the model's own code
 
     @property
     def label(self) -> str:
-        return f"{self.where or '<model>'} ({self.op})"
+        return call_label(self.where, self.op, self.line)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ class Step(ABC):
         return self.node.name
 
     def fail(self, axis: int | None, sizes: Sequence[int], reason: str) -> Failure:
-        return Failure(self.index, self.node.where, self.op, axis, tuple(sizes), reason)
+        return Failure(self.index, self.node.where, self.op, axis, tuple(sizes), reason, self.node.line)
 
     @abstractmethod
-    def run(self, env: Env, edits: Edits) -> Failure | None: ...
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None: ...
 
 
 def bind_args(node: Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class CatalogStep(Step):
             out.append(r._replace(output_padding=op))
         return out
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.static is not None and not edits:
             # The hot path: a fixed recipe, memoised by the spatial sizes it sees.
@@ -251,7 +252,7 @@ class InterpolateStep(Step):
     def decided(self) -> bool:
         return self.size is not None or self.scales is not None
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.size is not None:
             sizes = per_axis(_evaluate(self.size, env), self.ndim)
@@ -285,7 +286,7 @@ class CatStep(Step):
         for t in args["tensors"]:
             self.parts.append(ids.get(id(t), tuple(t.shape)))
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = [env[p] if isinstance(p, int) else p for p in self.parts]
         shapes = _padded(self.index, shapes, edits)
         rank = len(shapes[0])
@@ -328,7 +329,7 @@ class BroadcastStep(Step):
             self.parts.append(v if v is not None else tuple(t.shape))
         self.inplace = node.name.endswith("_") and not node.name.endswith("__")
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = _padded(self.index, [env[p] if isinstance(p, int) else p for p in self.parts], edits)
         rank = max(len(s) for s in shapes)
         out = []
@@ -357,7 +358,7 @@ class KeepStep(Step):
         # the one size rule of these calls, left to torch by replaying the call where it can bite.
         self.replay = replay
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shape = env[self.source]
         if self.replay is not None and math.prod(shape[2:]) <= 1:
             return self.replay.run(env, edits)
@@ -389,8 +390,12 @@ class ReplayStep(Step):
         self.cache: dict[Any, tuple[tuple[int, ...], ...] | str] = {}
         self.dynamic = is_dynamic((node.args, node.kwargs))
         self.calls = 0
+        name = node.name
+        self.inplace = (
+            name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+        )
 
-    def run(self, env: Env, edits: Edits) -> Failure | None:
+    def run(self, env: Env, edits: Edits) -> Failure | Diverged | None:
         shapes = tuple(env[v] for v in self.inputs)
         args, kwargs = (self.node.args, self.node.kwargs)
         if self.dynamic:
@@ -404,8 +409,9 @@ class ReplayStep(Step):
             self.cache[key] = found
         if isinstance(found, str):
             return self.fail(None, (), found)
-        if len(found) != len(self.outputs):
-            return self.fail(None, (), f"{self.op} returned {len(found)} tensors, not {len(self.outputs)}")
+        if len(found) != len(self.outputs):  # unbind, split, chunk by a size: the graph's structure changes here
+            text = f"{self.op} returned {len(found)} tensors, not {len(self.outputs)} as traced"
+            return Diverged(Guard(lambda env: False, self.node.label, text))
         for v, s in zip(self.outputs, found, strict=True):
             env[v] = s
         return None
@@ -413,12 +419,18 @@ class ReplayStep(Step):
     def call(self, args: Any, kwargs: Any, env: Env) -> tuple[tuple[int, ...], ...] | str:
         self.calls += 1
         swap = {key: torch.empty(env[v], dtype=self.dtypes[v], device="meta") for key, v in self.node.traced.items()}
+        target = self.node.args[0] if self.node.args else None
+        if self.inplace and isinstance(target, torch.Tensor) and id(target) not in swap:
+            # Written in place: a constant tensor of the model's gets a stand-in, never the write.
+            swap[id(target)] = torch.empty(target.shape, dtype=target.dtype, device="meta")
         args, kwargs = _swap(args, swap), _swap(kwargs, swap)
         try:
             with torch.no_grad():
-                result = self.node.func(*args, **kwargs)
+                result = call(self.node.func, args, kwargs)  # recurrent layers on CPU zeros: see call()
         except Exception as exc:  # torch's verdict on this shape, whatever its type
             return first_line(exc)
+        if result is None and self.inplace and args and isinstance(args[0], torch.Tensor):
+            return (tuple(args[0].shape),)  # __setitem__: the target, its shape unchanged
         return tuple(tuple(t.shape) for t in tensors_in(result))
 
 

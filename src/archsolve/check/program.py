@@ -13,7 +13,7 @@ from typing import Any
 
 from ..ops import KINDS, OpKind
 from ..recipe import AxisRecipe
-from .capture import Env, Guard, Node, Trace, int_fn
+from .capture import RECURRENT, Env, Guard, Node, Trace, int_fn
 from .graph import (
     BroadcastStep,
     CatalogStep,
@@ -122,7 +122,6 @@ KEEP = frozenset(
                 "nan_to_num",
                 "fill",
                 "zero",
-                "copy",
                 "sigmoid",
                 "normal",
                 "uniform",
@@ -155,6 +154,17 @@ KEEP = frozenset(
         "logical_not",
         "sigmoid",
         "dropout_",
+    }
+)
+#: Calls that read an index tensor's values (and, on CPU only, raise where one is out of range) or whose
+#: output size depends on values.
+INDEX_OPS = frozenset(
+    {
+        *(f"max_unpool{d}d" for d in (1, 2, 3)),
+        "gather", "scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce", "index_select", "take",
+        "take_along_dim", "embedding", "embedding_bag", "index_put", "index_put_", "index_add", "index_add_",
+        "index_copy", "index_copy_", "nonzero", "masked_select", "unique", "bincount", "one_hot",
+        "repeat_interleave",
     }
 )
 #: Norms over each sample's own values: shape-keeping, with torch's more-than-one-value rule replayed.
@@ -196,6 +206,24 @@ class Program:
                 category = "meta"
             counts.setdefault(category, Counter())[step.op] += 1
         return {k: dict(sorted(v.items())) for k, v in sorted(counts.items())}
+
+    def value_checked(self) -> list[str]:
+        """Calls whose CPU kernels check the values of an index tensor, which the meta device cannot see."""
+        return [
+            s.node.label
+            for s in self.layers()
+            if s.node.name in INDEX_OPS or (s.node.name == "__getitem__" and len(s.node.inputs) > 1)
+        ]
+
+    def export_blocker(self) -> str | None:
+        """A call torch.export cannot follow with one Dim (it specializes or refuses the size), if any:
+        a recurrent layer (its sequence length), a ceil-mode pool (torch's guard on its last window)."""
+        for step in self.layers():
+            if step.node.name in RECURRENT:
+                return f"{step.node.label} (torch.export fixes a recurrent layer's sequence length)"
+            if isinstance(step, CatalogStep) and step.static and any(r.ceil_mode for r in step.static):
+                return f"{step.node.label} with ceil_mode (torch.export refuses the guard on its last window)"
+        return None
 
     def meta_calls(self) -> int:
         """Single-call meta-device replays run so far (the calls the catalog could not decide)."""

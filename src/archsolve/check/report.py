@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .capture import call_label
 from .describe import SizeFunction, SizeSet, describe_function, describe_set
 from .graph import Failure
 
@@ -37,15 +38,17 @@ class Breakage:
     meeting: tuple[int, ...]
     tensor_axis: int | None
     reason: str
+    line: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.where or '<model>'} ({self.op})"
+        return call_label(self.where, self.op, self.line)
 
     def to_dict(self, name: str) -> dict[str, Any]:
         return {
             "layer": self.where,
             "op": self.op,
+            "line": self.line or None,
             "sizes": self.sizes.to_dict(name),
             "example": self.example,
             "meeting": list(self.meeting),
@@ -73,6 +76,8 @@ class AxisReport:
     diverged: tuple[tuple[int, str], ...]
     disagreed: int | None
     fix: Fix | None = None
+    why_run: str | None = None  # why sizes were decided by running the model
+    export: dict[str, Any] | None = None  # the torch.export spec (sizes where an inner size reaches 1 left out)
 
     @classmethod
     def build(
@@ -85,25 +90,35 @@ class AxisReport:
         verdicts: Sequence[Verdict],
         diverged: Sequence[tuple[int, str]],
         disagreed: int | None,
+        why_run: str | None = None,
+        blocker: str | None = None,
     ) -> AxisReport:
         runs = [v.size for v in verdicts if v.out is not None]
         keeps = [v.size for v in verdicts if v.out and len(v.out[0]) == rank and v.out[0][axis] == v.size]
         pairs = [(v.size, v.out[0][axis]) for v in verdicts if v.out and len(v.out[0]) == rank]
-        groups: dict[tuple[str, str], list[Verdict]] = defaultdict(list)
+        groups: dict[tuple[str, str, str], list[Verdict]] = defaultdict(list)
         for v in verdicts:
             if v.failure is not None:
-                groups[(v.failure.where, v.failure.op)].append(v)
+                groups[(v.failure.where, v.failure.op, v.failure.line)].append(v)
         breaks = []
-        for (where, op), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        for (where, op, line), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             example = _example(items, runs)
             f = example.failure
             assert f is not None
             breaks.append(
                 Breakage(
-                    where, op, describe_set([v.size for v in items], low, high), example.size, f.sizes, f.axis, f.reason
+                    where,
+                    op,
+                    describe_set([v.size for v in items], low, high),
+                    example.size,
+                    f.sizes,
+                    f.axis,
+                    f.reason,
+                    line,
                 )
             )
-        decided = {"catalog": sum(v.by == "catalog" for v in verdicts), "meta": sum(v.by == "meta" for v in verdicts)}
+        decided = {by: sum(v.by == by for v in verdicts) for by in ("catalog", "meta", "cpu")}
+        runs_set = describe_set(runs, low, high)
         return cls(
             axis,
             axis_name(axis, rank),
@@ -112,14 +127,24 @@ class AxisReport:
             high,
             reference,
             tuple(verdicts),
-            describe_set(runs, low, high),
+            runs_set,
             describe_set(keeps, low, high),
             describe_function(pairs),
             tuple(breaks),
             decided,
             tuple(diverged),
             disagreed,
+            why_run=why_run,
+            export=export_spec(
+                runs_set,
+                [v.size for v in verdicts if v.out is not None and v.reaches_one],
+                axis_name(axis, rank),
+                blocker or (f"the model's Python branches on the size ({diverged[0][1]})" if diverged else None),
+            ),
         )
+
+    def spec(self) -> dict[str, Any]:
+        return self.export if self.export is not None else self.runs.dim(self.name)
 
     def others(self) -> str:
         rank = self.rank
@@ -155,12 +180,13 @@ class AxisReport:
                 "text": self.output_text(),
                 "shapes": [[v.size, list(v.out[0])] for v in self.verdicts if v.out],
             },
-            "export": self.runs.dim(n),
+            "export": self.spec(),
             "breaks": [b.to_dict(n) for b in self.breaks],
             "decided": {
                 **self.decided,
                 "branches": [{"size": s, "guard": g} for s, g in self.diverged[:20]],
                 "spot_check_disagreed_at": self.disagreed,
+                "run_because": self.why_run,
             },
             "fix": self.fix.to_dict() if self.fix is not None else None,
         }
@@ -173,9 +199,11 @@ class AxisReport:
             f"  keeps size    {self.keeps.text(n)}   ({self.keeps.count})",
             f"  output {n:<6} {self.output_text()}",
         ]
-        spec = self.runs.dim(n)
+        spec = self.spec()
         if spec["code"]:
             out.append(f"  torch.export  {spec['code']}" + (f"   ({spec['note']})" if spec["note"] else ""))
+        elif spec["note"] and self.runs.count > 1:
+            out.append(f"  torch.export  {spec['note']}")
         for b in self.breaks[:5]:
             meeting = f"; sizes meeting: {', '.join(map(str, b.meeting))}" if len(b.meeting) > 1 else ""
             out.append(
@@ -186,16 +214,40 @@ class AxisReport:
             out.append(f"  breaks at     … {len(self.breaks) - 5} more layers (see --json)")
         if self.fix is not None:
             out += [f"  {line}" for line in self.fix.lines()]
-        how = (
-            f"  decided by    catalog graph {self.decided['catalog']} sizes, "
-            f"meta-device traces or forwards {self.decided['meta']}"
-        )
+        parts = [
+            f"catalog graph {self.decided['catalog']} sizes",
+            f"meta-device traces or forwards {self.decided['meta']}",
+        ]
+        if self.decided.get("cpu"):
+            parts.append(f"CPU forwards {self.decided['cpu']}")
+        how = f"  decided by    {', '.join(parts)}"
         if self.diverged:
             how += f" (a size-dependent branch flipped: {self.diverged[0][1]})"
         if self.disagreed is not None:
-            how += f"; the graph disagreed with the model at {n}={self.disagreed}, so every size ran on meta"
+            how += f"; the graph disagreed with the model at {n}={self.disagreed}, so every size ran on the model"
+        if self.why_run:
+            how += f"; {self.why_run}"
         out.append(how)
         return out
+
+
+def export_spec(runs: SizeSet, ones: Sequence[int], name: str, blocker: str | None = None) -> dict[str, Any]:
+    """The torch.export Dim of the sizes that run, from above the largest size where an inner size that
+    follows the axis reaches 1 (torch.export specializes those and refuses the Dim); none where
+    ``blocker`` says torch.export would need more than one Dim."""
+    if blocker and len(runs.sizes) > 1:
+        return {"exact": False, "code": None,
+                "note": f"no Dim: {blocker}; try torch.export.Dim.AUTO and read its guards"}
+    if not ones or not runs.sizes:
+        return runs.dim(name)
+    above = [n for n in runs.sizes if n > max(ones)]
+    if not above:
+        return {"exact": False, "code": None,
+                "note": "an inner size reaches 1 at every size that runs: torch.export would specialize it"}
+    spec = describe_set(above, runs.low, runs.high).dim(name)
+    left = f"sizes ≤ {max(ones)}, where an inner size reaches 1 (torch.export specializes it)"
+    note = f"leaves out {left}" + (f"; {spec['note']}" if spec["note"] else "")
+    return {**spec, "exact": False, "note": note}
 
 
 def _example(items: Sequence[Verdict], runs: Sequence[int]) -> Verdict:
@@ -218,6 +270,13 @@ class CheckResult:
     seconds: float
     single: Verdict | None = None  # the verdict when the shape has no ? axis
     graphs: int = 1  # graphs recorded: one more for each branch pattern of the model's Python
+    joint: Fix | None = None  # the fixes of every ? axis at once (what --emit writes)
+    cpu_forwards: int = 0
+
+    @property
+    def fails(self) -> bool:
+        """A shape without ``?`` that does not run (exit 1)."""
+        return self.single is not None and self.single.out is None
 
     def __repr__(self) -> str:
         if self.single is not None:
@@ -244,8 +303,10 @@ class CheckResult:
                 "graphs": self.graphs,
                 "meta_forwards": self.meta_forwards,
                 "meta_calls": self.meta_calls,
+                "cpu_forwards": self.cpu_forwards,
             },
             "single": _single_dict(self.single),
+            "joint_fix": self.joint.to_dict() if self.joint is not None else None,
             "seconds": round(self.seconds, 3),
         }
 
@@ -260,13 +321,15 @@ class CheckResult:
             )
         for a in self.axes:
             parts += a.lines()
+        if self.joint is not None:
+            parts += [f"  {line}" for line in self.joint.lines()]
         census = "; ".join(
             f"{cat} " + ", ".join(f"{op} ×{n}" for op, n in ops.items()) for cat, ops in self.census.items()
         )
         parts.append(f"graph: {census or 'no calls on the input'}")
         parts.append(
             f"graphs recorded {self.graphs}, meta-device forwards {self.meta_forwards} (traces included), "
-            f"single-call meta replays {self.meta_calls}; "
+            f"single-call meta replays {self.meta_calls}, CPU forwards {self.cpu_forwards}; "
             f"{self.seconds:.2f} s"
         )
         return "\n".join(parts)
