@@ -130,7 +130,7 @@ def test_the_api_names_stay_functions_whichever_is_imported_first(fresh_python: 
 
 #: The parameters each public function shows (inspect.signature, help()); README and docs call them so.
 SIGNATURES = {
-    "solve": ["problem", "top", "time_limit", "progress"],
+    "solve": ["problem", "top", "time_limit", "progress", "expand"],
     "explore": ["size_in", "size_out", "ops", "max_kernel", "max_stride", "max_padding", "max_dilation", "show_all"],
     "build": ["designs"],
     "summary": ["designs", "check"],

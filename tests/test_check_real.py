@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import archsolve.check as check_mod
+from archsolve.check import check as check_model
+from archsolve.check.report import AxisReport
 from archsolve.check.target import InputShape
 from check_brute import brute
 from check_models import CASES
@@ -24,7 +25,7 @@ TESTS = Path(__file__).parent
 
 def wrong(model: torch.nn.Module, shape: str, high: int, method: str) -> list[tuple[str, int, str]]:
     """Every size where the check and the CPU run disagree: (axis, size, what)."""
-    result = check_mod.check(model, shape, (1, high), method=method)
+    result = check_model(model, shape, (1, high), method=method)
     dims = InputShape.parse(shape).dims
     bad = []
     for report in result.axes:
@@ -60,33 +61,33 @@ def test_hand_models_by_forwards(name: str) -> None:
 
 
 def test_numel_failure_is_blamed_on_the_linear_layer() -> None:
-    h = check_mod.check(NumelFC(), "1x1x?x16", (1, 32), method="graph").axis("H")
+    h = check_model(NumelFC(), "1x1x?x16", (1, 32), method="graph").axis("H")
     assert h.runs.sizes == (15, 16)
     assert {b.where for b in h.breaks} == {"fc"}
 
 
 def test_two_cats_are_told_apart_by_line() -> None:
-    h = check_mod.check(TwoCats(), "1x2x?x8", (1, 32), method="graph").axis("H")
+    h = check_model(TwoCats(), "1x2x?x8", (1, 32), method="graph").axis("H")
     labels = {b.label for b in h.breaks}
     assert len(labels) == 2 and all("cat at check_models_real.py:" in label for label in labels)
 
 
 def test_a_loop_over_a_size_is_followed_not_frozen() -> None:
-    result = check_mod.check(REAL_CASES["RowLoop"][0](), "1x1x?x4", (1, 32), method="graph")
+    result = check_model(REAL_CASES["RowLoop"][0](), "1x1x?x4", (1, 32), method="graph")
     h = result.axis("H")
     assert h.runs.text("H") == "every H in 1..32"
     assert any("a loop over range" in text for _, text in h.diverged)
 
 
 def test_the_fix_that_keeps_every_size_wins() -> None:
-    fix = check_mod.check(UpNoSize(), "1x1x?x16", (1, 32), fix=7, method="graph").axis("H").fix
+    fix = check_model(UpNoSize(), "1x1x?x16", (1, 32), fix=7, method="graph").axis("H").fix
     assert fix is not None and fix.verified and fix.checked_on == "meta and CPU"
     assert [c.field for c in fix.changes] == ["output_size"] and fix.keeps == fix.ran == 16
 
 
 def test_a_fix_of_a_call_in_forward_is_unverified_and_names_its_line() -> None:
     factory, shape, high = REAL_CASES["InplaceBuffer"]
-    result = check_mod.check(factory(), shape, (1, high), fix=3, method="graph")
+    result = check_model(factory(), shape, (1, high), fix=3, method="graph")
     fix = result.axis("H").fix
     assert fix is not None and fix.changes and fix.verified is None
     text = result.text()
@@ -96,7 +97,7 @@ def test_a_fix_of_a_call_in_forward_is_unverified_and_names_its_line() -> None:
 def test_a_size_that_runs_gets_a_fix_that_keeps_it() -> None:
     # 2 -> 1 -> 2: a stride-2 conv and transposed conv; H = 3 runs (out 2) but does not keep its size.
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, stride=2, padding=1), torch.nn.ConvTranspose2d(1, 1, 2, 2))
-    fix = check_mod.check(net, "1x1x?x8", (1, 16), fix=3).axis("H").fix
+    fix = check_model(net, "1x1x?x8", (1, 16), fix=3).axis("H").fix
     assert fix is not None and fix.changes and fix.verified and fix.output is not None
     assert fix.output[2] == 3
 
@@ -109,12 +110,12 @@ def test_a_fixed_shape_that_fails_exits_1(cli) -> None:  # type: ignore[no-untyp
 
 
 def test_unpool_is_confirmed_on_cpu() -> None:
-    result = check_mod.check(REAL_CASES["Unpool"][0](), "1x1x?x?", (1, 24), method="graph")
+    result = check_model(REAL_CASES["Unpool"][0](), "1x1x?x?", (1, 24), method="graph")
     w = result.axis("W")
     assert w.decided["cpu"] == 24 and w.why_run is not None and "max_unpool2d" in w.why_run
 
 
-def export_spec(model: torch.nn.Module, shape: str, report: check_mod.report.AxisReport) -> None:
+def export_spec(model: torch.nn.Module, shape: str, report: AxisReport) -> None:
     """torch.export.export with the reported Dim on the axis, at a size inside it that runs (the others held)."""
     code = report.spec()["code"]
     found = re.search(r"min=(\d+), max=(\d+)", code)
@@ -135,7 +136,7 @@ def export_spec(model: torch.nn.Module, shape: str, report: check_mod.report.Axi
 
 def test_export_dim_of_a_single_strided_conv_is_accepted() -> None:
     model = REAL_CASES["Strided1"][0]()
-    report = check_mod.check(model, "1x1x?x16", (1, 64)).axis("H")
+    report = check_model(model, "1x1x?x16", (1, 64)).axis("H")
     assert report.spec()["code"] == 'H = torch.export.Dim("H", min=3, max=64)'
     export_spec(model, "1x1x?x16", report)
 
@@ -149,7 +150,7 @@ def test_every_reported_export_spec_is_accepted_by_torch_export(name: str) -> No
         (factory, shape), high = CASES[name], 48
     torch.manual_seed(0)
     model = factory().eval()
-    result = check_mod.check(model, shape, (1, high))
+    result = check_model(model, shape, (1, high))
     for report in result.axes:
         code = report.spec()["code"]
         if code and "static" not in code:
