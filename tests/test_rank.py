@@ -111,17 +111,15 @@ class CountingMeasurer(Measurer):
         self.steps = 0
         self.raced: list[int] = []
 
-    def measure(
-        self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
-    ) -> Measurement:
-        result = super().measure(module, sample_shape, repeats=repeats)
+    def measure(self, module: torch.nn.Module, sample_shape: Sequence[int], **options: Any) -> Measurement:
+        result = super().measure(module, sample_shape, **options)
         self.designs += 1
         return result
 
     def interleaved(
-        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
+        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int, **options: Any
     ) -> list[Measurement | MeasureError]:
-        results = super().interleaved(items, rounds)
+        results = super().interleaved(items, rounds, **options)
         if rounds == RACE_ROUNDS:
             self.raced.append(len(items))
         else:
@@ -226,34 +224,41 @@ def test_exhaustive_run_ranks_every_valid_design_and_never_measures_an_invalid_o
     assert {c.keys for c in result.candidates} == set(truth)
     assert measurer.designs == len(truth) == 27  # each valid design exactly once, no invalid one
     whole = [d for d in built if len(d.steps) == 3]
-    assert measurer.raced == [4]  # the race: the three best and the reference
-    assert len(whole) == 27 + 4 and all(d in truth_designs(space) for d in whole)  # only valid designs built
+    assert measurer.raced == [5]  # the race: the four best and the reference
+    assert len(whole) == 27 + 5 and all(d in truth_designs(space) for d in whole)  # only valid designs built
     assert [c.throughput for c in result.candidates] == sorted(truth.values(), reverse=True)
     assert result.winner is not None and result.winner.throughput == pytest.approx(max(truth.values()))
     # The fake clock is additive over modules, so the per-step model predicts the order exactly.
     assert result.spearman == pytest.approx(1.0)
 
 
-def test_model_enqueues_the_reference_and_the_exact_predicted_best_so_few_trials_find_the_winner(
+def test_model_enqueues_the_reference_the_predicted_best_and_a_spread_then_follows_a_model_that_ranks(
     tmp_path: Path,
 ) -> None:
     space = tiny_space()
     truth = true_throughputs(space)
     designs = valid_designs(space)
     measurer = CountingMeasurer()
-    result = rank(space, settings(tmp_path, trials=3), measurer=measurer)
-    assert measurer.designs == 3
+    result = rank(space, settings(tmp_path, trials=8), measurer=measurer)
+    assert measurer.designs == 8
     assert result.winner is not None
     assert result.winner.throughput == pytest.approx(max(truth.values()))
     study = journal(tmp_path)
     done = [t for t in study.get_trials() if "measurement" in t.user_attrs]
-    assert [t.user_attrs.get("source") for t in done] == ["reference", "model", "model"]
+    # A quarter of the budget from the step-sum model, as many spread over its order (to calibrate it on),
+    # then, since the held-out figures say the model ranks, its calibrated picks for the rest.
+    assert [t.user_attrs.get("source") for t in done] == ["reference", *["model"] * 2, *["spread"] * 2, *["model"] * 3]
     # Without a reference, the design with the fewest params serves (a TableSpace has no objective).
     fewest = min(designs, key=lambda k: designs[k].params.total)
     assert result.reference is not None and result.reference.keys == fewest
-    # The two queued by the model are the two fastest of every valid design (the fake clock is additive).
-    fastest = sorted((k for k in truth if k != fewest), key=lambda k: -truth[k])[:2]
-    assert {tuple(t.params[f"step{i}"] for i in range(3)) for t in done[1:]} == set(fastest)
+    # The model's five are the five fastest of every valid design (the fake clock is additive over modules).
+    fastest = sorted((k for k in truth if k != fewest), key=lambda k: -truth[k])[:5]
+    chosen = [tuple(t.params[f"step{i}"] for i in range(3)) for t in done if t.user_attrs["source"] == "model"]
+    assert set(chosen) == set(fastest)
+    spread = [tuple(t.params[f"step{i}"] for i in range(3)) for t in done if t.user_attrs["source"] == "spread"]
+    assert all(truth[k] < truth[fastest[-1]] for k in spread)  # from further down the order
+    assert result.quality is not None and result.quality.ranks is True
+    assert result.quality.held_out_designs == 8 and result.quality.held_out_spearman == pytest.approx(1.0)
 
 
 def test_invalid_proposals_are_pruned_with_a_reason_and_not_measured(tmp_path: Path) -> None:

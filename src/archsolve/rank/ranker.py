@@ -25,6 +25,7 @@ from .study import StudyStore, slug
 from .values import Keys, RankProgress, RankResult, RankSettings, Tally
 
 if TYPE_CHECKING:
+    import optuna
     import torch
 
 Reference = Design | Sequence[int] | Sequence[str]
@@ -104,13 +105,18 @@ class Ranker:
         measure_new = len(ledger.measured) < self.settings.trials
         ref = self.reference_keys(reference, pool)
         first: list[Keys] = [ref] if ref is not None else []
+        spread: list[Keys] = []
         if self.settings.model:
             self.model.time_steps(study, [*first, *pool], measure_new)
-            wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 2)
+            wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 4)
             top = self.model.fastest(wanted + len(first), pool, study, measure_new)
             first += [k for k in top if k not in first][:wanted]
+            # As many again spread over the predicted order: the calibration needs slow designs as well as fast.
+            spread = self.model.spread([k for k in pool if k not in first], wanted)
         self.queue.order(pool, first)
         self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), first, ref)
+        if self.settings.model:
+            self.spread(study, spread)
         self.search.run(study, ref)
         trials = study.get_trials(deepcopy=False)
         self.queue.drop_stale(self.store.ledger(trials))
@@ -121,6 +127,13 @@ class Ranker:
         finalists = self.race.finalists(result.candidates, result.reference, self.settings.finalists)
         race = self.race.run(study, finalists, result.reference)
         return self.writer.write(trials, self.search.stop_reason, ref, race)
+
+    def spread(self, study: optuna.Study, keys: Sequence[Keys]) -> None:
+        """Queue ``keys`` (source ``spread``) after the model's picks, within the trials still to measure."""
+        ledger = self.store.ledger(study.get_trials(deepcopy=False))
+        room = self.settings.trials - len(ledger.measured) - ledger.queued
+        for k in [k for k in keys if self.queue.untouched(k, ledger)][: max(0, room)]:
+            self.queue.enqueue(study, k, "spread")
 
     def reference_keys(self, reference: Reference | None, pool: Sequence[Keys]) -> Keys | None:
         """The reference's keys in the space: given, else the best by the objective, else the fewest params."""

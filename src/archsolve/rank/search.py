@@ -17,6 +17,7 @@ What happens to a proposal:
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..dashboard import label_trial
 from ..design import Design
 from ..errors import ArchsolveError
+from .calibrate import RANKS
 from .model import LatencyModel, sample_shape
 from .part import Part, Run
 from .queue import Queue
@@ -35,6 +37,19 @@ from .values import Keys
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
+
+#: Held-out Spearman from which the model picks every next design (between RANKS and this: every other).
+RANKS_WELL = 0.9
+
+
+def measured_times(ledger: Ledger) -> dict[Keys, float]:
+    """Seconds per batch of every measured design in the study (its screening median)."""
+    out = {}
+    for keys, trial in ledger.measured.items():
+        seconds = trial.user_attrs.get("measurement", {}).get("median_s")
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            out[keys] = float(seconds)
+    return out
 
 
 class Search(Part):
@@ -50,6 +65,8 @@ class Search(Part):
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
         self.required: Keys | None = None
+        self.turns = 0
+        self.rng = random.Random(run.settings.seed)
 
     # --- the loop --------------------------------------------------------------------------------
     def _trials(self, study: optuna.Study) -> list[FrozenTrial]:
@@ -82,13 +99,50 @@ class Search(Part):
             if self.tally.asks >= max_asks:
                 self.stop_reason = f"no new valid design in {max_asks} proposals"
                 return
-            if fruitless >= self.settings.patience:
-                self.queue.next(study, ledger)
+            self._calibrate(ledger)
+            if not ledger.waiting and self._model_turn():
+                self._enqueue_predicted(study, ledger)
+            elif fruitless >= self.settings.patience:
+                self._fallback(study, ledger)
                 fruitless = 0
             self.tally.asks += 1
             measured_before = self.tally.measured + self.tally.failed
             self._trial(study, dists, ledger)
             fruitless = 0 if self.tally.measured + self.tally.failed > measured_before else fruitless + 1
+
+    # --- the model's part ------------------------------------------------------------------------
+    def _calibrate(self, ledger: Ledger) -> None:
+        """Refit the latency model on every design measured so far (its screening median)."""
+        if self.settings.model:
+            self.model.calibrate(measured_times(ledger))
+
+    def _model_turn(self) -> bool:
+        """Whether the model picks the next design: always when it ranks well, every other time when it
+        ranks at all (held-out Spearman >= 0.5), never when it does not: then the sampler spreads."""
+        rho = self.model.held_out.spearman
+        if not self.settings.model or rho is None or rho < RANKS:
+            return False
+        self.turns += 1
+        return rho >= RANKS_WELL or self.turns % 2 == 1
+
+    def _enqueue_predicted(self, study: optuna.Study, ledger: Ledger) -> bool:
+        """Queue the untouched design the calibrated model predicts fastest."""
+        pool = [k for k in self.queue.pending if self.queue.untouched(k, ledger)]
+        for keys in self.model.ranked(pool)[:1]:
+            self.queue.enqueue(study, keys, "model")
+            return True
+        return False
+
+    def _fallback(self, study: optuna.Study, ledger: Ledger) -> None:
+        """After fruitless proposals: the model's next pick if it ranks, else a random untouched design."""
+        if ledger.waiting:
+            return
+        if (self.model.held_out.ranks or self.model.held_out.ranks is None) and self.settings.model:
+            self.queue.next(study, ledger)
+            return
+        pool = [k for k in self.queue.pending if self.queue.untouched(k, ledger)]
+        if pool:
+            self.queue.enqueue(study, self.rng.choice(pool), "spread")
 
     def _trial(self, study: optuna.Study, dists: dict[str, Any], ledger: Ledger) -> None:
         """One proposal: reuse, refuse, defer or measure it (``ledger``: the study just before asking)."""
@@ -161,16 +215,26 @@ class Search(Part):
     def _measure(self, study: optuna.Study, trial: optuna.Trial, keys: Keys, design: Design) -> None:
         from optuna.trial import TrialState
 
-        predicted = self.model.predicted.get(keys) or self.model.predict(keys)
+        predicted = self.model.predict(keys)
+        mset = self.measurer.settings
+        started = time.perf_counter()
         try:
-            result = self.measurer.measure(self.build(design), sample_shape(design, self.measurer.settings))
+            # Screening: a few samples, taken once; whether a design could win is the race's to decide.
+            result = self.measurer.measure(
+                self.build(design),
+                sample_shape(design, mset),
+                repeats=min(self.settings.screen_repeats, mset.repeats),
+                retries=0,
+            )
         except (ArchsolveError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
+            self.tally.screen_s += time.perf_counter() - started
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL)
             self.tally.failed += 1
             self._written(study)
             self._report(f"trial {trial.number}: failed: {exc}")
             return
+        self.tally.screen_s += time.perf_counter() - started
         self.tally.timed_s += result.timed_s
         record = trial_record(result) | {"params": design.params.total, "macs": design.macs}
         if predicted is not None:
