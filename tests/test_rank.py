@@ -614,3 +614,82 @@ def test_a_problem_named_like_a_parent_directory_stays_inside_the_results_direct
     found = slug(name)
     assert found not in {"", ".", ".."} and "/" not in found
     assert (Path("results") / found).resolve().parent == Path("results").resolve()
+
+
+# --- screening, a model that does not rank, progress in a notebook --------------------------------------
+
+
+class UnrelatedTimer(FakeTimer):
+    """Every module (a step alone or a whole design) costs a pseudo-random time from its structure:
+    the step timings say nothing about the designs' times, so no calibration can rank them."""
+
+    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+        run()
+        digest = sum(ord(ch) * (i + 1) for i, ch in enumerate(repr(module)))
+        return (1e-3 + 1e-5 * (digest * 7919 % 1000)) * iterations
+
+
+def test_a_model_that_does_not_rank_says_so_and_the_measurements_spread(tmp_path: Path) -> None:
+    from archsolve.report import ranked_text
+
+    result = rank(tiny_space(), settings(tmp_path, trials=12), measurer=CountingMeasurer(UnrelatedTimer()))
+    quality = result.quality
+    assert quality is not None and quality.held_out_spearman is not None
+    assert quality.held_out_spearman < 0.5 and quality.ranks is False
+    done = [t for t in journal(tmp_path).get_trials() if "measurement" in t.user_attrs]
+    sources = [t.user_attrs.get("source") for t in done]
+    # The first picks (reference, 3 from the step sum, 3 spread), then nothing more taken from the model.
+    assert sources[:7] == ["reference", *["model"] * 3, *["spread"] * 3]
+    assert "model" not in sources[7:] and len(done) == 12
+    text = ranked_text(result)
+    assert "does not rank these designs" in text and "held out" in text
+    saved = result.to_dict()["model_quality"]
+    assert saved["ranks"] is False and saved["held_out_spearman"] == pytest.approx(quality.held_out_spearman)
+
+
+def test_screening_takes_a_few_samples_once_however_wide_their_spread(tmp_path: Path) -> None:
+    class Wide(FakeTimer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+            run()
+            self.calls += 1
+            return fake_cost(module) * iterations * (1.0 if self.calls % 2 else 3.0)
+
+    measurer = CountingMeasurer(Wide(), repeats=20, max_spread=0.01, retries=3)
+    rank(tiny_space(), settings(tmp_path, trials=3, screen_repeats=4, race=False), measurer=measurer)
+    records = [t.user_attrs["measurement"] for t in journal(tmp_path).get_trials() if "measurement" in t.user_attrs]
+    assert len(records) == 3
+    assert all(r["samples"] == 4 and r["attempts"] == 1 for r in records)  # no re-timing: the race decides
+    assert all(r["flagged"] for r in records)  # the wide spread is still said
+
+
+def test_a_notebook_without_a_callback_gets_a_progress_display(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    from archsolve.rank import progress
+
+    assert progress.notebook_progress() is None  # not a notebook: the library stays silent
+    shell = types.SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    assert progress.in_notebook()
+    shown: list[Any] = []
+
+    class Display(progress.NotebookProgress):
+        def __init__(self) -> None:
+            super().__init__()
+            shown.append(self)
+
+    monkeypatch.setattr(progress, "NotebookProgress", Display)
+    import archsolve
+    from archsolve.solve import solve
+
+    solution = solve(archsolve.Problem.create(sizes=[2, 4], channels=[4, 2], ops="conv_transpose"))
+    archsolve.rank(solution, trials=2, batch_size=1, repeats=3, warmup=1, results_dir=str(tmp_path))
+    (display,) = shown
+    assert set(display.tasks) >= {"search", "race"}
+    assert not display.bars.live.is_started  # closed when the call returns

@@ -32,7 +32,7 @@ import numpy as np
 from .stats import spearman
 
 #: Ridge strength towards the plain step sum, in units of one design's squared relative error.
-RIDGE = 0.05
+RIDGE = 0.01
 #: Held-out Spearman below this: the model does not rank, measurements are spread instead.
 RANKS = 0.5
 #: Fewest measured designs for a held-out figure (each fit sees one fewer).

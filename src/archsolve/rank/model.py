@@ -65,6 +65,36 @@ def step_id(step: Step, design: Design) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def design_features(design: Design, step_times: Mapping[str, float]) -> dict[str, float] | None:
+    """The step sum (whole and per kind of each step's first layer), layers, MACs and elements written.
+
+    ``layers`` counts torch modules that launch work (layers and their norms);
+    ``elements`` the values the layers write per sample.  None when a step
+    has no timing in ``step_times``.
+    """
+    times = [step_times.get(step_id(step, design)) for step in design.steps]
+    if not all(t is not None for t in times):
+        return None
+    row = {"one": 1.0, "sum": 0.0, "layers": 0.0, "elements": 0.0, "macs": float(design.macs)}
+    for step, seconds in zip(design.steps, times, strict=True):
+        assert seconds is not None
+        row["sum"] += seconds
+        kind = f"kind:{step.layers[0].op}"
+        row[kind] = row.get(kind, 0.0) + seconds
+        row["layers"] += len(step.layers) + sum(layer.norm != "none" for layer in step.layers)
+        row["elements"] += sum(math.prod(layer.out_shape) for layer in step.layers)
+    return row
+
+
+def calibrated(rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> tuple[Fit, HeldOut]:
+    """The calibration chosen and fitted on ``rows`` (features) and ``times``, and its held-out quality."""
+    kinds = sorted({name.removeprefix("kind:") for row in rows for name in row if name.startswith("kind:")})
+    candidates = forms(kinds)
+    quality = held_out(candidates, rows, times)
+    chosen = next(f for f in candidates if f.name == quality.form)
+    return fit(chosen, rows, times), quality
+
+
 class LatencyModel(Part):
     """Step timings (from the study or measured here) and the predictions they give."""
 
@@ -195,22 +225,11 @@ class LatencyModel(Part):
         return None if row is None else self.calibration.predict(row)
 
     def features(self, keys: Keys) -> dict[str, float] | None:
-        """What :mod:`.calibrate` fits on: the step sum (whole and per kind), layers, MACs and elements written."""
+        """What :mod:`.calibrate` fits on (:func:`design_features`); None without a timing for every step."""
         if keys in self._features:
             return self._features[keys]
         design = self.choices.design(keys)
-        row: dict[str, float] | None = None
-        if design is not None and self.step_times:
-            times = [self.step_times.get(step_id(step, design)) for step in design.steps]
-            if all(t is not None for t in times):
-                row = {"one": 1.0, "sum": 0.0, "layers": 0.0, "elements": 0.0, "macs": float(design.macs)}
-                for step, seconds in zip(design.steps, times, strict=True):
-                    assert seconds is not None
-                    row["sum"] += seconds
-                    kind = f"kind:{step.layers[0].op}"
-                    row[kind] = row.get(kind, 0.0) + seconds
-                    row["layers"] += len(step.layers) + sum(layer.norm != "none" for layer in step.layers)
-                    row["elements"] += sum(math.prod(layer.out_shape) for layer in step.layers)
+        row = design_features(design, self.step_times) if design is not None else None
         if row is not None:  # a design with a step still untimed may be timed later (``fastest``)
             self._features[keys] = row
         return row
@@ -222,12 +241,7 @@ class LatencyModel(Part):
             return
         self._fitted_on = pairs
         rows = [self.features(k) or {} for k, _ in pairs]
-        times = [t for _, t in pairs]
-        kinds = sorted({name.removeprefix("kind:") for row in rows for name in row if name.startswith("kind:")})
-        candidates = forms(kinds)
-        self.held_out = held_out(candidates, rows, times)
-        chosen = next(f for f in candidates if f.name == self.held_out.form)
-        self.calibration = fit(chosen, rows, times)
+        self.calibration, self.held_out = calibrated(rows, [t for _, t in pairs])
 
     def ranked(self, keys: Sequence[Keys]) -> list[Keys]:
         """``keys`` with a prediction, predicted fastest first (calibrated)."""

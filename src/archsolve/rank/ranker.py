@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import torch
 
 Reference = Design | Sequence[int] | Sequence[str]
+#: Trials from which the first designs include a spread to calibrate the latency model on.
+CALIBRATE_FROM = 8
 
 
 def rank(
@@ -108,11 +110,16 @@ class Ranker:
         spread: list[Keys] = []
         if self.settings.model:
             self.model.time_steps(study, [*first, *pool], measure_new)
-            wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 4)
+            trials = self.settings.trials
+            # Enough trials to calibrate the model and still use it: a quarter from the step sum and as many
+            # spread over its order (the calibration needs slow designs as well as fast); else half from it.
+            calibrating = trials >= CALIBRATE_FROM
+            default = -(-trials // 4) if calibrating else -(-trials // 2)
+            wanted = self.settings.enqueue if self.settings.enqueue is not None else default
             top = self.model.fastest(wanted + len(first), pool, study, measure_new)
             first += [k for k in top if k not in first][:wanted]
-            # As many again spread over the predicted order: the calibration needs slow designs as well as fast.
-            spread = self.model.spread([k for k in pool if k not in first], wanted)
+            if calibrating:
+                spread = self.model.spread([k for k in pool if k not in first], wanted)
         self.queue.order(pool, first)
         self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), first, ref)
         if self.settings.model:

@@ -22,7 +22,9 @@ class RankSettings:
 
     ``trials``: designs measured in the study in total (all runs, all workers).
     ``enqueue``: designs predicted fastest by the latency model to measure
-    first (default: half of ``trials``).  ``max_asks``: proposals before giving
+    first (default: half of ``trials``; from 8 trials a quarter, with as many
+    spread over the predicted order to calibrate the model on, whose
+    held-out figures then decide whether it picks the rest).  ``max_asks``: proposals before giving
     up on finding new valid designs (default ``10 * trials + 50``).
     ``patience``: consecutive proposals that measure nothing before the next
     predicted-best unmeasured design is enqueued.  ``screen_repeats``:
