@@ -8,6 +8,7 @@ refuse CUDA-only options, the flush size) runs everywhere.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_two_processes_take_turns_on_one_device(tmp_path: Path) -> None:
     assert all(w.returncode == 0 for w in workers)
     assert len(spans) == 6
     # No two critical sections overlap: each starts after the previous one ended.
-    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
 def held_elsewhere(path: Path) -> bool:

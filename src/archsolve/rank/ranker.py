@@ -110,11 +110,11 @@ class Ranker:
         spread: list[Keys] = []
         if self.settings.model:
             self.model.time_steps(study, [*first, *pool], measure_new)
-            trials = self.settings.trials
+            budget = self.settings.trials
             # Enough trials to calibrate the model and still use it: a quarter from the step sum and as many
             # spread over its order (the calibration needs slow designs as well as fast); else half from it.
-            calibrating = trials >= CALIBRATE_FROM
-            default = -(-trials // 4) if calibrating else -(-trials // 2)
+            calibrating = budget >= CALIBRATE_FROM
+            default = -(-budget // 4) if calibrating else -(-budget // 2)
             wanted = self.settings.enqueue if self.settings.enqueue is not None else default
             top = self.model.fastest(wanted + len(first), pool, study, measure_new)
             first += [k for k in top if k not in first][:wanted]
