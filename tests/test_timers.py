@@ -25,7 +25,7 @@ from archsolve.errors import InputError
 from archsolve.rank.measure import Measurer, MeasureSettings
 from archsolve.rank.timers import CpuTimer, CudaTimer, DeviceLock, flush_bytes, lock_path, make_timer
 
-FAST = {"device": "cpu", "batch_size": 2, "warmup": 1, "repeats": 3, "min_sample_s": 0.0}
+FAST: dict[str, Any] = {"device": "cpu", "batch_size": 2, "warmup": 1, "repeats": 3, "min_sample_s": 0.0}
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 WORKER = textwrap.dedent(

@@ -67,7 +67,7 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
         "results": str(result.results_path),
         "spearman": result.spearman,
         "failed": [{"choices": list(f.keys), "reason": f.reason} for f in result.failed],
-    } | {key: full[key] for key in ("reference", "ratio", "interval", "ties", "race", "model_quality")}
+    } | {key: full[key] for key in ("reference", "ratio", "interval", "ties", "race", "model_quality", "phases")}
 
 
 def solution_table(solution: Solution) -> Table:

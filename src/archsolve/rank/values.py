@@ -199,6 +199,7 @@ class RankResult(Shown):
             "interval": [self.race.winner.low, self.race.winner.high] if self.race else None,
             "ties": [c.to_dict() for c in self.ties],
             "run": asdict(self.run),
+            "phases": {"step_timings_s": self.run.model_s, "screening_s": self.run.screen_s, "race_s": self.run.race_s},
             "stop_reason": self.stop_reason,
             "timed_s": self.timed_s,
             "wall_s": self.wall_s,
