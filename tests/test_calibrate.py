@@ -92,3 +92,12 @@ def test_the_held_out_prediction_never_sees_its_own_design() -> None:
     times[3] *= 5  # one outlier: predicted from the others, it must miss
     quality = held_out(forms(["conv"]), rows, times)
     assert quality.within_10pct is not None and quality.within_10pct <= 7 / 8
+
+
+def test_held_out_groups_cover_every_design_once_and_stay_bounded() -> None:
+    from archsolve.rank.calibrate import FOLDS, folds
+
+    assert folds(5) == [[0], [1], [2], [3], [4]]  # leave-one-out
+    groups = folds(100)
+    assert len(groups) == FOLDS < 100
+    assert sorted(i for g in groups for i in g) == list(range(100))
