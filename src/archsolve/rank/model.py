@@ -174,7 +174,6 @@ class LatencyModel(Part):
             items.append((self.build(single), sample_shape(single, mset)))
         started = time.perf_counter()
         results = self.measurer.interleaved(items, self.settings.model_repeats)
-        self.tally.model_s += time.perf_counter() - started
         for (sid, _pair), result in zip(todo, results, strict=True):
             if isinstance(result, Exception):
                 continue  # a step that cannot run: its designs get no prediction and fail when measured

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -112,7 +111,6 @@ class Race(Part):
 
     def _time(self, finalists: Sequence[Candidate], reference: int) -> list[list[float] | None]:
         rounds = self.settings.race_rounds
-        started = time.perf_counter()
         self.report("race", 0, rounds, None, None, f"final race: {len(finalists)} designs, up to {rounds} rounds")
         mset = self.measurer.settings
         items = [(self.build(c.design), sample_shape(c.design, mset)) for c in finalists]
@@ -136,7 +134,6 @@ class Race(Part):
                 continue
             self.tally.timed_s += result.timed_s
             samples.append(list(result.samples_s))
-        self.tally.race_s += time.perf_counter() - started
         done = max((len(s) for s in samples if s), default=0)
         self.report("race", rounds, rounds, 0.0, None, f"final race done: {done} rounds")
         return samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
@@ -108,6 +109,7 @@ class Ranker:
         ref = self.reference_keys(reference, pool)
         first: list[Keys] = [ref] if ref is not None else []
         spread: list[Keys] = []
+        started = time.perf_counter()
         if self.settings.model:
             self.model.time_steps(study, [*first, *pool], measure_new)
             budget = self.settings.trials
@@ -124,7 +126,10 @@ class Ranker:
         self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), first, ref)
         if self.settings.model:
             self.spread(study, spread)
+        self.tally.model_s = time.perf_counter() - started
+        started = time.perf_counter()
         self.search.run(study, ref)
+        self.tally.screen_s = time.perf_counter() - started
         trials = study.get_trials(deepcopy=False)
         self.queue.drop_stale(self.store.ledger(trials))
         nothing_valid = self.model.pool_complete and not pool
@@ -132,7 +137,9 @@ class Ranker:
         if not self.settings.race or result.reference is None:
             return result
         finalists = self.race.finalists(result.candidates, result.reference, self.settings.finalists)
+        started = time.perf_counter()
         race = self.race.run(study, finalists, result.reference)
+        self.tally.race_s = time.perf_counter() - started
         return self.writer.write(trials, self.search.stop_reason, ref, race)
 
     def spread(self, study: optuna.Study, keys: Sequence[Keys]) -> None:

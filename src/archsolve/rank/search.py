@@ -217,7 +217,6 @@ class Search(Part):
 
         predicted = self.model.predict(keys)
         mset = self.measurer.settings
-        started = time.perf_counter()
         try:
             # Screening: a few samples, taken once; whether a design could win is the race's to decide.
             result = self.measurer.measure(
@@ -227,14 +226,12 @@ class Search(Part):
                 retries=0,
             )
         except (ArchsolveError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
-            self.tally.screen_s += time.perf_counter() - started
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL)
             self.tally.failed += 1
             self._written(study)
             self._report(f"trial {trial.number}: failed: {exc}")
             return
-        self.tally.screen_s += time.perf_counter() - started
         self.tally.timed_s += result.timed_s
         record = trial_record(result) | {"params": design.params.total, "macs": design.macs}
         if predicted is not None:
