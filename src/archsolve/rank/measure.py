@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, Issue, MeasureError, unknown
-from .timers import DeviceLock, Timer, lock_path, make_timer
+from .timers import DeviceLock, Timer, lock_path, make_timer, round_robin
 
 if TYPE_CHECKING:
     import torch
@@ -282,7 +282,6 @@ class Measurer:
         keep: Callable[[Sequence[Sequence[float]]], Sequence[bool]] | None,
     ) -> list[Measurement | MeasureError]:
         s = self.settings
-        active = [True] * len(items)
         prepared: list[tuple[Callable[[], object], torch.nn.Module, int] | MeasureError] = []
         samples: list[list[float]] = [[] for _ in items]
         timed = [0.0] * len(items)
@@ -293,24 +292,7 @@ class Measurer:
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     self._release()
                     prepared.append(MeasureError(f"{type(exc).__name__}: {_first_line(exc)}"))
-            for r in range(rounds):
-                if not any(active):
-                    break
-                for k in range(len(items)):
-                    i = (k + r) % len(items)
-                    entry = prepared[i]
-                    if isinstance(entry, MeasureError) or not active[i]:
-                        continue
-                    run, module, inner = entry
-                    window = time.perf_counter()
-                    try:
-                        samples[i].append(self.timer.time(run, inner, module) / inner)
-                    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-                        prepared[i] = MeasureError(f"{type(exc).__name__}: {_first_line(exc)}")
-                    timed[i] += time.perf_counter() - window
-                if keep is not None:
-                    verdicts = keep(samples)
-                    active = [a and bool(v) for a, v in zip(active, verdicts, strict=True)]
+            round_robin(self.timer, prepared, samples, timed, rounds, keep)
         results: list[Measurement | MeasureError] = []
         for entry, taken, spent in zip(prepared, samples, timed, strict=True):
             if isinstance(entry, MeasureError):

@@ -17,7 +17,6 @@ What happens to a proposal:
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from ..dashboard import label_trial
 from ..design import Design
 from ..errors import ArchsolveError
-from .calibrate import RANKS
 from .model import LatencyModel, sample_shape
 from .part import Part, Run
+from .picks import Picks
 from .queue import Queue
 from .results import ResultsWriter, trial_record
 from .study import Ledger, StudyStore
@@ -37,19 +36,6 @@ from .values import Keys
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
-
-#: Held-out Spearman from which the model picks every next design (between RANKS and this: every other).
-RANKS_WELL = 0.9
-
-
-def measured_times(ledger: Ledger) -> dict[Keys, float]:
-    """Seconds per batch of every measured design in the study (its screening median)."""
-    out = {}
-    for keys, trial in ledger.measured.items():
-        seconds = trial.user_attrs.get("measurement", {}).get("median_s")
-        if isinstance(seconds, (int, float)) and seconds > 0:
-            out[keys] = float(seconds)
-    return out
 
 
 class Search(Part):
@@ -65,8 +51,7 @@ class Search(Part):
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
         self.required: Keys | None = None
-        self.turns = 0
-        self.rng = random.Random(run.settings.seed)
+        self.picks = Picks(run, model, queue)
 
     # --- the loop --------------------------------------------------------------------------------
     def _trials(self, study: optuna.Study) -> list[FrozenTrial]:
@@ -99,50 +84,16 @@ class Search(Part):
             if self.tally.asks >= max_asks:
                 self.stop_reason = f"no new valid design in {max_asks} proposals"
                 return
-            self._calibrate(ledger)
-            if not ledger.waiting and self._model_turn():
-                self._enqueue_predicted(study, ledger)
+            self.picks.calibrate(ledger)
+            if not ledger.waiting and self.picks.model_turn():
+                self.picks.enqueue_predicted(study, ledger)
             elif fruitless >= self.settings.patience:
-                self._fallback(study, ledger)
+                self.picks.fallback(study, ledger)
                 fruitless = 0
             self.tally.asks += 1
             measured_before = self.tally.measured + self.tally.failed
             self._trial(study, dists, ledger)
             fruitless = 0 if self.tally.measured + self.tally.failed > measured_before else fruitless + 1
-
-    # --- the model's part ------------------------------------------------------------------------
-    def _calibrate(self, ledger: Ledger) -> None:
-        """Refit the latency model on every design measured so far (its screening median)."""
-        if self.settings.model:
-            self.model.calibrate(measured_times(ledger))
-
-    def _model_turn(self) -> bool:
-        """Whether the model picks the next design: always when it ranks well, every other time when it
-        ranks at all (held-out Spearman >= 0.5), never when it does not: then the sampler spreads."""
-        rho = self.model.held_out.spearman
-        if not self.settings.model or rho is None or rho < RANKS:
-            return False
-        self.turns += 1
-        return rho >= RANKS_WELL or self.turns % 2 == 1
-
-    def _enqueue_predicted(self, study: optuna.Study, ledger: Ledger) -> bool:
-        """Queue the untouched design the calibrated model predicts fastest."""
-        pool = [k for k in self.queue.pending if self.queue.untouched(k, ledger)]
-        for keys in self.model.ranked(pool)[:1]:
-            self.queue.enqueue(study, keys, "model")
-            return True
-        return False
-
-    def _fallback(self, study: optuna.Study, ledger: Ledger) -> None:
-        """After fruitless proposals: the model's next pick if it ranks, else a random untouched design."""
-        if ledger.waiting:
-            return
-        if (self.model.held_out.ranks or self.model.held_out.ranks is None) and self.settings.model:
-            self.queue.next(study, ledger)
-            return
-        pool = [k for k in self.queue.pending if self.queue.untouched(k, ledger)]
-        if pool:
-            self.queue.enqueue(study, self.rng.choice(pool), "spread")
 
     def _trial(self, study: optuna.Study, dists: dict[str, Any], ledger: Ledger) -> None:
         """One proposal: reuse, refuse, defer or measure it (``ledger``: the study just before asking)."""

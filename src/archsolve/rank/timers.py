@@ -22,9 +22,11 @@ import re
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from ..errors import MeasureError
 
 if TYPE_CHECKING:
     import torch
@@ -118,6 +120,48 @@ class CudaTimer:
             run()
         self.captured[run] = graph.replay
         return graph.replay
+
+
+#: What a timed call may raise and still leave the other modules to time (a failing forward).
+FAILURES = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+def round_robin(
+    timer: Timer,
+    prepared: list[Any],
+    samples: list[list[float]],
+    timed: list[float],
+    rounds: int,
+    keep: Callable[[Sequence[Sequence[float]]], Sequence[bool]] | None,
+) -> None:
+    """Take ``rounds`` rounds of one sample per module, rotating the first, into ``samples`` and ``timed``.
+
+    ``prepared[i]`` is ``(run, module, inner)``, or an exception for a module
+    that could not run (skipped); a module that raises while timed is
+    replaced by its exception.  ``keep`` (if given) answers after each round
+    which modules stay in; none left ends the rounds.
+    """
+    active = [True] * len(prepared)
+    for r in range(rounds):
+        if not any(active):
+            return
+        for k in range(len(prepared)):
+            i = (k + r) % len(prepared)
+            entry = prepared[i]
+            if isinstance(entry, Exception) or not active[i]:
+                continue
+            run, module, inner = entry
+            window = time.perf_counter()
+            try:
+                samples[i].append(timer.time(run, inner, module) / inner)
+            except FAILURES as exc:
+                text = str(exc).strip()
+                prepared[i] = MeasureError(
+                    f"{type(exc).__name__}: {text.splitlines()[0] if text else type(exc).__name__}"
+                )
+            timed[i] += time.perf_counter() - window
+        if keep is not None:
+            active = [a and bool(v) for a, v in zip(active, keep(samples), strict=True)]
 
 
 def make_timer(device: torch.device, *, cpu_clock: bool, graphs: bool) -> Timer:
