@@ -129,7 +129,9 @@ def rank(
     are ``[rank]`` keys (docs/problems.md#rank): ``trials``, ``batch_size``,
     ``device``, ``repeats``, ``results_dir``, ``storage``, ``study`` …; each is
     checked as the file's would be.  ``progress`` receives a
-    :class:`~archsolve.rank.RankProgress` after every timing.
+    :class:`~archsolve.rank.RankProgress` after every timing (step timings,
+    each screened design, each race round); without one, a notebook shows a
+    progress bar per phase and anywhere else nothing is shown.
 
     >>> import archsolve, tempfile
     >>> solution = archsolve.solve(archsolve.Problem.create(sizes=[2, 4], channels=[4, 2], ops="conv_transpose"))
@@ -139,6 +141,7 @@ def rank(
     (2, True)
     """
     from .rank import rank as rank_space
+    from .rank.progress import notebook_progress
     from .solve import Solution, SolutionSpace
 
     reference: Any = None
@@ -157,7 +160,12 @@ def rank(
 
         space, options = designs, RankOptions()
     search, measure = _rank_options(options, settings).settings()
-    return rank_space(space, search, measure, progress, reference=reference)
+    shown = notebook_progress() if progress is None else None  # a bar in a notebook; silent elsewhere
+    try:
+        return rank_space(space, search, measure, progress or shown, reference=reference)
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def _rank_options(options: Any, settings: dict[str, Any]) -> Any:
