@@ -146,3 +146,55 @@ def test_a_reference_outside_the_space_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="reference"):
         rank(tiny_space(), settings(tmp_path, trials=2), reference=("ct k2s2", "ct k2s2", "ct k2s2"))
+
+
+# --- racing: a finalist that cannot catch the leader stops being timed ----------------------------------
+
+
+def test_the_racing_rule_drops_the_clearly_slower_keeps_the_close_and_ends_with_the_leader_alone() -> None:
+    from archsolve.rank.race import still_in
+
+    rng = random.Random(3)
+    leader = [1.0 + 0.01 * rng.random() for _ in range(6)]
+    close = [1.0 + 0.01 * rng.random() for _ in range(6)]
+    slow = [2.0 + 0.01 * rng.random() for _ in range(6)]
+    reference = [3.0 + 0.01 * rng.random() for _ in range(6)]
+    # The close one cannot be told from the leader: it stays, and so does the reference (others still race).
+    assert still_in([leader, close, slow, reference], [True] * 4, reference=3, seed=0) == [True, True, False, True]
+    # Only the leader left besides a clearly slower reference: the race is over.
+    assert still_in([leader, slow, reference], [True, False, True], reference=2, seed=0) == [False, False, False]
+    # The reference itself leads: everyone else clearly slower ends the race too.
+    assert still_in([slow, leader], [True, True], reference=1, seed=0) == [False, False]
+
+
+def test_interleaved_rounds_skip_dropped_items_and_stop_when_none_is_left() -> None:
+    from archsolve.rank.measure import Measurer, MeasureSettings
+
+    fields = {"device": "cpu", "batch_size": 2, "warmup": 1, "repeats": 3, "min_sample_s": 0.0}
+    measurer = Measurer(MeasureSettings(**fields), timer=FakeTimer())
+    modules = [(torch.nn.Conv2d(3, c, 3), (3, 8, 8)) for c in (2, 4, 8)]
+    asked: list[list[int]] = []
+
+    def keep(samples: Any) -> list[bool]:
+        asked.append([len(s) for s in samples])
+        rounds = len(samples[0])
+        return [rounds < 4, rounds < 2, rounds < 4]  # the second drops after round 2, the others after round 4
+
+    results = measurer.interleaved(modules, rounds=10, keep=keep)
+    counts = [len(r.samples_s) for r in results if not isinstance(r, Exception)]
+    assert counts == [4, 2, 4]  # all dropped after round 4: the rounds end early
+    assert asked[-1] == [4, 2, 4]
+
+
+def test_a_noise_free_race_ends_at_its_minimum_rounds_and_reports_phase_times(tmp_path: Path) -> None:
+    from archsolve.rank.race import min_rounds
+
+    space = tiny_space()
+    truth = true_throughputs(space)
+    result = rank(space, settings(tmp_path, trials=6, race_rounds=15), measurer=CountingMeasurer())
+    assert result.race is not None
+    rounds = {e.rounds for e in result.race.entries}
+    assert rounds == {min_rounds(15)} and min_rounds(15) < 15  # every finalist separated at the first check
+    assert result.winner is not None and result.winner.throughput == pytest.approx(max(truth.values()))
+    assert result.run.model_s > 0 and result.run.screen_s > 0 and result.run.race_s > 0
+    assert result.to_dict()["run"]["race_s"] == result.run.race_s

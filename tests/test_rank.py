@@ -111,17 +111,15 @@ class CountingMeasurer(Measurer):
         self.steps = 0
         self.raced: list[int] = []
 
-    def measure(
-        self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
-    ) -> Measurement:
-        result = super().measure(module, sample_shape, repeats=repeats)
+    def measure(self, module: torch.nn.Module, sample_shape: Sequence[int], **options: Any) -> Measurement:
+        result = super().measure(module, sample_shape, **options)
         self.designs += 1
         return result
 
     def interleaved(
-        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
+        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int, **options: Any
     ) -> list[Measurement | MeasureError]:
-        results = super().interleaved(items, rounds)
+        results = super().interleaved(items, rounds, **options)
         if rounds == RACE_ROUNDS:
             self.raced.append(len(items))
         else:
@@ -226,34 +224,41 @@ def test_exhaustive_run_ranks_every_valid_design_and_never_measures_an_invalid_o
     assert {c.keys for c in result.candidates} == set(truth)
     assert measurer.designs == len(truth) == 27  # each valid design exactly once, no invalid one
     whole = [d for d in built if len(d.steps) == 3]
-    assert measurer.raced == [4]  # the race: the three best and the reference
-    assert len(whole) == 27 + 4 and all(d in truth_designs(space) for d in whole)  # only valid designs built
+    assert measurer.raced == [5]  # the race: the four best and the reference
+    assert len(whole) == 27 + 5 and all(d in truth_designs(space) for d in whole)  # only valid designs built
     assert [c.throughput for c in result.candidates] == sorted(truth.values(), reverse=True)
     assert result.winner is not None and result.winner.throughput == pytest.approx(max(truth.values()))
     # The fake clock is additive over modules, so the per-step model predicts the order exactly.
     assert result.spearman == pytest.approx(1.0)
 
 
-def test_model_enqueues_the_reference_and_the_exact_predicted_best_so_few_trials_find_the_winner(
+def test_model_enqueues_the_reference_the_predicted_best_and_a_spread_then_follows_a_model_that_ranks(
     tmp_path: Path,
 ) -> None:
     space = tiny_space()
     truth = true_throughputs(space)
     designs = valid_designs(space)
     measurer = CountingMeasurer()
-    result = rank(space, settings(tmp_path, trials=3), measurer=measurer)
-    assert measurer.designs == 3
+    result = rank(space, settings(tmp_path, trials=8), measurer=measurer)
+    assert measurer.designs == 8
     assert result.winner is not None
     assert result.winner.throughput == pytest.approx(max(truth.values()))
     study = journal(tmp_path)
     done = [t for t in study.get_trials() if "measurement" in t.user_attrs]
-    assert [t.user_attrs.get("source") for t in done] == ["reference", "model", "model"]
+    # A quarter of the budget from the step-sum model, as many spread over its order (to calibrate it on),
+    # then, since the held-out figures say the model ranks, its calibrated picks for the rest.
+    assert [t.user_attrs.get("source") for t in done] == ["reference", *["model"] * 2, *["spread"] * 2, *["model"] * 3]
     # Without a reference, the design with the fewest params serves (a TableSpace has no objective).
     fewest = min(designs, key=lambda k: designs[k].params.total)
     assert result.reference is not None and result.reference.keys == fewest
-    # The two queued by the model are the two fastest of every valid design (the fake clock is additive).
-    fastest = sorted((k for k in truth if k != fewest), key=lambda k: -truth[k])[:2]
-    assert {tuple(t.params[f"step{i}"] for i in range(3)) for t in done[1:]} == set(fastest)
+    # The model's five are the five fastest of every valid design (the fake clock is additive over modules).
+    fastest = sorted((k for k in truth if k != fewest), key=lambda k: -truth[k])[:5]
+    chosen = [tuple(t.params[f"step{i}"] for i in range(3)) for t in done if t.user_attrs["source"] == "model"]
+    assert set(chosen) == set(fastest)
+    spread = [tuple(t.params[f"step{i}"] for i in range(3)) for t in done if t.user_attrs["source"] == "spread"]
+    assert all(truth[k] < truth[fastest[-1]] for k in spread)  # from further down the order
+    assert result.quality is not None and result.quality.ranks is True
+    assert result.quality.held_out_designs == 8 and result.quality.held_out_spearman == pytest.approx(1.0)
 
 
 def test_invalid_proposals_are_pruned_with_a_reason_and_not_measured(tmp_path: Path) -> None:
@@ -612,3 +617,82 @@ def test_a_problem_named_like_a_parent_directory_stays_inside_the_results_direct
     found = slug(name)
     assert found not in {"", ".", ".."} and "/" not in found
     assert (Path("results") / found).resolve().parent == Path("results").resolve()
+
+
+# --- screening, a model that does not rank, progress in a notebook --------------------------------------
+
+
+class UnrelatedTimer(FakeTimer):
+    """Every module (a step alone or a whole design) costs a pseudo-random time from its structure:
+    the step timings say nothing about the designs' times, so no calibration can rank them."""
+
+    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+        run()
+        digest = sum(ord(ch) * (i + 1) for i, ch in enumerate(repr(module)))
+        return (1e-3 + 1e-5 * (digest * 7919 % 1000)) * iterations
+
+
+def test_a_model_that_does_not_rank_says_so_and_the_measurements_spread(tmp_path: Path) -> None:
+    from archsolve.report import ranked_text
+
+    result = rank(tiny_space(), settings(tmp_path, trials=12), measurer=CountingMeasurer(UnrelatedTimer()))
+    quality = result.quality
+    assert quality is not None and quality.held_out_spearman is not None
+    assert quality.held_out_spearman < 0.5 and quality.ranks is False
+    done = [t for t in journal(tmp_path).get_trials() if "measurement" in t.user_attrs]
+    sources = [t.user_attrs.get("source") for t in done]
+    # The first picks (reference, 3 from the step sum, 3 spread), then nothing more taken from the model.
+    assert sources[:7] == ["reference", *["model"] * 3, *["spread"] * 3]
+    assert "model" not in sources[7:] and len(done) == 12
+    text = ranked_text(result)
+    assert "does not rank these designs" in text and "held out" in text
+    saved = result.to_dict()["model_quality"]
+    assert saved["ranks"] is False and saved["held_out_spearman"] == pytest.approx(quality.held_out_spearman)
+
+
+def test_screening_takes_a_few_samples_once_however_wide_their_spread(tmp_path: Path) -> None:
+    class Wide(FakeTimer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
+            run()
+            self.calls += 1
+            return fake_cost(module) * iterations * (1.0 if self.calls % 2 else 3.0)
+
+    measurer = CountingMeasurer(Wide(), repeats=20, max_spread=0.01, retries=3)
+    rank(tiny_space(), settings(tmp_path, trials=3, screen_repeats=4, race=False), measurer=measurer)
+    records = [t.user_attrs["measurement"] for t in journal(tmp_path).get_trials() if "measurement" in t.user_attrs]
+    assert len(records) == 3
+    assert all(r["samples"] == 4 and r["attempts"] == 1 for r in records)  # no re-timing: the race decides
+    assert all(r["flagged"] for r in records)  # the wide spread is still said
+
+
+def test_a_notebook_without_a_callback_gets_a_progress_display(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    from archsolve.rank import progress
+
+    assert progress.notebook_progress() is None  # not a notebook: the library stays silent
+    shell = types.SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    assert progress.in_notebook()
+    shown: list[Any] = []
+
+    class Display(progress.NotebookProgress):
+        def __init__(self) -> None:
+            super().__init__()
+            shown.append(self)
+
+    monkeypatch.setattr(progress, "NotebookProgress", Display)
+    import archsolve
+    from archsolve.solve import solve
+
+    solution = solve(archsolve.Problem.create(sizes=[2, 4], channels=[4, 2], ops="conv_transpose"))
+    archsolve.rank(solution, trials=2, batch_size=1, repeats=3, warmup=1, results_dir=str(tmp_path))
+    (display,) = shown
+    assert set(display.tasks) >= {"search", "race"}
+    assert not display.bars.live.is_started  # closed when the call returns

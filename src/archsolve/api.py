@@ -143,6 +143,8 @@ def rank(
     pareto: bool | None = None,
     seed: int | None = None,
     sampler: str | None = None,
+    screen_repeats: int | None = None,
+    cuda_graphs: bool | None = None,
     progress: Callable[[RankProgress], None] | None = None,
 ) -> RankResult:
     """Measure designs on this machine in an Optuna study and rank them by throughput.
@@ -151,7 +153,9 @@ def rank(
     defaults) or any :class:`~archsolve.space.SearchSpace`.  The other keywords
     are the ``[rank]`` keys (docs/problems.md#rank); each one given (not ``None``)
     replaces the problem's value and is checked as the file's would be.  ``progress`` receives a
-    :class:`~archsolve.rank.RankProgress` after every timing.
+    :class:`~archsolve.rank.RankProgress` after every timing (step timings, each screened design,
+    each race round); without one, a notebook shows a progress bar per phase and anywhere else
+    nothing is shown.
 
     >>> import archsolve, tempfile
     >>> solution = archsolve.solve(archsolve.Problem.create(sizes=[2, 4], channels=[4, 2], ops="conv_transpose"))
@@ -161,6 +165,7 @@ def rank(
     (2, True)
     """
     from .rank import rank as rank_space
+    from .rank.progress import notebook_progress
     from .solve import Solution, SolutionSpace
 
     reference: Any = None
@@ -182,11 +187,17 @@ def rank(
         "trials": trials, "batch_size": batch_size, "device": device, "dtype": dtype, "mode": mode,
         "warmup": warmup, "repeats": repeats, "channels_last": channels_last, "time_steps": time_steps,
         "storage": storage, "study": study, "results_dir": None if results_dir is None else str(results_dir),
-        "pareto": pareto, "seed": seed, "sampler": sampler,
+        "pareto": pareto, "seed": seed, "sampler": sampler, "screen_repeats": screen_repeats,
+        "cuda_graphs": cuda_graphs,
     }  # fmt: skip
     overrides = {key: value for key, value in given.items() if value is not None}
     search, measure = _rank_options(options, overrides).settings()
-    return rank_space(space, search, measure, progress, reference=reference)
+    shown = notebook_progress() if progress is None else None  # a bar in a notebook; silent elsewhere
+    try:
+        return rank_space(space, search, measure, progress or shown, reference=reference)
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def _rank_options(options: Any, settings: Mapping[str, Any], source: str = "rank()") -> Any:

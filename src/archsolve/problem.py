@@ -109,6 +109,8 @@ class RankOptions:
     pareto: bool = RankSettings.pareto
     seed: int | None = None
     sampler: str = RankSettings.sampler
+    screen_repeats: int = RankSettings.screen_repeats
+    cuda_graphs: bool = MeasureSettings.cuda_graphs
 
     def settings(self) -> tuple[RankSettings, MeasureSettings]:
         """The ranker's and the measuring harness's settings; InputError naming each bad field."""
@@ -120,6 +122,7 @@ class RankOptions:
             sampler=self.sampler,
             seed=self.seed,
             pareto=self.pareto,
+            screen_repeats=self.screen_repeats,
         )
         measure = MeasureSettings(
             device=self.device,
@@ -130,6 +133,7 @@ class RankOptions:
             repeats=self.repeats,
             channels_last=self.channels_last,
             time_steps=self.time_steps,
+            cuda_graphs=self.cuda_graphs,
         )
         return search, measure
 
@@ -629,7 +633,7 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
     check.keys(table, RANK_KEYS, "rank.")
     values: dict[str, Any] = {}
     # Types only: the ranges and the words are checked once, by the settings values (see _check_rank).
-    for key in ("trials", "batch_size", "repeats", "time_steps", "warmup"):
+    for key in ("trials", "batch_size", "repeats", "time_steps", "warmup", "screen_repeats"):
         if key in table:
             values[key] = check.integer(table[key], f"rank.{key}")
     for key in ("sampler", "dtype", "mode", "device"):
@@ -640,7 +644,7 @@ def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
                 check.add(f"rank.{key}", f"expected a string, got {show(table[key])}")
     if "seed" in table:
         values["seed"] = check.integer(table["seed"], "rank.seed", 0, 2**32 - 1)  # numpy's and optuna's range
-    for key in ("channels_last", "pareto"):
+    for key in ("channels_last", "pareto", "cuda_graphs"):
         if key in table:
             values[key] = check.boolean(table[key], f"rank.{key}")
     for key in ("storage", "study", "results_dir"):

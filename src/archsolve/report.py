@@ -56,6 +56,10 @@ def reference_line(solution: Solution) -> str | None:
     return f"reference: {text} ({reference.params:,} params, {reference.macs:,} MACs)"
 
 
+# The run-level keys of the ranked JSON that RankResult.to_dict already holds (docs/json.md).
+RANKED_KEYS = ("reference", "ratio", "interval", "keep_reference", "verdict", "ties", "race", "model_quality", "phases")
+
+
 def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
     """``archsolve solve --json`` after ranking: measured designs best first, the race against the reference."""
     full = result.to_dict()
@@ -70,10 +74,7 @@ def ranked_json(solution: Solution, result: RankResult) -> dict[str, Any]:
         "results": str(result.results_path),
         "spearman": result.spearman,
         "failed": [{"choices": list(f.keys), "reason": f.reason} for f in result.failed],
-    } | {
-        key: full[key]
-        for key in ("reference", "ratio", "interval", "keep_reference", "verdict", "ties", "race", "model_quality")
-    }
+    } | {key: full[key] for key in RANKED_KEYS}
 
 
 def solution_table(solution: Solution) -> Table:
@@ -233,13 +234,7 @@ def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[
     lines.append(
         f"this run: {run.measured} measured, {run.reused} reused from the study" + "".join(f", {e}" for e in extra)
     )
-    quality = result.quality
-    if quality is not None and quality.within_10pct is not None:
-        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.2f}"
-        lines.append(
-            f"latency model (sum of step timings): {quality.within_10pct:.0%} of {plural(quality.designs, 'design')} "
-            f"predicted within ±10 %, Spearman {rho}"
-        )
+    lines += model_lines(result)
     for failed in result.failed:
         lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
     lines.append(f"study {result.study_name!r} in {result.storage}")
@@ -258,3 +253,33 @@ def ranked_text(result: RankResult, problem: Trajectory | None = None, width: in
     """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
     table = render(ranked_table(result, problem), width)
     return "\n".join([*ranked_warnings(result), table, *ranked_lines(result, problem)])
+
+
+def model_lines(result: RankResult) -> list[str]:
+    """The latency model's held-out quality (and a caveat when it does not rank), and the phase times."""
+    lines = []
+    quality = result.quality
+    if quality is not None and quality.held_out_within_10pct is not None:
+        rho = "n/a" if quality.held_out_spearman is None else f"{quality.held_out_spearman:.2f}"
+        lines.append(
+            f"latency model ({quality.form}, calibrated on the measured designs): held out, "
+            f"{quality.held_out_within_10pct:.0%} of {plural(quality.held_out_designs, 'design')} predicted within "
+            f"±10 %, Spearman {rho}"
+        )
+        if quality.ranks is False:
+            lines.append(
+                "latency model: does not rank these designs (held-out Spearman below 0.5): "
+                "designs were spread over the space instead of taken from its predictions"
+            )
+    elif quality is not None and quality.within_10pct is not None:
+        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.2f}"
+        lines.append(
+            f"latency model (sum of step timings): {quality.within_10pct:.0%} of {plural(quality.designs, 'design')} "
+            f"predicted within ±10 %, Spearman {rho} (too few designs to hold any out)"
+        )
+    run = result.run
+    if run.model_s or run.screen_s or run.race_s:
+        lines.append(
+            f"phases: step timings {run.model_s:.1f} s, screening {run.screen_s:.1f} s, race {run.race_s:.1f} s"
+        )
+    return lines

@@ -36,12 +36,20 @@ atomically after every trial, so no finished measurement is lost.
 **Latency model.**  Before searching, each distinct step of the candidate pool
 (every valid combination when the product of the options is at most
 ``pool_limit``; else :class:`~archsolve.space.CandidateSource` or random
-samples) is timed once alone on its own input shape; a design's predicted time
-is the sum of its steps'.  The ``enqueue`` designs predicted fastest are
-enqueued first (``study.enqueue_trial``); TPE (seeded by ``seed``) proposes
-the rest.  Step timings are stored in the study's user attributes, so a
-resumed run does not repeat them.  The result reports Spearman's rank
-correlation between predicted and measured time.
+samples) is timed once alone on its own input shape; a design's raw predicted
+time is the sum of its steps'.  The ``enqueue`` designs predicted fastest are
+enqueued first (``study.enqueue_trial``), from 8 trials with as many spread
+over the predicted order.  The model is recalibrated on every measured design
+(:mod:`.calibrate`) and judged on held-out designs: when it ranks it picks
+further designs, when it does not TPE (seeded by ``seed``) proposes them.
+Step timings are stored in the study's user attributes, so a resumed run does
+not repeat them.  The result reports the held-out Spearman and ±10 % share.
+
+**Screening and race.**  A design is first measured briefly
+(``screen_repeats`` samples, once); the best measured and the reference are
+then raced round-robin, and a finalist that cannot catch the leader stops
+being timed (:mod:`.race`).  One measurement at a time per device on a
+machine (:class:`~.timers.DeviceLock`).
 
 **Storage.**  Default: ``sqlite:///<results_dir>/study.db``, fine for one
 process.  ``storage`` takes any Optuna RDB URL
@@ -75,7 +83,8 @@ come from it; per-trial figures are the screening.  When no finalist beats
 the reference beyond its interval, the winner is the reference ("keep it").
 
 The library never prints: pass ``progress`` to receive a :class:`RankProgress`
-after every step timing and every trial (with ETA and best so far).
+after every step timing, every trial and every race round (with ETA and best
+so far); ``archsolve.rank`` in a notebook without one shows a progress bar.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ hence one module:
   Each sample runs the module ``inner`` times back to back, ``inner`` chosen
   from the fastest warm-up so one sample lasts at least ``min_sample_s`` (tiny
   modules finish in microseconds, below the timer's useful resolution);
-* CUDA samples are timed with CUDA events and synchronised on the end event;
-  CPU samples with ``time.perf_counter``, or with ``clock = "cpu"`` the
+* CUDA samples are timed with CUDA events and synchronised on the end event,
+  after a write larger than L2 (optionally replaying a CUDA graph,
+  ``cuda_graphs``); CPU samples with ``time.perf_counter``, or with ``clock = "cpu"`` the
   process's CPU time (``time.process_time``), which ignores time the process
   was descheduled — steadier on a shared machine, equal to wall time with
   ``threads = 1``;
@@ -30,7 +31,11 @@ hence one module:
   ``None``: torch keeps no CPU allocator statistics, tracemalloc does not see
   torch's allocations, and RSS deltas hide memory the allocator reuses.
 
-The timing source is injectable (:class:`Timer`) so the ranking logic can be
+* one measurement at a time per device on a machine: a file lock
+  (:class:`~.timers.DeviceLock`) is held while a module is timed, so parallel
+  workers take turns instead of timing each other.
+
+The timing source is injectable (:class:`Timer`, :mod:`.timers`) so the ranking logic can be
 tested deterministically with a fake clock.  Torch is imported only when a
 :class:`Measurer` is created; :class:`MeasureSettings` is light to validate.
 """
@@ -45,9 +50,10 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, Issue, MeasureError, first_line, unknown
+from .timers import DeviceLock, Timer, lock_path, make_timer, round_robin
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +87,7 @@ class MeasureSettings:
     cudnn_benchmark: bool = True
     time_steps: int = 4
     clock: str = "wall"
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         issues = []
@@ -100,6 +107,8 @@ class MeasureSettings:
             issues.append(Issue("min_sample_s", f"{self.min_sample_s!r}: expected seconds >= 0"))
         if self.clock not in CLOCKS:
             issues.append(Issue("clock", unknown("clock", self.clock, CLOCKS)))
+        if self.cuda_graphs and self.mode != "inference":
+            issues.append(Issue("cuda_graphs", 'CUDA-graph replay times inference only; use mode = "inference"'))
         if not self.max_spread > 0:
             issues.append(Issue("max_spread", f"{self.max_spread!r}: expected a ratio > 0"))
         if issues:
@@ -173,54 +182,6 @@ class Measurement:
         }
 
 
-class Timer(Protocol):
-    """A clock for ``iterations`` back-to-back calls of ``run``.
-
-    ``module`` is what is being timed; real timers ignore it, a fake timer
-    can derive a deterministic duration from it.
-    """
-
-    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float: ...
-
-
-class CpuTimer:
-    """``perf_counter`` around the calls: CPU work is synchronous.
-
-    With ``cpu_clock`` it reads the process's CPU time instead: time the
-    process was descheduled (another job on a shared machine) is not counted.
-    That equals wall time only when torch runs one thread (``threads = 1``);
-    with more threads it sums their CPU time.
-    """
-
-    def __init__(self, cpu_clock: bool = False) -> None:
-        self.clock = time.process_time if cpu_clock else time.perf_counter
-
-    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
-        start = self.clock()
-        for _ in range(iterations):
-            run()
-        return self.clock() - start
-
-
-class CudaTimer:
-    """CUDA events around the calls, synchronised on the end event (host timers would miss queued kernels)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-
-    def time(self, run: Callable[[], object], iterations: int, module: Any) -> float:
-        import torch
-
-        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-        start.record()
-        for _ in range(iterations):
-            run()
-        end.record()
-        end.synchronize()
-        return float(start.elapsed_time(end)) / 1000.0
-
-
 def median_iqr(samples: Sequence[float]) -> tuple[float, float]:
     """Median and inter-quartile range (quartiles by linear interpolation, as numpy's default)."""
     if not samples:
@@ -240,7 +201,7 @@ class Measurer:
     records the :class:`Environment`.
     """
 
-    def __init__(self, settings: MeasureSettings, timer: Timer | None = None) -> None:
+    def __init__(self, settings: MeasureSettings, timer: Timer | None = None, lock: DeviceLock | None = None) -> None:
         import torch
 
         self._torch = torch
@@ -256,22 +217,34 @@ class Measurer:
         self.settings = replace(settings, device=str(self.device))
         if settings.clock == "cpu" and self.device.type == "cuda":
             raise InputError(Issue("clock", "the cpu clock times CPU work; CUDA work is timed with CUDA events"))
-        self.timer: Timer = timer or (
-            CudaTimer(self.device) if self.device.type == "cuda" else CpuTimer(settings.clock == "cpu")
+        if settings.cuda_graphs and self.device.type != "cuda":
+            raise InputError(Issue("cuda_graphs", f"CUDA-graph replay needs a CUDA device, not {self.device}"))
+        self.timer: Timer = timer or make_timer(
+            self.device, cpu_clock=settings.clock == "cpu", graphs=settings.cuda_graphs
         )
+        #: One measurement at a time per device on this machine (other processes wait their turn).
+        self.lock = lock or DeviceLock(lock_path(str(self.device)))
         self.env = _environment(self.device)
 
     def measure(
-        self, module: torch.nn.Module, sample_shape: Sequence[int], *, repeats: int | None = None
+        self,
+        module: torch.nn.Module,
+        sample_shape: Sequence[int],
+        *,
+        repeats: int | None = None,
+        retries: int | None = None,
     ) -> Measurement:
         """Time ``module`` on a random batch of ``(batch_size, *sample_shape)``; ``MeasureError`` if it fails.
 
-        ``repeats`` overrides the settings' sample count (the latency model
-        times single steps with fewer samples).
+        ``repeats`` and ``retries`` override the settings' (screening takes a
+        few samples once; the race decides).
         """
         torch = self._torch
+        shape = tuple(int(v) for v in sample_shape)
+        again = self.settings.retries if retries is None else retries
         try:
-            return self._measure(module, tuple(int(v) for v in sample_shape), repeats or self.settings.repeats)
+            with self.lock():
+                return self._measure(module, shape, repeats or self.settings.repeats, again)
         except torch.cuda.OutOfMemoryError as exc:
             self._release()
             raise MeasureError(f"out of memory on {self.env.device_name}: {first_line(exc)}") from exc
@@ -280,7 +253,11 @@ class Measurer:
             raise MeasureError(first_line(exc)) from exc
 
     def interleaved(
-        self, items: Sequence[tuple[torch.nn.Module, Sequence[int]]], rounds: int
+        self,
+        items: Sequence[tuple[torch.nn.Module, Sequence[int]]],
+        rounds: int,
+        *,
+        keep: Callable[[Sequence[Sequence[float]]], Sequence[bool]] | None = None,
     ) -> list[Measurement | MeasureError]:
         """Time several modules round-robin in this process: A B C A B C …, one sample each per round.
 
@@ -290,7 +267,21 @@ class Measurer:
         instead of whichever happened to be timed last.  An item whose build
         or forward fails yields its :class:`MeasureError` and drops out; the
         others go on.
+
+        ``keep``, when given, is asked after every round with the samples so
+        far (per item, seconds per call) and answers which items stay in; an
+        item it drops takes no more samples (racing: a design that cannot win
+        is not timed further), and all of them dropped ends the rounds early.
         """
+        with self.lock():
+            return self._interleaved(items, rounds, keep)
+
+    def _interleaved(
+        self,
+        items: Sequence[tuple[torch.nn.Module, Sequence[int]]],
+        rounds: int,
+        keep: Callable[[Sequence[Sequence[float]]], Sequence[bool]] | None,
+    ) -> list[Measurement | MeasureError]:
         s = self.settings
         prepared: list[tuple[Callable[[], object], torch.nn.Module, int] | MeasureError] = []
         samples: list[list[float]] = [[] for _ in items]
@@ -302,19 +293,7 @@ class Measurer:
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     self._release()
                     prepared.append(MeasureError(first_line(exc)))
-            for r in range(rounds):
-                for k in range(len(items)):
-                    i = (k + r) % len(items)
-                    entry = prepared[i]
-                    if isinstance(entry, MeasureError):
-                        continue
-                    run, module, inner = entry
-                    window = time.perf_counter()
-                    try:
-                        samples[i].append(self.timer.time(run, inner, module) / inner)
-                    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-                        prepared[i] = MeasureError(first_line(exc))
-                    timed[i] += time.perf_counter() - window
+            round_robin(self.timer, prepared, samples, timed, rounds, keep)
         results: list[Measurement | MeasureError] = []
         for entry, taken, spent in zip(prepared, samples, timed, strict=True):
             if isinstance(entry, MeasureError):
@@ -364,7 +343,9 @@ class Measurer:
         inner = max(1, min(10_000, math.ceil(s.min_sample_s / fastest))) if fastest > 0 else 1
         return run, module, inner
 
-    def _measure(self, module: torch.nn.Module, sample_shape: tuple[int, ...], repeats: int) -> Measurement:
+    def _measure(
+        self, module: torch.nn.Module, sample_shape: tuple[int, ...], repeats: int, retries: int
+    ) -> Measurement:
         torch = self._torch
         s = self.settings
         cuda = self.device.type == "cuda"
@@ -377,7 +358,7 @@ class Measurer:
             timed_s = 0.0
             best: tuple[float, float, tuple[float, ...]] | None = None
             attempts = 0
-            while attempts <= s.retries:
+            while attempts <= retries:
                 attempts += 1
                 window = time.perf_counter()
                 samples = tuple(self.timer.time(run, inner, module) / inner for _ in range(repeats))

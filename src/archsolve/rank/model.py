@@ -1,10 +1,15 @@
-"""The latency model: each distinct step timed once, a design's predicted time the sum of its steps'.
+"""The latency model: each distinct step timed once, a design's time predicted from its steps', then calibrated.
 
 Before searching, each distinct step of the candidate pool (every valid
 combination when the product of the options is at most ``pool_limit``; else
 :class:`~archsolve.space.CandidateSource` or random samples) is timed once on
 its own input shape.  Step timings are stored in the study's user attributes,
 so a resumed run or another worker does not repeat them.
+
+The raw prediction is the sum of a design's step timings.  Once designs are
+measured, :mod:`.calibrate` fits a small regression on them (a scale and an
+overhead, per kind or with layer, compute and traffic features) and judges
+it on held-out designs; :attr:`LatencyModel.held_out` says whether it ranks.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import hashlib
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from itertools import islice, product
 from typing import TYPE_CHECKING
 
 from ..design import Design, Step
 from ..space import CandidateSource
+from .calibrate import STEP_SUM as STEP_SUM_FORM
+from .calibrate import Fit, HeldOut, fit, forms, held_out
 from .identity import context_key
 from .measure import MeasureSettings
 from .part import Part, Run
@@ -59,6 +66,36 @@ def step_id(step: Step, design: Design) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def design_features(design: Design, step_times: Mapping[str, float]) -> dict[str, float] | None:
+    """The step sum (whole and per kind of each step's first layer), layers, MACs and elements written.
+
+    ``layers`` counts torch modules that launch work (layers and their norms);
+    ``elements`` the values the layers write per sample.  None when a step
+    has no timing in ``step_times``.
+    """
+    times = [step_times.get(step_id(step, design)) for step in design.steps]
+    if not all(t is not None for t in times):
+        return None
+    row = {"one": 1.0, "sum": 0.0, "layers": 0.0, "elements": 0.0, "macs": float(design.macs)}
+    for step, seconds in zip(design.steps, times, strict=True):
+        assert seconds is not None
+        row["sum"] += seconds
+        kind = f"kind:{step.layers[0].op}"
+        row[kind] = row.get(kind, 0.0) + seconds
+        row["layers"] += len(step.layers) + sum(layer.norm != "none" for layer in step.layers)
+        row["elements"] += sum(math.prod(layer.out_shape) for layer in step.layers)
+    return row
+
+
+def calibrated(rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> tuple[Fit, HeldOut]:
+    """The calibration chosen and fitted on ``rows`` (features) and ``times``, and its held-out quality."""
+    kinds = sorted({name.removeprefix("kind:") for row in rows for name in row if name.startswith("kind:")})
+    candidates = forms(kinds)
+    quality = held_out(candidates, rows, times)
+    chosen = next(f for f in candidates if f.name == quality.form)
+    return fit(chosen, rows, times), quality
+
+
 class LatencyModel(Part):
     """Step timings (from the study or measured here) and the predictions they give."""
 
@@ -68,6 +105,10 @@ class LatencyModel(Part):
         self.predicted: dict[Keys, float] = {}
         self.option_steps: dict[tuple[int, str], set[str]] = {}
         self.pool_complete = False
+        self.calibration: Fit = fit(STEP_SUM_FORM, [], [])
+        self.held_out = HeldOut(0, None, None, STEP_SUM_FORM.name)
+        self._features: dict[Keys, dict[str, float]] = {}
+        self._fitted_on: tuple[tuple[Keys, float], ...] = ()
 
     def pool(self) -> list[Keys]:
         """Valid designs for the model and for exhaustion checks (every one when the space is small)."""
@@ -122,7 +163,7 @@ class LatencyModel(Part):
         if todo:
             self._time(study, todo)
         for keys in pool:
-            predicted = self.predict(keys)
+            predicted = self.raw(keys)
             if predicted is not None:
                 self.predicted[keys] = predicted
 
@@ -178,10 +219,44 @@ class LatencyModel(Part):
         self.time_steps(study, top, measure_new)
         return sorted(top, key=lambda k: self.predicted.get(k, math.inf))
 
-    def predict(self, keys: Keys) -> float | None:
+    def raw(self, keys: Keys) -> float | None:
         """The sum of the design's step timings; None when a step has no timing."""
+        row = self.features(keys)
+        return None if row is None else row["sum"]
+
+    def predict(self, keys: Keys) -> float | None:
+        """The calibrated prediction (the raw step sum until designs are measured); None without step timings."""
+        row = self.features(keys)
+        return None if row is None else self.calibration.predict(row)
+
+    def features(self, keys: Keys) -> dict[str, float] | None:
+        """What :mod:`.calibrate` fits on (:func:`design_features`); None without a timing for every step."""
+        if keys in self._features:
+            return self._features[keys]
         design = self.choices.design(keys)
-        if design is None or not self.step_times:
-            return None
-        times = [self.step_times.get(step_id(step, design)) for step in design.steps]
-        return sum(t for t in times if t is not None) if all(t is not None for t in times) else None
+        row = design_features(design, self.step_times) if design is not None else None
+        if row is not None:  # a design with a step still untimed may be timed later (``fastest``)
+            self._features[keys] = row
+        return row
+
+    def calibrate(self, measured: Mapping[Keys, float]) -> None:
+        """Refit on ``measured`` (seconds per batch) and recompute the held-out quality, when it changed."""
+        pairs = tuple(sorted((k, t) for k, t in measured.items() if t > 0 and self.features(k) is not None))
+        if pairs == self._fitted_on:
+            return
+        self._fitted_on = pairs
+        rows = [self.features(k) or {} for k, _ in pairs]
+        self.calibration, self.held_out = calibrated(rows, [t for _, t in pairs])
+
+    def ranked(self, keys: Sequence[Keys]) -> list[Keys]:
+        """``keys`` with a prediction, predicted fastest first (calibrated)."""
+        scored = [(p, i) for i, k in enumerate(keys) if (p := self.predict(k)) is not None]
+        return [keys[i] for _, i in sorted(scored)]
+
+    def spread(self, keys: Sequence[Keys], count: int) -> list[Keys]:
+        """``count`` designs evenly spread over the raw predicted order: what calibrating and judging need."""
+        ordered = sorted((p, i) for i, k in enumerate(keys) if (p := self.raw(k)) is not None)
+        if count <= 0 or not ordered:
+            return []
+        picks = sorted({min(len(ordered) - 1, int((j + 0.5) * len(ordered) / count)) for j in range(count)})
+        return [keys[ordered[j][1]] for j in picks]

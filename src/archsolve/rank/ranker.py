@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
@@ -26,9 +27,12 @@ from .study import StudyStore, slug
 from .values import Keys, RankProgress, RankResult, RankSettings, Tally
 
 if TYPE_CHECKING:
+    import optuna
     import torch
 
 Reference = Design | Sequence[int] | Sequence[str]
+#: Trials from which the first designs include a spread to calibrate the latency model on.
+CALIBRATE_FROM = 8
 
 
 def rank(
@@ -105,14 +109,28 @@ class Ranker:
         measure_new = len(ledger.measured) < self.settings.trials
         ref = self.reference_keys(reference, pool)
         first: list[Keys] = [ref] if ref is not None else []
+        spread: list[Keys] = []
+        started = time.perf_counter()
         if self.settings.model:
             self.model.time_steps(study, [*first, *pool], measure_new)
-            wanted = self.settings.enqueue if self.settings.enqueue is not None else -(-self.settings.trials // 2)
+            budget = self.settings.trials
+            # Enough trials to calibrate the model and still use it: a quarter from the step sum and as many
+            # spread over its order (the calibration needs slow designs as well as fast); else half from it.
+            calibrating = budget >= CALIBRATE_FROM
+            default = -(-budget // 4) if calibrating else -(-budget // 2)
+            wanted = self.settings.enqueue if self.settings.enqueue is not None else default
             top = self.model.fastest(wanted + len(first), pool, study, measure_new)
             first += [k for k in top if k not in first][:wanted]
+            if calibrating:
+                spread = self.model.spread([k for k in pool if k not in first], wanted)
         self.queue.order(pool, first)
         self.queue.fill(study, self.store.ledger(study.get_trials(deepcopy=False)), first, ref)
+        if self.settings.model:
+            self.spread(study, spread)
+        self.tally.model_s = time.perf_counter() - started
+        started = time.perf_counter()
         self.search.run(study, ref)
+        self.tally.screen_s = time.perf_counter() - started
         trials = study.get_trials(deepcopy=False)
         self.queue.drop_stale(self.store.ledger(trials))
         nothing_valid = self.model.pool_complete and not pool
@@ -120,10 +138,19 @@ class Ranker:
         if not self.settings.race or result.reference is None:
             return result
         finalists = self.race.finalists(result.candidates, result.reference, self.settings.finalists)
+        started = time.perf_counter()
         race = self.race.run(study, finalists, result.reference)
+        self.tally.race_s = time.perf_counter() - started
         if race is not None:
             label_race(study, race)
         return self.writer.write(trials, self.search.stop_reason, ref, race)
+
+    def spread(self, study: optuna.Study, keys: Sequence[Keys]) -> None:
+        """Queue ``keys`` (source ``spread``) after the model's picks, within the trials still to measure."""
+        ledger = self.store.ledger(study.get_trials(deepcopy=False))
+        room = self.settings.trials - len(ledger.measured) - ledger.queued
+        for k in [k for k in keys if self.queue.untouched(k, ledger)][: max(0, room)]:
+            self.queue.enqueue(study, k, "spread")
 
     def reference_keys(self, reference: Reference | None, pool: Sequence[Keys]) -> Keys | None:
         """The reference's keys in the space: given, else the best by the objective, else the fewest params."""

@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,8 @@ class ResultsWriter(Part):
             seen.add(keys)
             rows.append((trial, keys, design))
         rows.sort(key=lambda r: (-float(r[0].value or 0.0), r[2].params.total, r[0].number))
+        if self.settings.model:  # calibrated on every measured design before predicting them
+            self.model.calibrate({k: float(t.user_attrs["measurement"].get("median_s", 0.0)) for t, k, _ in rows})
         candidates = []
         for place, (trial, keys, design) in enumerate(rows, 1):
             record = trial.user_attrs.get("measurement", {})
@@ -124,7 +127,15 @@ class ResultsWriter(Part):
         race: RaceResult | None = None,
     ) -> RankResult:
         candidates, failed = self.collect(trials)
-        quality = model_quality(candidates)
+        held = self.model.held_out
+        quality = replace(
+            model_quality(candidates),
+            held_out_designs=held.designs,
+            held_out_within_10pct=held.within_10pct,
+            held_out_spearman=held.spearman,
+            form=held.form,
+            ranks=held.ranks,
+        )
         if race is not None:  # the race is the headline: its order, its figures on the finalists
             candidates, race = race.rerank(candidates, self.measurer.settings.batch_size)
         plot = self.results_dir / "pareto.html" if self.settings.pareto and candidates else None
@@ -138,7 +149,7 @@ class ResultsWriter(Part):
             pareto=front(candidates) if self.settings.pareto else (),
             failed=failed,
             run=self.tally.counts(reused=sum(c.trial not in self.tally.mine for c in candidates)),
-            spearman=quality.spearman,
+            spearman=quality.held_out_spearman if quality.held_out_spearman is not None else quality.spearman,
             environment=self.measurer.env,
             settings=self.settings,
             measure=self.measurer.settings,

@@ -30,6 +30,7 @@ from ..design import Design
 from ..errors import ArchsolveError
 from .model import LatencyModel, sample_shape
 from .part import Part, Run
+from .picks import Picks
 from .queue import Queue
 from .results import ResultsWriter, trial_record
 from .study import IDENTITY_ATTR, Ledger, StudyStore, Twin
@@ -53,6 +54,7 @@ class Search(Part):
         self.started = time.perf_counter()
         self._fresh: list[FrozenTrial] | None = None
         self.required: Keys | None = None
+        self.picks = Picks(run, model, queue)
 
     # --- the loop --------------------------------------------------------------------------------
     def _trials(self, study: optuna.Study) -> list[FrozenTrial]:
@@ -85,8 +87,11 @@ class Search(Part):
             if self.tally.asks >= max_asks:
                 self.stop_reason = f"no new valid design in {max_asks} proposals"
                 return
-            if fruitless >= self.settings.patience:
-                self.queue.next(study, ledger)
+            self.picks.calibrate(ledger)
+            if not ledger.waiting and self.picks.model_turn():
+                self.picks.enqueue_predicted(study, ledger)
+            elif fruitless >= self.settings.patience:
+                self.picks.fallback(study, ledger)
                 fruitless = 0
             self.tally.asks += 1
             measured_before = self.tally.measured + self.tally.failed
@@ -180,9 +185,16 @@ class Search(Part):
 
         trial.set_user_attr(IDENTITY_ATTR, self.store.identity(keys))
 
-        predicted = self.model.predicted.get(keys) or self.model.predict(keys)
+        predicted = self.model.predict(keys)
+        mset = self.measurer.settings
         try:
-            result = self.measurer.measure(self.build(design), sample_shape(design, self.measurer.settings))
+            # Screening: a few samples, taken once; whether a design could win is the race's to decide.
+            result = self.measurer.measure(
+                self.build(design),
+                sample_shape(design, mset),
+                repeats=min(self.settings.screen_repeats, mset.repeats),
+                retries=0,
+            )
         except (ArchsolveError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL)

@@ -1,8 +1,10 @@
-"""Small statistics the ranker reports: rank correlation and the Pareto front (pure, tested directly)."""
+"""Small statistics the ranker uses: rank correlation, the Pareto front and the racing rule (pure, tested directly)."""
 
 from __future__ import annotations
 
 import math
+import random
+import statistics
 from collections.abc import Sequence
 
 
@@ -47,3 +49,23 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
         if not dominated:
             front.append(i)
     return front
+
+
+def slower_beyond_doubt(
+    leader: Sequence[float], other: Sequence[float], confidence: float, resamples: int, seed: int
+) -> bool:
+    """Whether ``other`` is slower than ``leader`` beyond noise: the paired-bootstrap upper bound of
+    ``median(leader) / median(other)`` (seconds, sample ``r`` of both taken in the same round) is below 1.
+
+    The racing rule: a design this says cannot catch the leader takes no more samples.
+    """
+    rounds = min(len(leader), len(other))
+    if rounds < 2:
+        return False
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(rounds) for _ in range(rounds)]
+        ratios.append(statistics.median(leader[r] for r in picks) / statistics.median(other[r] for r in picks))
+    ratios.sort()
+    return ratios[min(len(ratios) - 1, int(confidence * len(ratios)))] < 1.0

@@ -22,12 +22,17 @@ class RankSettings:
 
     ``trials``: designs measured in the study in total (all runs, all workers).
     ``enqueue``: designs predicted fastest by the latency model to measure
-    first (default: half of ``trials``).  ``max_asks``: proposals before giving
+    first (default: half of ``trials``; from 8 trials a quarter, with as many
+    spread over the predicted order to calibrate the model on, whose
+    held-out figures then decide whether it picks the rest).  ``max_asks``: proposals before giving
     up on finding new valid designs (default ``10 * trials + 50``).
     ``patience``: consecutive proposals that measure nothing before the next
-    predicted-best unmeasured design is enqueued.  ``race``: re-time the
-    ``finalists`` best measured designs and the reference round-robin,
-    ``race_rounds`` rounds, and decide with ``confidence`` intervals.
+    predicted-best unmeasured design is enqueued.  ``screen_repeats``:
+    samples per design when it is first measured (a brief screening, no
+    re-timing; the race decides).  ``race``: re-time the ``finalists`` best
+    measured designs and the reference round-robin, at most ``race_rounds``
+    rounds (a finalist that cannot catch the leader leaves early), and decide
+    with ``confidence`` intervals.
     """
 
     trials: int = 20
@@ -47,8 +52,9 @@ class RankSettings:
     pareto: bool = True
     stale_after_s: float = 3600.0
     race: bool = True
-    finalists: int = 3
+    finalists: int = 4
     race_rounds: int = 15
+    screen_repeats: int = 5
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
@@ -60,6 +66,7 @@ class RankSettings:
             ("model_limit", 0),
             ("finalists", 1),
             ("race_rounds", 3),
+            ("screen_repeats", 3),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -102,6 +109,8 @@ class RunCounts:
     study without measuring.  ``deferred``: proposals left to another worker
     measuring the same design; ``contested``: queued trials another worker
     took at the same moment.  ``dropped``: stale queue entries removed.
+    ``model_s``, ``screen_s``, ``race_s``: wall seconds of the phases (step
+    timings, screening the designs, the final race).
     """
 
     measured: int = 0
@@ -115,6 +124,9 @@ class RunCounts:
     step_timings: int = 0
     step_timings_reused: int = 0
     asks: int = 0
+    model_s: float = 0.0
+    screen_s: float = 0.0
+    race_s: float = 0.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -189,6 +201,7 @@ class RankResult(Shown):
             "verdict": self.race.verdict() if self.race else None,
             "ties": [c.to_dict() for c in self.ties],
             "run": asdict(self.run),
+            "phases": {"step_timings_s": self.run.model_s, "screening_s": self.run.screen_s, "race_s": self.run.race_s},
             "stop_reason": self.stop_reason,
             "timed_s": self.timed_s,
             "wall_s": self.wall_s,
@@ -213,6 +226,9 @@ class Tally:
     step_timings: int = 0
     step_timings_reused: int = 0
     asks: int = 0
+    model_s: float = 0.0
+    screen_s: float = 0.0
+    race_s: float = 0.0
     timed_s: float = 0.0
     enqueued: set[Keys] = field(default_factory=set)
     mine: set[int] = field(default_factory=set)  # trial numbers this run measured

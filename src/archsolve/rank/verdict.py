@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .candidate import Candidate, Raced
@@ -39,14 +39,26 @@ WITHIN = 0.10
 
 @dataclass(frozen=True)
 class ModelQuality:
-    """How well the step-sum model predicted the designs measured in the study."""
+    """How well the latency model predicts the designs measured in the study.
+
+    ``within_10pct`` and ``spearman``: its predictions of the designs it was
+    fitted on (in-sample).  ``held_out_*``: each design predicted by the
+    model fitted without it (leave-one-out), the figures that say whether it
+    ranks; ``form`` names the calibration chosen, ``ranks`` is held-out
+    Spearman >= 0.5 (None while too few designs are measured).
+    """
 
     designs: int
     within_10pct: float | None
     spearman: float | None
+    held_out_designs: int = 0
+    held_out_within_10pct: float | None = None
+    held_out_spearman: float | None = None
+    form: str = "step sum"
+    ranks: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"designs": self.designs, "within_10pct": self.within_10pct, "spearman": self.spearman}
+        return asdict(self)
 
 
 def model_quality(candidates: Sequence[Candidate]) -> ModelQuality:
@@ -240,26 +252,35 @@ def decide(
     seed: int = 0,
     reused: bool = False,
 ) -> RaceResult:
-    """The race's verdict from interleaved ``samples`` (``samples[i][r]``: finalist ``i`` in round ``r``)."""
-    rounds = min(len(s) for s in samples)
-    if rounds < 1:
+    """The race's verdict from interleaved ``samples`` (``samples[i][r]``: finalist ``i`` in round ``r``).
+
+    A finalist dropped from the race early (it could not catch the leader)
+    has fewer rounds: its ratio and interval pair it with the reference's
+    first rounds, the ones they ran side by side.
+    """
+    if min(len(s) for s in samples) < 1:
         raise ValueError("decide: every finalist needs at least one sample")
-    cols = [list(s[:rounds]) for s in samples]
+    paired = [min(len(s), len(samples[reference])) for s in samples]
+    cols = [list(s[:n]) for s, n in zip(samples, paired, strict=True)]
+    refs = [list(samples[reference][:n]) for n in paired]
     medians = [statistics.median(c) for c in cols]
-    ratios = [medians[reference] / m for m in medians]
+    ratios = [statistics.median(r) / m for r, m in zip(refs, medians, strict=True)]
     rng = random.Random(seed)
     boot: list[list[float]] = [[] for _ in cols]
+    lengths = sorted(set(paired), reverse=True)
     for _ in range(resamples):
-        picks = [rng.randrange(rounds) for _ in range(rounds)]
-        ref = statistics.median(cols[reference][r] for r in picks)
-        for i, c in enumerate(cols):
-            boot[i].append(ref / statistics.median(c[r] for r in picks))
+        for rounds in lengths:  # one draw of rounds per length: with equal lengths, one paired draw for all
+            picks = [rng.randrange(rounds) for _ in range(rounds)]
+            ref = statistics.median(samples[reference][r] for r in picks)
+            for i, c in enumerate(cols):
+                if paired[i] == rounds:
+                    boot[i].append(ref / statistics.median(c[r] for r in picks))
     tail = (1 - confidence) / 2
     bounds = [(quantile(b, tail), quantile(b, 1 - tail)) for b in boot]
     lead = max(range(len(cols)), key=lambda i: (ratios[i], -i))
     ties = [bounds[i][1] >= bounds[lead][0] and bounds[i][0] <= bounds[lead][1] for i in range(len(cols))]
     entries = [
-        RaceEntry(f, medians[i], rounds, ratios[i], bounds[i][0], bounds[i][1], ties[i], i == reference)
+        RaceEntry(f, medians[i], len(samples[i]), ratios[i], bounds[i][0], bounds[i][1], ties[i], i == reference)
         for i, f in enumerate(finalists)
     ]
     # The winner must beat the reference beyond its interval; without one, the reference stays.
