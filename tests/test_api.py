@@ -268,7 +268,7 @@ def test_every_result_has_a_short_one_line_repr_with_its_headline(tmp_path: Path
     expected = {
         "Candidate": (best, [f"{best.design.params.total:,} params", "'tiny'"]),
         "Solution": (solution, [f"{solution.count:,} valid designs"]),
-        "RankResult": (result, ["1 measured", "samples/s"]),
+        "RankResult": (result, ["1 measured", "the reference"]),
         f"Candidate #{result.winner.rank}": (result.winner, [f"{result.winner.throughput:,.1f} samples/s"]),
         "CheckResult": (checked, [f"H runs at {runs} of 20", "1x3x?x8"]),
         "Summary": (summary, [f"{summary.params.total:,} params"]),

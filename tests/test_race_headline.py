@@ -57,6 +57,7 @@ def test_a_full_tie_says_keep_the_reference_everywhere(tmp_path: Path) -> None:
     assert race is not None and race.keep_reference and race.noisy
     assert result.winner is not None and result.winner.keys == fastest and result.winner.rank == 1
     text = ranked_text(result)
+    assert "keep the reference (race, 95%)" in repr(result)
     assert "winner: keep the reference #1 — " in text and "no finalist beats it beyond its 95% interval" in text
     assert ranked_table(result).notes[0].startswith("keep the reference #1: no finalist runs faster")
     saved = json.loads(result.results_path.read_text())
@@ -96,6 +97,7 @@ def test_the_table_winner_line_json_and_page_report_the_race_figures(tmp_path: P
     ratio = reference_median / medians[0]
     w = race.winner
     assert w.ratio == pytest.approx(ratio) and w.low > 1 and w.beats
+    assert f"winner #1 at {ratio:.2f}× the reference" in repr(result)  # the repr's headline is the race's too
     # The winner is #1, and every place after it follows the race, then the screening.
     assert result.candidates[0].keys == result.winner.keys and result.winner.rank == 1
     finalists = [c for c in result.candidates if c.raced is not None]

@@ -23,7 +23,7 @@ import torch
 import archsolve
 from archsolve.build import build
 from archsolve.design import Design
-from archsolve.rank import RankResult, rank
+from archsolve.rank import RankResult, open_storage, rank
 from archsolve.solve import SolutionSpace
 from test_rank import CountingMeasurer, fake_cost
 
@@ -119,7 +119,7 @@ def reused(result: RankResult, first: RankResult, trial: int) -> bool:
     """Whether ``result`` took candidate ``trial``'s figures from the study instead of timing it."""
     import optuna
 
-    study = optuna.load_study(study_name=result.study_name, storage=archsolve.rank.open_storage(result.storage))
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
     attrs = study.get_trials(deepcopy=False)[trial].user_attrs
     earlier = result.study_name == first.study_name and trial in {c.trial for c in first.candidates}
     return earlier or "adopted_from" in attrs
@@ -155,7 +155,7 @@ def test_a_study_without_measurement_keys_is_measured_again_not_crashed_on(tmp_p
     import optuna
 
     first, _ = ranked(tmp_path, {})
-    storage = archsolve.rank.open_storage(first.storage)
+    storage = open_storage(first.storage)
     done = optuna.load_study(study_name=first.study_name, storage=storage).get_trials(deepcopy=False)
     old = optuna.create_study(study_name="old", storage=storage, direction="maximize")
     for trial in done:  # what a study written before the key looked like: the same trials, no key
@@ -187,7 +187,7 @@ def test_a_named_study_whose_options_changed_is_a_clear_error(tmp_path: Path) ->
 def study_attrs(result: RankResult, trial: int) -> dict[str, Any]:
     import optuna
 
-    study = optuna.load_study(study_name=result.study_name, storage=archsolve.rank.open_storage(result.storage))
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
     return dict(study.get_trials(deepcopy=False)[trial].user_attrs)
 
 

@@ -170,7 +170,18 @@ class RankResult(Shown):
         return tuple(e.candidate for e in self.race.ties) if self.race else ()
 
     def __repr__(self) -> str:
-        best = f", winner {self.winner.throughput:,.1f} samples/s" if self.winner else ""
+        # The headline is the race's, as everywhere else; screening figures only when there was no race.
+        if self.race is not None:
+            w = self.race.winner
+            best = (
+                f", keep the reference (race, {self.race.confidence:.0%})"
+                if self.race.keep_reference
+                else f", winner #{w.candidate.rank} at {w.ratio:.2f}× the reference ({w.low:.2f}–{w.high:.2f})"
+            )
+        elif self.winner is not None:
+            best = f", winner {self.winner.throughput:,.1f} samples/s (screening)"
+        else:
+            best = ""
         return f"<RankResult {self.problem!r}: {len(self.candidates)} measured{best}>"
 
     def text(self) -> str:
