@@ -1101,7 +1101,7 @@ class ResidualBlock(SameConvBlock):
     def shape_issue(self, layer: LayerFields) -> str | None:
         # The block's norms see the block's own shape (it keeps the size).
         norm = NORM_KINDS.get(layer.norm)
-        return KINDS[norm].shape_issue(layer) if norm else None
+        return NORM_LAYERS[norm].shape_issue(layer) if norm else None
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return 2 * (r.span - 1), 1
@@ -1165,6 +1165,8 @@ def norm_module(norm: str, channels: int, ndim: int) -> torch.nn.Module:
 
 
 NORM_KINDS = {"batch": "batch_norm", "instance": "instance_norm", "group": "group_norm", "none": None}
+#: The norm kinds by name: the blocks that insert their own norms ask these, not the whole catalog.
+NORM_LAYERS: dict[str, OpKind] = {kind.name: kind for kind in (BatchNorm(), InstanceNorm(), GroupNorm())}
 
 
 def _norm_params(norm: str, channels: int, twice: bool = False) -> ParamCount:
@@ -1172,7 +1174,7 @@ def _norm_params(norm: str, channels: int, twice: bool = False) -> ParamCount:
     name = NORM_KINDS[norm]
     if name is None:
         return ParamCount()
-    one = KINDS[name].params(_NormProbe(channels))  # type: ignore[arg-type]
+    one = NORM_LAYERS[name].params(_NormProbe(channels))  # type: ignore[arg-type]
     return one + one if twice else one
 
 
@@ -1200,9 +1202,7 @@ KINDS: dict[str, OpKind] = {
         Upsample(),
         PixelShuffle(),
         PixelUnshuffle(),
-        BatchNorm(),
-        InstanceNorm(),
-        GroupNorm(),
+        *NORM_LAYERS.values(),
         ResidualBlock(),
         ConvLSTM(),
     )
