@@ -42,7 +42,6 @@ from .errors import InputError, unknown
 from .layer import Layer
 from .ops import KINDS, NORM_KINDS
 from .recipe import AxisRecipe
-from .table import Column
 
 #: Short token name → the name the catalog describes the field by (:meth:`OpKind.describe`).
 SHORT = {
@@ -68,8 +67,6 @@ _REPEAT = re.compile(r"^\s*(\d+)\s*[×x]\s+(.*)$", re.DOTALL)
 MAX_REPEAT = 1000
 #: Between a design's steps; tables break a long design only here.
 STEP_SEPARATOR = " | "
-#: The recipe column of every table of designs (steps wrap at the separator).
-RECIPE = Column("recipe", separator=STEP_SEPARATOR)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ from .notation import Trajectory, design_text
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure, Scatter
 
-    from .rank.candidate import Candidate
-    from .rank.values import RankResult
+    from .rank import Candidate, RankResult
 
 #: Spread (max / min) beyond which an axis is drawn on a log scale.
 LOG_SPREAD = 20.0

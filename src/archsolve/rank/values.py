@@ -6,11 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from ..console import PIPE_WIDTH, render
 from ..display import Shown
 from ..errors import InputError, Issue
-from ..notation import RECIPE, Trajectory, design_text
-from ..table import Column, Table, plural
 from .candidate import Candidate, FailedCandidate, Keys
 from .measure import Environment, MeasureSettings
 from .verdict import ModelQuality, RaceResult
@@ -165,6 +162,8 @@ class RankResult(Shown):
         return f"<RankResult {self.problem!r}: {len(self.candidates)} measured{best}>"
 
     def text(self) -> str:
+        from ..report import ranked_text
+
         return ranked_text(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,111 +220,3 @@ class Tally:
         return RunCounts(
             reused=reused, **{f.name: getattr(self, f.name) for f in fields(RunCounts) if f.name != "reused"}
         )
-
-
-def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table:
-    """The measured designs, fastest first: throughput with its flag, time with its IQR, params, MACs, recipe."""
-    rows = tuple(
-        (
-            str(c.rank),
-            f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""),
-            f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}",
-            f"{c.design.params.total:,}",
-            f"{c.design.macs:,}",
-            design_text(c.design, problem),
-        )
-        for c in result.candidates
-    )
-    env = result.environment
-    title = (
-        f"measured on {env.device_name} ({result.measure.dtype}, batch {result.measure.batch_size}, "
-        f"{result.measure.mode}); samples/s, '?' = spread too wide after re-measuring"
-    )
-    columns = (
-        Column("#", "right"),
-        Column("samples/s", "right"),
-        Column("ms ± IQR", "right"),
-        Column("params", "right"),
-        Column("MACs", "right"),
-        RECIPE,
-    )
-    return Table(columns, rows, title=title)
-
-
-def race_table(result: RankResult, problem: Trajectory | None = None) -> Table | None:
-    """The final race: each finalist's speed as a ratio to the reference, with its interval; the verdict below."""
-    race = result.race
-    if race is None:
-        return None
-    rows = []
-    for e in race.entries:
-        marks = [m for m, on in (("reference", e.is_reference), ("tie", e.tie and not e.is_reference)) if on]
-        rows.append(
-            (
-                str(e.candidate.rank),
-                f"{e.ratio:.2f}×",
-                f"{e.low:.2f}–{e.high:.2f}",
-                ", ".join(marks),
-                design_text(e.candidate.design, problem),
-            )
-        )
-    columns = (
-        Column("#", "right"),
-        Column("× reference", "right"),
-        Column(f"{race.confidence:.0%} interval", "right"),
-        Column(""),
-        RECIPE,
-    )
-    title = f"final race: {plural(len(rows), 'finalist')} re-timed in turns, {race.winner.rounds} rounds"
-    return Table(columns, tuple(rows), title=title, notes=(race.verdict(),))
-
-
-def ranked_warnings(result: RankResult) -> list[str]:
-    """What goes above the ranked table: the machine was too noisy to separate the finalists."""
-    warning = result.race.warning() if result.race else None
-    return [f"warning: {warning}"] if warning else []
-
-
-def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
-    """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
-    lines = []
-    if result.winner:
-        lines.append(
-            f"winner: #{result.winner.rank} at {result.winner.throughput:,.1f} samples/s — "
-            f"{design_text(result.winner.design, problem)}"
-        )
-    run = result.run
-    extra = [
-        f"{count} {what}"
-        for count, what in (
-            (run.repeats, "repeated proposals answered from the study"),
-            (run.invalid, "invalid skipped"),
-            (run.failed, "failed"),
-            (run.deferred + run.contested, "left to other workers"),
-        )
-        if count
-    ]
-    lines.append(
-        f"this run: {run.measured} measured, {run.reused} reused from the study" + "".join(f", {e}" for e in extra)
-    )
-    quality = result.quality
-    if quality is not None and quality.within_10pct is not None:
-        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.2f}"
-        lines.append(
-            f"latency model (sum of step timings): {quality.within_10pct:.0%} of {plural(quality.designs, 'design')} "
-            f"predicted within ±10 %, Spearman {rho}"
-        )
-    for failed in result.failed:
-        lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
-    lines.append(f"study {result.study_name!r} in {result.storage}")
-    lines.append(f"results: {result.results_path}")
-    if result.plot_path:
-        lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
-    return lines
-
-
-def ranked_text(result: RankResult, problem: Trajectory | None = None, width: int = PIPE_WIDTH) -> str:
-    """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
-    race = race_table(result, problem)
-    tables = [render(ranked_table(result, problem), width), *([render(race, width)] if race else [])]
-    return "\n".join([*ranked_warnings(result), *tables, *ranked_lines(result, problem)])

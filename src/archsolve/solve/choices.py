@@ -13,14 +13,11 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..console import PIPE_WIDTH, render
 from ..design import Design, Step
 from ..display import Shown
-from ..notation import RECIPE, design_text
 from ..ops import KIND_ORDER
 from ..problem import Problem
 from ..recipe import AxisRecipe
-from ..table import Column, Table, plural
 
 State = tuple[tuple[int, ...], int, tuple[int, ...]]
 """A boundary between steps: (spatial size per axis, channels, jump per axis for receptive fields)."""
@@ -130,6 +127,8 @@ class Solution(Shown):
         return f"<Solution {self.problem.name!r}: {self.count:,} valid designs, best {len(self.candidates)} listed>"
 
     def text(self) -> str:
+        from ..report import solution_text
+
         return solution_text(self)
 
 
@@ -212,65 +211,3 @@ def satisfies(problem: Problem, picks: Sequence[Choice]) -> bool:
         if len(shared) > 1:
             return False
     return True
-
-
-def solution_json(solution: Solution) -> dict[str, Any]:
-    """``archsolve solve --no-rank --json`` (docs/json.md): nothing measured, the best by objective wins."""
-    candidates = [c.design.to_dict(None) for c in solution.candidates]
-    return {
-        "problem": solution.problem.name,
-        "count": solution.count,
-        "folded": solution.folded,
-        "candidates": candidates,
-        "winner": candidates[0] if candidates else None,
-        "reference": reference_json(solution),
-    }
-
-
-def reference_json(solution: Solution) -> dict[str, Any] | None:
-    """The problem's reference design (``reference = "…"``) with its recipe line, or None without one."""
-    reference = solution.reference
-    if reference is None:
-        return None
-    return {"recipe": design_text(reference.design, solution.problem), **reference.design.to_dict(None)}
-
-
-def reference_line(solution: Solution) -> str | None:
-    """``reference: conv_transpose k4 s1 | 4× conv_transpose k4 s2 p1 (3,578,624 params, … MACs)``."""
-    reference = solution.reference
-    if reference is None:
-        return None
-    text = design_text(reference.design, solution.problem)
-    return f"reference: {text} ({reference.params:,} params, {reference.macs:,} MACs)"
-
-
-def solution_table(solution: Solution) -> Table:
-    """``solve --no-rank``: the count, then the best designs by the objective."""
-    rows = tuple(
-        (str(i), f"{c.params:,}", f"{c.macs:,}", design_text(c.design, solution.problem))
-        for i, c in enumerate(solution.candidates, 1)
-    )
-    return Table(
-        (Column("#", "right"), Column("params", "right"), Column("MACs", "right"), RECIPE),
-        rows,
-        title=f"best {len(rows)} by {_order(solution.problem.objective)}:",
-    )
-
-
-def _order(objective: str) -> str:
-    # Without measurements the listing cannot be by latency; the ranker orders by predicted time.
-    return "params (latency is predicted and measured when ranking)" if objective == "latency" else objective
-
-
-def count_line(solution: Solution) -> str:
-    """``dcgan-generator: 6,710 valid designs (10,570 functional duplicates folded; solved in 0.52 s)``."""
-    folded = f"{plural(solution.folded, 'functional duplicate')} folded; " if solution.folded else ""
-    return (
-        f"{solution.problem.name}: {plural(solution.count, 'valid design')} "
-        f"({folded}solved in {solution.seconds:.2f} s)"
-    )
-
-
-def solution_text(solution: Solution, width: int = PIPE_WIDTH) -> str:
-    """``solve --no-rank`` as plain text: the count line, then the table of the best designs."""
-    return "\n".join([count_line(solution), render(solution_table(solution), width)])
