@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..packages import make_callable
@@ -82,10 +81,7 @@ def check(
         report = AxisReport.build(axis, rank, low, high, reference, verdicts, decider.diverged, decider.disagreed)
         target = fix if fix is not None else report.first_failure()
         if target is not None and low <= target <= high and report.verdict(target).out is None and report.runs.sizes:
-            found = find_fix(
-                axis, reference, report.runs, report.keeps, report.output, programs, runner, shape, target, runner.model
-            )
-            report = replace(report, fix=found)
+            report = find_fix(report, programs, runner, shape, target, runner.model)
         axes.append(report)
     return CheckResult(
         label,

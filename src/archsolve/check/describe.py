@@ -21,15 +21,6 @@ MAX_PERIOD = 512
 MAX_DIVISOR = 1024
 
 
-def axis_name(axis: int, rank: int) -> str:
-    """H, W (and D, L) for the spatial axes of a (N, C, ...) input; ``axis{i}`` otherwise."""
-    spatial = rank - 2
-    names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(spatial)
-    if names is not None and axis >= 2:
-        return names[axis - 2]
-    return f"axis{axis}"
-
-
 @dataclass(frozen=True)
 class SizeSet:
     """A set of sizes within ``low..high`` and its closed form."""

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from ..recipe import AxisRecipe, Ranges
-from .describe import SizeFunction, SizeSet, axis_name
 from .graph import BroadcastStep, CatalogStep, CatStep, Edits, Failure, KeepStep, OutputSize, Step
 from .program import Program
 
 if TYPE_CHECKING:
     from .decide import ModelRunner
+    from .report import AxisReport
     from .target import InputShape
 
 #: Fix searches stop after this many graph runs.
@@ -128,6 +128,8 @@ class Fix:
 
 
 def _names(rank: int) -> tuple[str, ...]:
+    from .report import axis_name
+
     return tuple(axis_name(a, rank) for a in range(rank))
 
 
@@ -247,37 +249,30 @@ def _feeding_conv_transpose(producers: dict[int, Step], vid: int) -> CatalogStep
 
 
 def find_fix(
-    axis: int,
-    reference: dict[int, int],
-    runs: SizeSet,
-    keeps: SizeSet,
-    output: SizeFunction,
+    report: AxisReport,
     programs: Sequence[Program],
     runner: ModelRunner,
     shape: InputShape,
     size: int,
     model: nn.Module,
     exact_output: bool = True,
-) -> Fix:
-    """The smallest fix for ``size`` on ``axis`` (searched on the graph that holds there, verified on the model).
-
-    ``runs``, ``keeps`` and ``output`` are what the axis's report found: the sizes that run, those whose
-    output keeps the input size, and the output size as a function of the input.
-    """
-    sizes = dict(reference)
+) -> AxisReport:
+    """``report`` with the smallest fix for ``size`` (searched on the graph that holds there, verified on the model)."""
+    axis = report.axis
+    sizes = dict(report.reference)
     at = shape.at({**sizes, axis: size})
     rank = len(at)
     names = _names(rank)
     # The output should keep the input size where the model mostly does (a U-Net), else follow its formula.
-    if keeps.count * 2 >= runs.count:
+    if report.keeps.count * 2 >= report.runs.count:
         expected: int | None = size
     else:
-        expected = output(size) if output.exact else None
+        expected = report.output(size) if report.output.exact else None
     if expected is not None and expected < 1:
         expected = None  # the formula has no output here: any size that runs will do
     if not exact_output:
         expected = None
-    ran = [n for n in runs.sizes]
+    ran = [n for n in report.runs.sizes]
     tries = 0
 
     def good(edits: Edits) -> tuple[int, ...] | None:
@@ -293,16 +288,19 @@ def find_fix(
     program = next((p for p in programs if not isinstance(p.run(at), Diverged)), programs[0])
     first = program.run(at)
     if not isinstance(first, Failure):
-        return Fix(
-            size,
-            axis,
-            names,
-            (),
-            None,
-            expected,
-            0,
-            len(ran),
-            note="the graph cannot decide this size; no fix searched",
+        return replace(
+            report,
+            fix=Fix(
+                size,
+                axis,
+                names,
+                (),
+                None,
+                expected,
+                0,
+                len(ran),
+                note="the graph cannot decide this size; no fix searched",
+            ),
         )
     found: list[tuple[tuple[Change, ...], Edits, tuple[int, ...]]] = []
     frontier: list[tuple[tuple[Change, ...], Edits, Failure]] = [((), {}, first)]
@@ -334,14 +332,12 @@ def find_fix(
         frontier = sorted(next_frontier, key=lambda f: (-f[2].step, _cost(f[0])))[:40]
     if not found and expected is not None:
         # Nothing lands on the expected size: settle for running, and say so.
-        relaxed = find_fix(
-            axis, reference, runs, keeps, output, programs, runner, shape, size, model, exact_output=False
-        )
-        if relaxed.changes:
-            note = f"no change gives {names[axis]}={expected} out; this one gives {relaxed.output}"
-            return replace(relaxed, note=note)
+        relaxed = find_fix(report, programs, runner, shape, size, model, exact_output=False)
+        if relaxed.fix is not None and relaxed.fix.changes:
+            note = f"no change gives {names[axis]}={expected} out; this one gives {relaxed.fix.output}"
+            return replace(relaxed, fix=replace(relaxed.fix, note=note))
     if not found:
-        return Fix(size, axis, names, (), None, expected, 0, len(ran))
+        return replace(report, fix=Fix(size, axis, names, (), None, expected, 0, len(ran)))
 
     def kept(edits: Edits) -> int:
         return sum(isinstance(program.run(shape.at({**sizes, axis: n}), edits), tuple) for n in ran)
@@ -351,7 +347,9 @@ def find_fix(
     _, minus_kept, _, changes, edits, out = scored[0]
     verified, real = verify(model, runner, at, changes, program, edits)
     ok = real is not None and len(real) == rank and (expected is None or real[axis] == expected)
-    return Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran), verified and ok, real)
+    return replace(
+        report, fix=Fix(size, axis, names, changes, out, expected, -minus_kept, len(ran), verified and ok, real)
+    )
 
 
 def _layers(changes: Sequence[Change]) -> int:

@@ -7,14 +7,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .describe import SizeFunction, SizeSet, axis_name, describe_function, describe_set
-from .fix import Fix
+from .describe import SizeFunction, SizeSet, describe_function, describe_set
 from .graph import Failure
 
 if TYPE_CHECKING:
     from .decide import Verdict
+    from .fix import Fix
 
 JSON_VERSION = 1
+
+
+def axis_name(axis: int, rank: int) -> str:
+    """H, W (and D, L) for the spatial axes of a (N, C, ...) input; ``axis{i}`` otherwise."""
+    spatial = rank - 2
+    names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(spatial)
+    if names is not None and axis >= 2:
+        return names[axis - 2]
+    return f"axis{axis}"
 
 
 @dataclass(frozen=True)
