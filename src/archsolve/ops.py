@@ -27,10 +27,11 @@ if TYPE_CHECKING:
     import torch
 
 
-class LayerFields(Protocol):
+class Layer(Protocol):
     """The fields of a layer a kind reads; :class:`archsolve.layer.Layer` has them.
 
     A protocol, not the class, so the catalog never imports the layer that asks it (no import cycle).
+    Named like the class so the kinds' signatures read as before; the re-layout names it ``LayerFields``.
     """
 
     @property
@@ -331,7 +332,7 @@ class OpKind(ABC):
             return f"{self.name} supports {'/'.join(f'{d}D' for d in self.ndims)} inputs, not {ndim}D"
         return None
 
-    def shape_issue(self, layer: LayerFields) -> str | None:
+    def shape_issue(self, layer: Layer) -> str | None:
         """Why torch rejects ``layer`` although every axis is valid on its own, or None.
 
         Rules over the whole shape live here (a norm needs more than one value per
@@ -354,10 +355,10 @@ class OpKind(ABC):
         """In channels this kind needs to give ``c_out`` (None when the kind's own weights choose)."""
         return c_out if self.keeps_channels else None
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         return ParamCount()
 
-    def macs(self, layer: LayerFields) -> int:
+    def macs(self, layer: Layer) -> int:
         """Multiply-accumulates for one sample, as torch's FlopCounterMode counts them (FLOPs / 2)."""
         return 0
 
@@ -367,7 +368,7 @@ class OpKind(ABC):
         """Z3 formula over ``v`` that holds exactly when the layer is valid and maps ``n_in`` to ``n_out``."""
 
     @abstractmethod
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         """The torch module for ``layer``."""
 
     def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
@@ -500,7 +501,7 @@ class Conv(PaddedKind):
     def dead_pixels(self, r: AxisRecipe, n: int) -> bool:
         return any(not pairs for pairs in self.taps(r, n))
 
-    def weight_count(self, layer: LayerFields) -> int:
+    def weight_count(self, layer: Layer) -> int:
         c_in, c_out = layer.in_shape[0], layer.out_shape[0]
         return math.prod(a.kernel for a in layer.axes) * c_in * c_out // layer.groups
 
@@ -510,10 +511,10 @@ class Conv(PaddedKind):
             raise InputError(f"{self.name}: groups={groups} must divide in channels {c_in} and out channels {c}")
         return c
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         return ParamCount(self.weight_count(layer) + (layer.out_shape[0] if layer.bias else 0))
 
-    def macs(self, layer: LayerFields) -> int:
+    def macs(self, layer: Layer) -> int:
         return self.weight_count(layer) * math.prod(layer.out_shape[1:])
 
     def z3_relation(self, v: Z3Axis, n_in: int, n_out: int, ndim: int = 2) -> Any:
@@ -522,7 +523,7 @@ class Conv(PaddedKind):
         room = n_in + 2 * v.padding - v.dilation * (v.kernel - 1) - 1
         return z3.And(room >= 0, v.stride * (n_out - 1) <= room, room < v.stride * n_out)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
         ndim = len(layer.axes)
@@ -646,7 +647,7 @@ class ConvTranspose(Conv):
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return None
 
-    def macs(self, layer: LayerFields) -> int:
+    def macs(self, layer: Layer) -> int:
         # Every input position meets every kernel tap once: C_in * C_out/g * k^n per input position.
         return self.weight_count(layer) * math.prod(layer.in_shape[1:])
 
@@ -661,7 +662,7 @@ class ConvTranspose(Conv):
             z3.Or(v.output_padding < v.stride, v.output_padding < v.dilation),
         )
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("ConvTranspose", len(layer.axes))(
             layer.in_shape[0],
             layer.out_shape[0],
@@ -785,7 +786,7 @@ class MaxPool(Pool):
     name = "max_pool"
     search_fields = ("kernel", "stride", "padding", "dilation", "ceil_mode")
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("MaxPool", len(layer.axes))(
             kernel_size=_per_axis([a.kernel for a in layer.axes]),
             stride=_per_axis([a.stride for a in layer.axes]),
@@ -823,7 +824,7 @@ class AvgPool(Pool):
         extra = [v.kernel <= n_in] if ndim == 3 else []
         return z3.And(v.dilation == 1, super().z3_relation(v, n_in, n_out, ndim), *extra)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("AvgPool", len(layer.axes))(
             kernel_size=_per_axis([a.kernel for a in layer.axes]),
             stride=_per_axis([a.stride for a in layer.axes]),
@@ -869,7 +870,7 @@ class Upsample(OpKind):
 
         return z3.And(v.stride >= 1, n_in * v.stride == n_out)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
         if layer.mode not in self.MODES:
@@ -925,7 +926,7 @@ class PixelShuffle(OpKind):
 
         return z3.And(v.stride >= 1, n_in * v.stride == n_out)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
         return nn.PixelShuffle(self.factor(layer.axes))
@@ -960,7 +961,7 @@ class PixelUnshuffle(PixelShuffle):
 
         return z3.And(v.stride >= 1, n_out * v.stride == n_in)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from torch import nn
 
         return nn.PixelUnshuffle(self.factor(layer.axes))
@@ -984,7 +985,7 @@ class BatchNorm(OpKind):
     def max_input(self, ranges: Ranges, high: int | None) -> int | None:
         return high
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         c = layer.in_shape[0]
         return ParamCount(2 * c, 2 * c)
 
@@ -993,7 +994,7 @@ class BatchNorm(OpKind):
 
         return z3.IntVal(n_in) == n_out  # n_out may be a z3 term (a free size)
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("BatchNorm", len(layer.axes))(layer.in_shape[0])
 
 
@@ -1002,16 +1003,16 @@ class InstanceNorm(BatchNorm):
 
     name = "instance_norm"
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         return ParamCount()
 
-    def shape_issue(self, layer: LayerFields) -> str | None:
+    def shape_issue(self, layer: Layer) -> str | None:
         # Statistics are per sample and channel, in eval mode too (no running stats).
         if math.prod(layer.in_shape[1:]) <= 1:
             return f"{self.name} needs more than one spatial value per channel, got {channels_text(layer.in_shape)}"
         return None
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return _nd("InstanceNorm", len(layer.axes))(layer.in_shape[0])
 
 
@@ -1020,7 +1021,7 @@ class GroupNorm(BatchNorm):
 
     name = "group_norm"
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         return ParamCount(2 * layer.in_shape[0])
 
     @staticmethod
@@ -1028,14 +1029,14 @@ class GroupNorm(BatchNorm):
         """Group count for ``channels``: 32 where it divides, else the largest smaller power of two that does."""
         return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
 
-    def shape_issue(self, layer: LayerFields) -> str | None:
+    def shape_issue(self, layer: Layer) -> str | None:
         # Statistics are per sample and group, in eval mode too.
         c = layer.in_shape[0]
         if c // self.groups(c) * math.prod(layer.in_shape[1:]) <= 1:
             return f"{self.name} needs more than one value per group, got {channels_text(layer.in_shape)}"
         return None
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         return norm_module("group", layer.in_shape[0], len(layer.axes))
 
 
@@ -1078,7 +1079,7 @@ class SameConvBlock(OpKind):
         return z3.And(n_in == n_out, v.stride == 1, CONV.z3_relation(v, n_in, n_in, ndim))
 
     @staticmethod
-    def conv_args(layer: LayerFields) -> dict[str, Any]:
+    def conv_args(layer: Layer) -> dict[str, Any]:
         return {
             "kernel_size": _per_axis([a.kernel for a in layer.axes]),
             "padding": _per_axis([a.padding for a in layer.axes]),
@@ -1093,12 +1094,12 @@ class ResidualBlock(SameConvBlock):
     keeps_channels = True
     layer_options = ("norm",)
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         c = layer.in_shape[0]
         conv = math.prod(a.kernel for a in layer.axes) * c * c + (c if layer.bias else 0)
         return ParamCount(2 * conv) + _norm_params(layer.norm, c, twice=True)
 
-    def shape_issue(self, layer: LayerFields) -> str | None:
+    def shape_issue(self, layer: Layer) -> str | None:
         # The block's norms see the block's own shape (it keeps the size).
         norm = NORM_KINDS.get(layer.norm)
         return NORM_LAYERS[norm].shape_issue(layer) if norm else None
@@ -1110,11 +1111,11 @@ class ResidualBlock(SameConvBlock):
         # The branch sees only padding: the block adds an input-free constant (zero without bias).
         return r.stride == 1 and all(not pairs for pairs in CONV.taps(r, n))
 
-    def macs(self, layer: LayerFields) -> int:
+    def macs(self, layer: Layer) -> int:
         c = layer.in_shape[0]
         return 2 * math.prod(a.kernel for a in layer.axes) * c * c * math.prod(layer.out_shape[1:])
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from .blocks import ResidualBlock as Block
 
         ndim, channels = len(layer.axes), layer.in_shape[0]
@@ -1134,17 +1135,17 @@ class ConvLSTM(SameConvBlock):
     ndims = (2,)
     takes_sequence = True
 
-    def params(self, layer: LayerFields) -> ParamCount:
+    def params(self, layer: Layer) -> ParamCount:
         c_in, hidden = layer.in_shape[0], layer.out_shape[0]
         taps = math.prod(a.kernel for a in layer.axes)
         return ParamCount(taps * (c_in + hidden) * 4 * hidden + (4 * hidden if layer.bias else 0))
 
-    def macs(self, layer: LayerFields) -> int:
+    def macs(self, layer: Layer) -> int:
         c_in, hidden = layer.in_shape[0], layer.out_shape[0]
         taps = math.prod(a.kernel for a in layer.axes)
         return taps * (c_in + hidden) * 4 * hidden * math.prod(layer.out_shape[1:])
 
-    def build(self, layer: LayerFields) -> torch.nn.Module:
+    def build(self, layer: Layer) -> torch.nn.Module:
         from .blocks import ConvLSTM as Cell
 
         return Cell(layer.in_shape[0], layer.out_shape[0], bias=layer.bias, **self.conv_args(layer))
