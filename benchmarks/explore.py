@@ -94,7 +94,7 @@ def in_process(runs: int) -> dict[str, float]:
     from archsolve.explore import explore
 
     def run_explore() -> None:
-        ops._recipes.cache_clear()
+        ops.clear_recipe_cache()
         explore(SIZE_IN, SIZE_OUT)
 
     def run_code(code: str) -> None:

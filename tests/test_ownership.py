@@ -9,10 +9,9 @@ from pathlib import Path
 from archsolve.ops import KINDS
 
 SRC = Path(__file__).parent.parent / "src" / "archsolve"
-#: The op catalog owns the kind names.  ``check/`` translates torch's own function names (``conv2d``)
-#: into kinds and is the one other reader of them.
-KIND_OWNERS = {SRC / "ops.py"}
-TRANSLATORS = {SRC / "check"}
+#: The op catalog owns the kind names (a file or a folder).  ``check/`` translates torch's own function
+#: names (``conv2d``) into kinds and is the one other reader of them.
+KIND_OWNERS = {SRC / "ops.py", SRC / "check"}
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -42,7 +41,7 @@ def kind_comparisons(tree: ast.AST) -> Iterator[int]:
 def test_no_kind_name_comparisons_outside_the_catalog() -> None:
     found = []
     for _, path in modules():
-        if path in KIND_OWNERS or any(owner in path.parents for owner in TRANSLATORS):
+        if any(path == owner or owner in path.parents for owner in KIND_OWNERS):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         found += [f"{path.relative_to(SRC)}:{line}" for line in kind_comparisons(tree)]
@@ -50,19 +49,15 @@ def test_no_kind_name_comparisons_outside_the_catalog() -> None:
 
 
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """archsolve modules ``name`` imports anywhere (functions included), except under ``if TYPE_CHECKING:``."""
+    """archsolve modules ``name`` imports anywhere: module level, inside functions and under ``if TYPE_CHECKING:``.
+
+    A cycle through a function-level or TYPE_CHECKING import still ties the two modules together (one cannot
+    be read, type-checked or moved without the other), so every import counts.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-        for child in ast.walk(node)
-    }
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -109,6 +104,15 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+#: Cycles the re-layout (issue 18, /work/wt/relayout) removes, each named by two modules in it: the fix search
+#: and the per-axis report hold each other's values; Solution and RankResult render through report.py, which
+#: imports both.  The re-layout empties this list.
+KNOWN_CYCLES: list[tuple[str, str]] = [
+    ("archsolve.check.fix", "archsolve.check.report"),
+    ("archsolve.report", "archsolve.solve.choices"),
+]
+
+
 def test_no_import_cycles() -> None:
     found = dict(modules())
     known = set(found)
@@ -117,7 +121,13 @@ def test_no_import_cycles() -> None:
         name: {t for t in imports(name, path, known) if not (path.name != "__init__.py" and name.startswith(t + "."))}
         for name, path in found.items()
     }
-    assert not cycles(graph)
+    # Every cycle is reported with the imports that close it, so one run shows all of them.
+    found_cycles = [
+        ", ".join(f"{a} -> {b}" for a in cycle for b in sorted(graph[a] & set(cycle)))
+        for cycle in cycles(graph)
+        if not any({one, two} <= set(cycle) for one, two in KNOWN_CYCLES)
+    ]
+    assert not found_cycles, "import cycles:\n" + "\n".join(found_cycles)
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import product
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .errors import InputError, unknown
 from .recipe import AxisRecipe, Ranges
@@ -27,7 +27,30 @@ from .sizes import channels_text
 if TYPE_CHECKING:
     import torch
 
-    from .layer import Layer
+
+class Layer(Protocol):
+    """The fields of a layer a kind reads; :class:`archsolve.layer.Layer` has them.
+
+    A protocol, not the class, so the catalog never imports the layer that asks it (no import cycle).
+    Named like the class so the kinds' signatures read as before; the re-layout names it ``LayerFields``.
+    """
+
+    @property
+    def op(self) -> str: ...
+    @property
+    def in_shape(self) -> tuple[int, ...]: ...
+    @property
+    def out_shape(self) -> tuple[int, ...]: ...
+    @property
+    def axes(self) -> tuple[AxisRecipe, ...]: ...
+    @property
+    def groups(self) -> int: ...
+    @property
+    def bias(self) -> bool: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def norm(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -1067,7 +1090,7 @@ class ResidualBlock(SameConvBlock):
     def shape_issue(self, layer: Layer) -> str | None:
         # The block's norms see the block's own shape (it keeps the size).
         norm = NORM_KINDS.get(layer.norm)
-        return KINDS[norm].shape_issue(layer) if norm else None
+        return NORM_LAYERS[norm].shape_issue(layer) if norm else None
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return 2 * (r.span - 1), 1
@@ -1131,6 +1154,8 @@ def norm_module(norm: str, channels: int, ndim: int) -> torch.nn.Module:
 
 
 NORM_KINDS = {"batch": "batch_norm", "instance": "instance_norm", "group": "group_norm", "none": None}
+#: The norm kinds by name: the blocks that insert their own norms ask these, not the whole catalog.
+NORM_LAYERS: dict[str, OpKind] = {kind.name: kind for kind in (BatchNorm(), InstanceNorm(), GroupNorm())}
 
 
 def _norm_params(norm: str, channels: int, twice: bool = False) -> ParamCount:
@@ -1138,7 +1163,7 @@ def _norm_params(norm: str, channels: int, twice: bool = False) -> ParamCount:
     name = NORM_KINDS[norm]
     if name is None:
         return ParamCount()
-    one = KINDS[name].params(_NormProbe(channels))  # type: ignore[arg-type]
+    one = NORM_LAYERS[name].params(_NormProbe(channels))  # type: ignore[arg-type]
     return one + one if twice else one
 
 
@@ -1166,9 +1191,7 @@ KINDS: dict[str, OpKind] = {
         Upsample(),
         PixelShuffle(),
         PixelUnshuffle(),
-        BatchNorm(),
-        InstanceNorm(),
-        GroupNorm(),
+        *NORM_LAYERS.values(),
         ResidualBlock(),
         ConvLSTM(),
     )
