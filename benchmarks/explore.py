@@ -27,8 +27,8 @@ SIZE_IN, SIZE_OUT = 16, 32
 #: Shared head of both baselines: the default kinds and ranges of ``archsolve explore``.
 _SETUP = f"""
 import json, sys
-from archsolve.explore import DEFAULT_KINDS, explore_ranges
-from archsolve.ops import KINDS
+from archsolve.design.explore import DEFAULT_KINDS, explore_ranges
+from archsolve.catalog import KINDS
 ranges = explore_ranges()
 n_in, n_out = {SIZE_IN}, {SIZE_OUT}
 found = []
@@ -38,7 +38,7 @@ LOOP_BASELINE = (
     _SETUP
     + """
 from itertools import product
-from archsolve.recipe import AxisRecipe
+from archsolve.core.recipe import AxisRecipe
 for name in DEFAULT_KINDS:
     kind = KINDS[name]
     seen = set()
@@ -72,8 +72,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def recipe_set(name: str, stdout: str) -> set[tuple[str, tuple[int, ...]]]:
     """The listed recipes as (op, AxisRecipe fields) for cross-checking the three methods."""
-    from archsolve.ops import KINDS
-    from archsolve.recipe import AxisRecipe
+    from archsolve.catalog import KINDS
+    from archsolve.core.recipe import AxisRecipe
 
     if name == "explore --json":
         out = set()
@@ -90,8 +90,8 @@ def in_process(runs: int) -> dict[str, float]:
     import contextlib
     import io
 
-    from archsolve import ops
-    from archsolve.explore import explore
+    from archsolve import catalog as ops
+    from archsolve.design.explore import explore
 
     def run_explore() -> None:
         ops.clear_recipe_cache()

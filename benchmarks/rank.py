@@ -47,8 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import archsolve.problem as problem_mod
-from archsolve.build import build
+import archsolve.problem.problem as problem_mod
+from archsolve.build.modules import build
 from archsolve.rank import Measurement, Measurer, MeasureSettings, RankSettings, rank, spearman
 from archsolve.rank.model import STEP_ATTR, calibrated, design_features, sample_shape
 from archsolve.rank.study import open_storage

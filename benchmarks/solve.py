@@ -32,7 +32,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from archsolve.problem import Problem, load, loads  # noqa: E402
+from archsolve.problem.problem import Problem, load, loads  # noqa: E402
 from archsolve.solve import solve  # noqa: E402
 from archsolve.solve.tables import clear_caches  # noqa: E402
 

@@ -1,9 +1,8 @@
 """Helpers shared by the whole suite.
 
-The helper modules beside the tests (``seed_designs``, ``explore_bruteforce``,
-``property/ops_oracle``) are importable because ``pythonpath`` in
-``[tool.pytest.ini_options]`` names their folders — not because pytest happens to
-put a test's folder on ``sys.path``.  Fixtures used by several test files live here.
+The helper modules (oracles, brute-force references, seed designs, models) are the package
+``helpers`` (``tests/helpers/``), importable because ``pythonpath`` in
+``[tool.pytest.ini_options]`` names ``tests``.  Fixtures used by several test files live here.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ class CliRun(NamedTuple):
 @pytest.fixture
 def cli() -> Callable[..., CliRun]:
     """``cli("summary", path, "--json")`` runs the command in-process: exit code, stdout, stderr."""
-    from archsolve.cli import main
+    from archsolve.cli.commands import main
 
     def run(*args: str) -> CliRun:
         result = CliRunner().invoke(main, list(args))

@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 FreshPython = Callable[..., subprocess.CompletedProcess[str]]
 
 #: Modules whose docstring examples are part of the suite (run from the repository root).
-DOCTESTED = ("archsolve", "archsolve.api", "archsolve.sizes", "archsolve.problem", "archsolve.check")
+DOCTESTED = ("archsolve", "archsolve.api", "archsolve.core.sizes", "archsolve.problem.problem", "archsolve.check")
 
 
 @pytest.mark.parametrize("name", DOCTESTED)
@@ -112,11 +112,13 @@ def test_a_script_goes_from_a_problem_in_code_to_an_emitted_model(fresh_python: 
 def test_the_api_names_stay_functions_whichever_is_imported_first(fresh_python: FreshPython) -> None:
     """``archsolve.solve`` is the API function even after the solver's package ``archsolve.solve`` loads."""
     code = (
-        "import archsolve.solve.solver, archsolve.rank.ranker, archsolve.build, archsolve.summary, archsolve\n"
-        "import archsolve.check, archsolve.explore, inspect, sys, types\n"
+        "import archsolve.solve.solver, archsolve.rank.ranker, archsolve.build.modules, archsolve.build.summary, "
+        "archsolve\n"
+        "import archsolve.check, archsolve.design.explore, inspect, sys, types\n"
         "from archsolve.solve import Solution\n"
         "for name in ('solve', 'rank', 'build', 'summary', 'check', 'explore'):\n"
         "    assert isinstance(getattr(archsolve, name), types.FunctionType), name\n"
+        "for name in ('solve', 'rank', 'build', 'check'):  # the stage packages of the same names, loaded\n"
         "    assert isinstance(sys.modules['archsolve.' + name], types.ModuleType), name\n"
         "p = archsolve.Problem.create(sizes=[1, 4], channels=[16, 8], ops='conv_transpose')\n"
         "s = archsolve.solve(p, top=1)\n"
@@ -155,7 +157,7 @@ def test_every_public_function_shows_its_real_parameters(name: str) -> None:
 def test_rank_shows_every_rank_key_as_a_keyword() -> None:
     from dataclasses import fields
 
-    from archsolve.problem import RankOptions
+    from archsolve.problem.problem import RankOptions
 
     parameters = inspect.signature(archsolve.rank).parameters
     assert next(iter(parameters)) == "designs"
@@ -174,7 +176,7 @@ def test_help_shows_the_call_the_readme_makes() -> None:
 
 
 def test_the_api_the_solver_and_the_command_line_agree_on_the_default_top() -> None:
-    from archsolve.cli import main
+    from archsolve.cli.commands import main
     from archsolve.solve.solver import Solver, solve
 
     api_top = inspect.signature(archsolve.solve).parameters["top"].default

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archsolve import encoder, problem
+from archsolve.problem import encoder, problem
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"

@@ -37,7 +37,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .api import build, check, emit_source, explore, load_design, load_problem, rank, save_design, solve, summary
-from .formats import VERSION as __version__
+from .core.formats import VERSION as __version__
 from .packages import ApiPackage, lazy_names
 
 __all__ = [
@@ -76,23 +76,23 @@ _HOMES = {
     "MeasureError": ".errors",
     "SolverTimeout": ".errors",
     "CheckResult": ".check.report",
-    "Design": ".design",
-    "Exploration": ".explore",
-    "Problem": ".problem",
+    "Design": ".design.design",
+    "Exploration": ".design.explore",
+    "Problem": ".problem.problem",
     "RankResult": ".rank",
     "Solution": ".solve",
-    "Summary": ".summary",
+    "Summary": ".build.summary",
 }
 
 if TYPE_CHECKING:
+    from .build.summary import Summary
     from .check.report import CheckResult
-    from .design import Design
+    from .design.design import Design
+    from .design.explore import Exploration
     from .errors import ArchsolveError, BuildError, InfeasibleError, InputError, MeasureError, SolverTimeout
-    from .explore import Exploration
-    from .problem import Problem
+    from .problem.problem import Problem
     from .rank import RankResult
     from .solve import Solution
-    from .summary import Summary
 
 sys.modules[__name__].__class__ = ApiPackage  # archsolve.solve stays the function when the package loads
 

@@ -2,7 +2,7 @@
 
 Every function here imports its stage only when called, so ``import archsolve``
 stays light (no torch, z3 or optuna).  The command line is a thin layer over
-these functions (:mod:`archsolve.cli`); nothing here prints.
+these functions (:mod:`archsolve.cli.commands`); nothing here prints.
 
 The pipeline, on a problem built in code::
 
@@ -25,14 +25,14 @@ from .errors import InputError
 if TYPE_CHECKING:
     from torch import nn
 
+    from .build.summary import Summary
     from .check.report import CheckResult
-    from .design import Design
-    from .explore import Exploration
-    from .problem import Problem
+    from .design.design import Design
+    from .design.explore import Exploration
+    from .design.search_space import SearchSpace
+    from .problem.problem import Problem
     from .rank import RankProgress, RankResult
     from .solve import Solution, SolveProgress
-    from .space import SearchSpace
-    from .summary import Summary
 
 
 def load_problem(path: str | Path, overrides: Sequence[str] = (), *, rank: Mapping[str, Any] | None = None) -> Problem:
@@ -47,7 +47,7 @@ def load_problem(path: str | Path, overrides: Sequence[str] = (), *, rank: Mappi
     >>> problem.name, problem.n_steps, problem.ranges[0].kernel, problem.rank.trials
     ('dcgan-generator', 5, (4, 4), 8)
     """
-    from .problem import load
+    from .problem.problem import load
 
     problem = load(path, overrides)
     given = {key: value for key, value in (rank or {}).items() if value is not None}
@@ -80,9 +80,9 @@ def explore(
     >>> found.recipes[-1].fields()
     {'kernel': 4, 'stride': 2, 'padding': 1, 'output_padding': 0, 'dilation': 1}
     """
-    from .explore import explore as explore_recipes
-    from .explore import explore_ranges
-    from .sizes import parse_size
+    from .core.sizes import parse_size
+    from .design.explore import explore as explore_recipes
+    from .design.explore import explore_ranges
 
     def size(value: int | Sequence[int] | str) -> int | Sequence[int]:
         if isinstance(value, str):
@@ -150,7 +150,7 @@ def rank(
     """Measure designs on this machine in an Optuna study and rank them by throughput.
 
     ``designs`` is a :class:`Solution` (its problem's ``[rank]`` table gives the
-    defaults) or any :class:`~archsolve.space.SearchSpace`.  The other keywords
+    defaults) or any :class:`~archsolve.design.search_space.SearchSpace`.  The other keywords
     are the ``[rank]`` keys (docs/problems.md#rank); each one given (not ``None``)
     replaces the problem's value and is checked as the file's would be.  ``progress`` receives a
     :class:`~archsolve.rank.RankProgress` after every timing (step timings, each screened design,
@@ -180,7 +180,7 @@ def rank(
             except KeyError:
                 reference = designs.reference.design
     else:
-        from .problem import RankOptions
+        from .problem.problem import RankOptions
 
         space, options = designs, RankOptions()
     given = {
@@ -202,8 +202,8 @@ def rank(
 
 def _rank_options(options: Any, settings: Mapping[str, Any], source: str = "rank()") -> Any:
     """``[rank]`` options with keyword overrides, checked as the problem file's ``[rank]`` table is."""
-    from .checks import Checker
-    from .problem import read_rank
+    from .design.checks import Checker
+    from .problem.problem import read_rank
 
     check = Checker(source)
     given = read_rank(check, settings)
@@ -223,12 +223,12 @@ def best_design(designs: Any) -> Design:
     >>> best_design("problems/dcgan_generator.toml")  # doctest: +ELLIPSIS
     <Design 'dcgan-generator': 100x1x1 → 512x4x4 → ... → 3x64x64, 1,511,936 params, 26,771,456 MACs>
     """
-    from .design import Design
-    from .problem import Problem
+    from .build.summary import Summary
+    from .design.design import Design
+    from .problem.problem import Problem
     from .rank import Candidate as Measured
     from .rank import RankResult
     from .solve import Candidate, Solution
-    from .summary import Summary
 
     if isinstance(designs, Design):
         return designs
@@ -251,8 +251,8 @@ def _design_file(path: Path) -> Design:
     """A saved design, or a problem file's best design (a problem is told apart by its keys)."""
     import tomllib
 
-    from .saved import load_design as load_saved
-    from .saved import looks_like_problem
+    from .problem.saved import load_design as load_saved
+    from .problem.saved import looks_like_problem
 
     if path.suffix.lower() == ".toml":
         try:
@@ -276,7 +276,7 @@ def build(designs: Any) -> nn.Module:
     >>> tuple(net(torch.zeros(2, 100, 1, 1)).shape)
     (2, 3, 64, 64)
     """
-    from .build import build as build_module
+    from .build.modules import build as build_module
 
     return build_module(best_design(designs))
 
@@ -289,7 +289,7 @@ def emit_source(designs: Any, class_name: str | None = None) -> str:
     >>> "class Generator(nn.Module):" in source
     True
     """
-    from .emit import emit_source as emit
+    from .build.emit import emit_source as emit
 
     return emit(best_design(designs), class_name)
 
@@ -334,7 +334,7 @@ def save_design(designs: Any, path: str | Path) -> Path:
     ...     archsolve.load_design(path).out_shape
     (3, 64, 64)
     """
-    from .saved import save_design as save
+    from .problem.saved import save_design as save
 
     return save(best_design(designs), path)
 
@@ -348,7 +348,7 @@ def load_design(path: str | Path) -> Design:
     ...
     archsolve.errors.InputError: problems/dcgan_generator.toml: this is a problem file, not a saved design; ...
     """
-    from .saved import load_design as load
+    from .problem.saved import load_design as load
 
     return load(path)
 
@@ -363,6 +363,6 @@ def summary(designs: Any, *, check: bool = True) -> Summary:
     >>> table.checked, table.params.trainable
     (True, 1510016)
     """
-    from .summary import summarize
+    from .build.summary import summarize
 
     return summarize(best_design(designs), check=check)

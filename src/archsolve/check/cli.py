@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..checks import write_text
+from ..design.checks import write_text
 from ..errors import InputError
 from .target import load_model, parse_kwargs
 

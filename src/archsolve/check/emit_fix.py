@@ -13,12 +13,12 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..design import Design, Step
+from ..design.design import Design, Step
+from ..design.layer import Layer
 from ..errors import InfeasibleError, InputError
-from ..layer import Layer
 
 if TYPE_CHECKING:
-    from .fix import Change
+    from .fixes import Change
     from .report import CheckResult
 
 _MODULE = re.compile(r"^steps\.(\d+)\.(\d+)$")
@@ -118,7 +118,7 @@ def _landing(layer: Layer, shape: tuple[int, ...], axes: list, target: tuple[int
 
 def fixed_source(design: Design, result: CheckResult, size: int) -> str:
     """The fixed design's source, once its model, built and run, gives the output the fix printed."""
-    from ..emit import emit_source
+    from ..build.emit import emit_source
     from .runner import ModelRunner
     from .target import design_model
 

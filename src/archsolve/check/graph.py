@@ -3,7 +3,7 @@
 Each recorded call becomes one step that computes its outputs' shapes from its inputs':
 
 - **catalog** steps (conv, conv_transpose, max/avg pool, upsample by an integer scale,
-  pixel (un)shuffle) ask the op catalog (:mod:`archsolve.ops`) for every axis;
+  pixel (un)shuffle) ask the op catalog (:mod:`archsolve.catalog`) for every axis;
 - **merge** steps (``cat``, ``+`` and other broadcasting element-wise calls) check the sizes
   that meet there;
 - **shape-keeping** steps (activations, batch norm, dropout) copy their input's shape;
@@ -25,9 +25,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..catalog import KINDS
+from ..catalog.base import OpKind
+from ..core.recipe import AxisRecipe
 from ..errors import first_line
-from ..ops import KINDS, OpKind
-from ..recipe import AxisRecipe
 from .capture import Env, Guard, Node, Trace, Tracked, call, call_label, has_tracked, tensors_in
 
 

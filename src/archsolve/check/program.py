@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..ops import KINDS, OpKind
-from ..recipe import AxisRecipe
+from ..catalog import KINDS
+from ..catalog.base import OpKind
+from ..core.recipe import AxisRecipe
 from .capture import RECURRENT, Env, Guard, Node, Trace, int_fn
 from .graph import (
     BroadcastStep,

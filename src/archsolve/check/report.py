@@ -13,7 +13,7 @@ from .graph import Failure
 
 if TYPE_CHECKING:
     from .decide import Verdict
-    from .fix import Fix
+    from .fixes import Fix
 
 JSON_VERSION = 1
 

@@ -23,7 +23,7 @@ from ..errors import InputError, unknown
 if TYPE_CHECKING:
     from torch import nn
 
-    from ..design import Design
+    from ..design.design import Design
 
 #: The most sizes one axis is analysed over (bounded work whatever the flag says).
 MAX_SIZE = 1 << 16
@@ -176,8 +176,8 @@ def load_design(path: str) -> Design:
     """A saved design, or a problem file's best design (the solver runs)."""
     import tomllib
 
-    from ..saved import load_design as load_saved
-    from ..saved import looks_like_problem
+    from ..problem.saved import load_design as load_saved
+    from ..problem.saved import looks_like_problem
 
     file = Path(path)
     if file.suffix.lower() == ".toml":
@@ -186,7 +186,7 @@ def load_design(path: str) -> Design:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             data = {}  # load_saved reports it
         if looks_like_problem(data) or "encoder" in data:
-            from ..problem import load as load_problem
+            from ..problem.problem import load as load_problem
             from ..solve import solve
 
             return solve(load_problem(path), top=1).candidates[0].design
@@ -201,7 +201,7 @@ def design_model(design: Design) -> nn.Module:
     """The design's emitted source, executed: the model a user of ``archsolve build`` gets."""
     import torch
 
-    from ..emit import class_name, emit_source
+    from ..build.emit import class_name, emit_source
 
     namespace: dict[str, Any] = {"__name__": "archsolve_check_design"}
     exec(compile(emit_source(design), f"<{design.name}>", "exec"), namespace)

@@ -5,7 +5,7 @@ Public API::
     result = rank(space, RankSettings(trials=20), MeasureSettings(batch_size=16), progress=callback)
     result.winner.design, result.winner.throughput, result.results_path
 
-``space`` is a :class:`archsolve.space.SearchSpace` (the solver implements it).
+``space`` is a :class:`archsolve.design.search_space.SearchSpace` (the solver implements it).
 One Optuna trial picks one key per step (``step0``, ``step1``, … as
 categorical parameters); its value is the measured throughput in samples/s
 (maximised).  What happens to a proposal:
@@ -35,7 +35,7 @@ atomically after every trial, so no finished measurement is lost.
 
 **Latency model.**  Before searching, each distinct step of the candidate pool
 (every valid combination when the product of the options is at most
-``pool_limit``; else :class:`~archsolve.space.CandidateSource` or random
+``pool_limit``; else :class:`~archsolve.design.search_space.CandidateSource` or random
 samples) is timed once alone on its own input shape; a design's raw predicted
 time is the sum of its steps'.  The ``enqueue`` designs predicted fastest are
 enqueued first (``study.enqueue_trial``), from 8 trials with as many spread
@@ -75,7 +75,7 @@ shows the trials, their user attributes and the measured throughput.
 **Pareto.**  The front of throughput (max) against parameters (min) and, where
 measured (CUDA), peak memory (min) is computed from the measured trials and
 written as a table in the results JSON and as a self-contained plotly page,
-``pareto.html`` (:mod:`archsolve.pareto_page`).
+``pareto.html`` (:mod:`archsolve.rank.pareto_page`).
 
 **Headline.**  The final race (:mod:`.race`, :mod:`.verdict`) decides: the
 ranking's places, the winner and its ratio to the reference with an interval
@@ -94,11 +94,12 @@ from typing import TYPE_CHECKING
 from ..packages import lazy_names
 
 if TYPE_CHECKING:
-    from .measure import Environment, Measurement, Measurer, MeasureSettings
+    from .measure import Environment, Measurement, Measurer
     from .ranker import rank
+    from .settings import MeasureSettings, RankSettings
     from .stats import pareto_front, spearman
     from .study import open_storage, redact
-    from .values import Candidate, FailedCandidate, RankProgress, RankResult, RankSettings, RunCounts
+    from .values import Candidate, FailedCandidate, RankProgress, RankResult, RunCounts
 
 # Where each public name lives.  Loaded on first use: reading a problem file needs only the settings
 # values (``values``, ``measure``), not the search loop, the study or the statistics.
@@ -106,7 +107,7 @@ _HOMES = {
     "Environment": ".measure",
     "Measurement": ".measure",
     "Measurer": ".measure",
-    "MeasureSettings": ".measure",
+    "MeasureSettings": ".settings",
     "rank": ".ranker",
     "pareto_front": ".stats",
     "spearman": ".stats",
@@ -116,7 +117,7 @@ _HOMES = {
     "FailedCandidate": ".values",
     "RankProgress": ".values",
     "RankResult": ".values",
-    "RankSettings": ".values",
+    "RankSettings": ".settings",
     "RunCounts": ".values",
 }
 

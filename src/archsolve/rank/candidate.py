@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..design import Design
+from ..design.design import Design
 
 Keys = tuple[str, ...]
 

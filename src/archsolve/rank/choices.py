@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..design import Design
+from ..design.design import Design
+from ..design.search_space import SearchSpace
 from ..errors import InputError
-from ..space import SearchSpace
 from .values import Keys
 
 if TYPE_CHECKING:

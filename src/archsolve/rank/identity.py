@@ -9,7 +9,7 @@ canonical JSON of
 * the module's structure: the design's layers (kind, shapes and hence
   channels, per-axis recipes, groups, bias, norm, mode, run-time output
   size), each step's activation and skip connection, the sequence flag, and
-  the torch module :func:`archsolve.build.build` makes of it (built on the
+  the torch module :func:`archsolve.build.modules.build` makes of it (built on the
   meta device: no memory), which adds what the builder takes from the
   ``[build]`` options (a LeakyReLU's slope).  A ``[build]`` option no layer
   uses (an upsample mode without upsampling) changes nothing that ran;
@@ -30,7 +30,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..design import Design
+from ..design.design import Design
 from .measure import Environment, Measurer
 
 #: The environment fields that change what a timing means (python and OS patch levels do not).
@@ -39,7 +39,7 @@ ENV_FIELDS = ("torch", "device", "device_name", "threads", "cuda", "cudnn")
 
 def design_content(design: Design) -> dict[str, Any]:
     """The design as it runs, without its name (names do not run): its steps and the module torch builds."""
-    from ..build import build_meta
+    from ..build.modules import build_meta
     from ..errors import ArchsolveError
 
     try:

@@ -45,77 +45,18 @@ from __future__ import annotations
 import contextlib
 import math
 import platform
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, Issue, MeasureError, first_line, unknown
+from ..errors import InputError, Issue, MeasureError, first_line
+from .settings import MeasureSettings
 from .timers import DeviceLock, Timer, lock_path, make_timer, round_robin
 
 if TYPE_CHECKING:
     import torch
-
-DTYPES = ("float32", "bfloat16", "float16")
-MODES = ("inference", "train")
-CLOCKS = ("wall", "cpu")
-#: The devices a setting may name; whether this machine has one is asked when measuring (``_resolve_device``).
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-@dataclass(frozen=True)
-class MeasureSettings:
-    """How to time a candidate; every field is recorded with each result.
-
-    ``time_steps`` is the sequence length fed to designs whose input carries a
-    time axis (ConvLSTM), which the design itself does not fix.
-    """
-
-    device: str = "auto"
-    dtype: str = "float32"
-    batch_size: int = 16
-    mode: str = "inference"
-    warmup: int = 3
-    repeats: int = 20
-    min_sample_s: float = 0.002
-    channels_last: bool = False
-    max_spread: float = 0.15
-    retries: int = 2
-    threads: int | None = None
-    cudnn_benchmark: bool = True
-    time_steps: int = 4
-    clock: str = "wall"
-    cuda_graphs: bool = False
-
-    def __post_init__(self) -> None:
-        issues = []
-        if not _DEVICE.match(self.device):
-            issues.append(Issue("device", f"expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"))
-        if self.dtype not in DTYPES:
-            issues.append(Issue("dtype", unknown("dtype", self.dtype, DTYPES)))
-        if self.mode not in MODES:
-            issues.append(Issue("mode", unknown("mode", self.mode, MODES)))
-        for name, low in (("batch_size", 1), ("warmup", 1), ("repeats", 3), ("retries", 0), ("time_steps", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                issues.append(Issue(name, f"{value!r}: expected an integer >= {low}"))
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            issues.append(Issue("threads", f"{self.threads!r}: expected an integer >= 1"))
-        if not self.min_sample_s >= 0:
-            issues.append(Issue("min_sample_s", f"{self.min_sample_s!r}: expected seconds >= 0"))
-        if self.clock not in CLOCKS:
-            issues.append(Issue("clock", unknown("clock", self.clock, CLOCKS)))
-        if self.cuda_graphs and self.mode != "inference":
-            issues.append(Issue("cuda_graphs", 'CUDA-graph replay times inference only; use mode = "inference"'))
-        if not self.max_spread > 0:
-            issues.append(Issue("max_spread", f"{self.max_spread!r}: expected a ratio > 0"))
-        if issues:
-            raise InputError(issues)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Before searching, each distinct step of the candidate pool (every valid
 combination when the product of the options is at most ``pool_limit``; else
-:class:`~archsolve.space.CandidateSource` or random samples) is timed once on
+:class:`~archsolve.design.search_space.CandidateSource` or random samples) is timed once on
 its own input shape.  Step timings are stored in the study's user attributes,
 so a resumed run or another worker does not repeat them.
 
@@ -23,13 +23,13 @@ from dataclasses import replace
 from itertools import islice, product
 from typing import TYPE_CHECKING
 
-from ..design import Design, Step
-from ..space import CandidateSource
+from ..design.design import Design, Step
+from ..design.search_space import CandidateSource
 from .calibrate import STEP_SUM as STEP_SUM_FORM
 from .calibrate import Fit, HeldOut, fit, forms, held_out
 from .identity import context_key
-from .measure import MeasureSettings
 from .part import Part, Run
+from .settings import MeasureSettings
 from .values import Keys
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ STEP_ATTR = "step_time:"
 
 def build_module(design: Design) -> torch.nn.Module:
     """The torch module measured for ``design``: exactly what ``archsolve.build`` hands the user."""
-    from ..build import build
+    from ..build.modules import build
 
     return build(design)
 

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..design import Design
+from ..design.design import Design
 from .choices import Choices
 from .measure import Measurer
 from .progress import Reporter
-from .values import RankSettings, Tally
+from .settings import RankSettings
+from .values import Tally
 
 if TYPE_CHECKING:
     import torch

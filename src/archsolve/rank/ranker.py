@@ -10,12 +10,12 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..dashboard import label_race
-from ..design import Design
+from ..design.design import Design
+from ..design.search_space import CandidateSource, SearchSpace
 from ..errors import InputError, Issue
-from ..space import CandidateSource, SearchSpace
 from .choices import Choices
-from .measure import Measurer, MeasureSettings
+from .dashboard import label_race
+from .measure import Measurer
 from .model import LatencyModel, build_module
 from .part import Run
 from .progress import Reporter
@@ -23,8 +23,9 @@ from .queue import Queue
 from .race import Race
 from .results import ResultsWriter
 from .search import Search
+from .settings import MeasureSettings, RankSettings
 from .study import StudyStore, slug
-from .values import Keys, RankProgress, RankResult, RankSettings, Tally
+from .values import Keys, RankProgress, RankResult, Tally
 
 if TYPE_CHECKING:
     import optuna

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MeasureError
-from ..pareto_page import pareto_html
 from .measure import Measurement
 from .model import LatencyModel
+from .pareto_page import pareto_html
 from .part import Part, Run
 from .stats import pareto_front
 from .study import StudyStore, redact

@@ -25,9 +25,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..dashboard import label_trial
-from ..design import Design
+from ..design.design import Design
 from ..errors import ArchsolveError
+from .dashboard import label_trial
 from .model import LatencyModel, sample_shape
 from .part import Part, Run
 from .picks import Picks

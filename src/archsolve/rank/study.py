@@ -29,12 +29,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..dashboard import label_study
 from ..errors import InputError, Issue
 from .choices import Choices
+from .dashboard import label_study
 from .identity import digest, measure_key
 from .measure import Measurer
-from .values import Keys, RankSettings
+from .settings import RankSettings
+from .values import Keys
 
 if TYPE_CHECKING:
     import optuna

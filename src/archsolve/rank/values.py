@@ -4,85 +4,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..display import Shown
-from ..errors import InputError, Issue
+from ..core.console import PIPE_WIDTH, render
+from ..core.display import Shown
+from ..core.table import Column, Table, plural
+from ..design.notation import RECIPE, Trajectory, design_text
 from .candidate import Candidate, FailedCandidate, Keys
-from .measure import Environment, MeasureSettings
+from .measure import Environment
+from .settings import MeasureSettings, RankSettings
 from .verdict import ModelQuality, RaceResult
 
-__all__ = ["Candidate", "FailedCandidate", "Keys", "RankProgress", "RankResult", "RankSettings", "RunCounts", "Tally"]
-SAMPLERS = ("tpe", "random")
+if TYPE_CHECKING:
+    from . import Candidate
 
-
-@dataclass(frozen=True)
-class RankSettings:
-    """How to search and where to keep the study (``[rank]`` in a problem file, ``--storage``, ``--study``).
-
-    ``trials``: designs measured in the study in total (all runs, all workers).
-    ``enqueue``: designs predicted fastest by the latency model to measure
-    first (default: half of ``trials``; from 8 trials a quarter, with as many
-    spread over the predicted order to calibrate the model on, whose
-    held-out figures then decide whether it picks the rest).  ``max_asks``: proposals before giving
-    up on finding new valid designs (default ``10 * trials + 50``).
-    ``patience``: consecutive proposals that measure nothing before the next
-    predicted-best unmeasured design is enqueued.  ``screen_repeats``:
-    samples per design when it is first measured (a brief screening, no
-    re-timing; the race decides).  ``race``: re-time the ``finalists`` best
-    measured designs and the reference round-robin, at most ``race_rounds``
-    rounds (a finalist that cannot catch the leader leaves early), and decide
-    with ``confidence`` intervals.
-    """
-
-    trials: int = 20
-    results_dir: Path | None = None
-    storage: str | None = None
-    study_name: str | None = None
-    sampler: str = "tpe"
-    seed: int | None = None
-    model: bool = True
-    enqueue: int | None = None
-    model_repeats: int = 5
-    pool_limit: int = 5000
-    model_limit: int = 512
-    startup_trials: int = 5
-    patience: int = 1
-    max_asks: int | None = None
-    pareto: bool = True
-    stale_after_s: float = 3600.0
-    race: bool = True
-    finalists: int = 4
-    race_rounds: int = 15
-    screen_repeats: int = 5
-    confidence: float = 0.95
-
-    def __post_init__(self) -> None:
-        issues = []
-        for name, low in (
-            ("trials", 1),
-            ("model_repeats", 3),
-            ("pool_limit", 1),
-            ("model_limit", 0),
-            ("finalists", 1),
-            ("race_rounds", 3),
-            ("screen_repeats", 3),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                issues.append(Issue(name, f"{value!r}: expected an integer >= {low}"))
-        for name in ("enqueue", "max_asks"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                issues.append(Issue(name, f"{value!r}: expected an integer >= 0"))
-        if not 0.5 <= self.confidence < 1:
-            issues.append(Issue("confidence", f"{self.confidence!r}: expected a level in [0.5, 1)"))
-        if self.sampler not in SAMPLERS:
-            issues.append(Issue("sampler", f"{self.sampler!r}: expected one of {', '.join(SAMPLERS)}"))
-        if self.startup_trials < 0 or self.patience < 1:
-            issues.append(Issue("startup_trials/patience", "expected startup_trials >= 0 and patience >= 1"))
-        if issues:
-            raise InputError(issues)
+__all__ = ["Candidate", "FailedCandidate", "Keys", "RankProgress", "RankResult", "RunCounts", "Tally"]
 
 
 @dataclass(frozen=True)
@@ -185,8 +121,6 @@ class RankResult(Shown):
         return f"<RankResult {self.problem!r}: {len(self.candidates)} measured{best}>"
 
     def text(self) -> str:
-        from ..report import ranked_text
-
         return ranked_text(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,3 +183,163 @@ class Tally:
         return RunCounts(
             reused=reused, **{f.name: getattr(self, f.name) for f in fields(RunCounts) if f.name != "reused"}
         )
+
+
+def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table:
+    """The measured designs in their final places: the race's ratio and interval first, then the screening.
+
+    After a race the rows are the race's order (the winner, the other
+    finalists by ratio, the rest by screening); without one, by screening
+    throughput.  The verdict is the table's note.
+    """
+    race = result.race
+    env = result.environment
+    screening = (
+        f"screening: each design timed alone on {env.device_name} ({result.measure.dtype}, batch "
+        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = spread too wide after re-measuring"
+    )
+    screened = (Column("screening samples/s", "right"), Column("ms ± IQR", "right"))
+    costs = (Column("params", "right"), Column("MACs", "right"), RECIPE)
+    if race is None:
+        rows = tuple((str(c.rank), *_screening(c), *_costs(c, problem)) for c in result.candidates)
+        return Table((Column("#", "right"), *screened, *costs), rows, title=f"{screening} (no final race)")
+    pct = f"{race.confidence:.0%}"
+    raced = []
+    for c in result.candidates:
+        figures = c.raced
+        ratio = f"{figures.ratio:.2f}×" if figures else ""
+        interval = f"{figures.low:.2f}–{figures.high:.2f}" if figures and not figures.reference else ""
+        # The screening time and its IQR stay in the JSON: the race's figures need the width here.
+        raced.append((str(c.rank), ratio, interval, _marks(result, c), _screening(c)[0], *_costs(c, problem)))
+    columns = (
+        Column("#", "right"),
+        Column("× reference", "right"),
+        Column(f"{pct} interval", "right"),
+        Column(""),
+        screened[0],
+        *costs,
+    )
+    title = (
+        f"final race: {plural(len(race.entries), 'finalist')} re-timed in turns with the reference, "
+        f"{race.winner.rounds} rounds (× reference: speed over the reference's); {screening}"
+    )
+    return Table(columns, tuple(raced), title=title, notes=(race.verdict(),))
+
+
+def _screening(c: Candidate) -> tuple[str, str]:
+    return f"{c.throughput:,.1f}" + (" ?" if c.flagged else ""), f"{c.median_s * 1e3:.3f} ± {c.iqr_s * 1e3:.3f}"
+
+
+def _costs(c: Candidate, problem: Trajectory | None) -> tuple[str, str, str]:
+    return f"{c.design.params.total:,}", f"{c.design.macs:,}", design_text(c.design, problem)
+
+
+def _marks(result: RankResult, c: Candidate) -> str:
+    """winner / keep (the reference when it stays) / reference / tie: what the race made of a row."""
+    race = result.race
+    figures = c.raced
+    if race is None or figures is None:
+        return ""
+    won = race.winner.candidate.keys == c.keys
+    words = [
+        word
+        for word, on in (
+            ("keep" if figures.reference else "winner", won),
+            ("reference", figures.reference),
+            ("tie", figures.tie and not won and not figures.reference),
+        )
+        if on
+    ]
+    return ", ".join(words)
+
+
+def headline(result: RankResult, problem: Trajectory | None = None) -> str | None:
+    """The ``winner:`` line: the race's figures (or the advice to keep the reference); screening without a race."""
+    winner = result.winner
+    if winner is None:
+        return None
+    recipe = design_text(winner.design, problem)
+    race = result.race
+    if race is None:
+        return f"winner: #{winner.rank} at {winner.throughput:,.1f} samples/s (screening, no final race) — {recipe}"
+    pct = f"{race.confidence:.0%}"
+    if race.keep_reference:
+        return f"winner: keep the reference #{winner.rank} — {recipe}: no finalist beats it beyond its {pct} interval"
+    w, ref = race.winner, race.reference
+    figures, base = w.candidate.raced, ref.candidate.raced
+    speeds = f"; {figures.throughput:,.1f} vs {base.throughput:,.1f} samples/s" if figures and base else ""
+    return (
+        f"winner: #{winner.rank} at {w.ratio:.2f}× the reference's speed in the final race "
+        f"({pct} interval {w.low:.2f}–{w.high:.2f}{speeds}) — {recipe}"
+    )
+
+
+def ranked_warnings(result: RankResult) -> list[str]:
+    """What goes above the ranked table: the machine was too noisy to separate the finalists."""
+    warning = result.race.warning() if result.race else None
+    return [f"warning: {warning}"] if warning else []
+
+
+def ranked_lines(result: RankResult, problem: Trajectory | None = None) -> list[str]:
+    """What follows the ranked table: the winner, this run's counts, the model, where the files are."""
+    lines = []
+    if (line := headline(result, problem)) is not None:
+        lines.append(line)
+    run = result.run
+    extra = [
+        f"{count} {what}"
+        for count, what in (
+            (run.repeats, "repeated proposals answered from the study"),
+            (run.invalid, "invalid skipped"),
+            (run.failed, "failed"),
+            (run.deferred + run.contested, "left to other workers"),
+        )
+        if count
+    ]
+    lines.append(
+        f"this run: {run.measured} measured, {run.reused} reused from the study" + "".join(f", {e}" for e in extra)
+    )
+    lines += model_lines(result)
+    for failed in result.failed:
+        lines.append(f"failed: {' | '.join(failed.keys)}: {failed.reason}")
+    lines.append(f"study {result.study_name!r} in {result.storage}")
+    lines.append(f"results: {result.results_path}")
+    if result.plot_path:
+        lines.append(f"Pareto front (throughput vs params, peak memory): {result.plot_path}")
+    return lines
+
+
+def ranked_text(result: RankResult, problem: Trajectory | None = None, width: int = PIPE_WIDTH) -> str:
+    """The ranking as plain text: the table, then the winner, the run's counts and where the files are."""
+    table = render(ranked_table(result, problem), width)
+    return "\n".join([*ranked_warnings(result), table, *ranked_lines(result, problem)])
+
+
+def model_lines(result: RankResult) -> list[str]:
+    """The latency model's held-out quality (and a caveat when it does not rank), and the phase times."""
+    lines = []
+    quality = result.quality
+    if quality is not None and quality.held_out_within_10pct is not None:
+        rho = "n/a" if quality.held_out_spearman is None else f"{quality.held_out_spearman:.2f}"
+        lines.append(
+            f"latency model ({quality.form}, calibrated on the measured designs): held out, "
+            f"{quality.held_out_within_10pct:.0%} of {plural(quality.held_out_designs, 'design')} predicted within "
+            f"±10 %, Spearman {rho}"
+        )
+        if quality.ranks is False:
+            lines.append(
+                "latency model: does not rank these designs (held-out Spearman below 0.5): "
+                "designs were spread over the space instead of taken from its predictions"
+            )
+    elif quality is not None and quality.within_10pct is not None:
+        rho = "n/a" if quality.spearman is None else f"{quality.spearman:.2f}"
+        lines.append(
+            f"latency model (sum of step timings): {quality.within_10pct:.0%} of {plural(quality.designs, 'design')} "
+            f"predicted within ±10 %, Spearman {rho} (too few designs to hold any out)"
+        )
+    run = result.run
+    if run.model_s or run.screen_s or run.race_s:
+        lines.append(
+            f"phases: step timings {run.model_s:.1f} s, screening {run.screen_s:.1f} s, race {run.race_s:.1f} s"
+        )
+    return lines

@@ -13,11 +13,14 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..design import Design, Step
-from ..display import Shown
-from ..ops import KIND_ORDER
-from ..problem import Problem
-from ..recipe import AxisRecipe
+from ..catalog import KIND_ORDER
+from ..core.console import PIPE_WIDTH, render
+from ..core.display import Shown
+from ..core.recipe import AxisRecipe
+from ..core.table import Column, Table, plural
+from ..design.design import Design, Step
+from ..design.notation import RECIPE, design_text
+from ..problem.problem import Problem
 
 State = tuple[tuple[int, ...], int, tuple[int, ...], tuple[bool, ...]]
 """A boundary between steps: (spatial size per axis, channels, jump per axis for receptive fields, and
@@ -148,8 +151,6 @@ class Solution(Shown):
         )
 
     def text(self) -> str:
-        from ..report import solution_text
-
         return solution_text(self)
 
 
@@ -255,3 +256,80 @@ def satisfies(problem: Problem, picks: Sequence[Choice]) -> bool:
         if len(shared) > 1:
             return False
     return True
+
+
+def solution_json(solution: Solution) -> dict[str, Any]:
+    """``archsolve solve --no-rank --json`` (docs/json.md): nothing measured, the best by objective wins."""
+    candidates = [c.design.to_dict(None) | {"variants": len(c.variants)} for c in solution.candidates]
+    return {
+        "problem": solution.problem.name,
+        "count": solution.count,
+        "count_is_lower_bound": solution.count_is_lower_bound,
+        "folded": solution.folded,
+        "expanded": solution.expanded,
+        "candidates": candidates,
+        "winner": candidates[0] if candidates else None,
+        "reference": reference_json(solution),
+    }
+
+
+def reference_json(solution: Solution) -> dict[str, Any] | None:
+    """The problem's reference design (``reference = "…"``) with its recipe line, or None without one."""
+    reference = solution.reference
+    if reference is None:
+        return None
+    return {"recipe": design_text(reference.design, solution.problem), **reference.design.to_dict(None)}
+
+
+def reference_line(solution: Solution) -> str | None:
+    """``reference: conv_transpose k4 s1 | 4× conv_transpose k4 s2 p1 (3,578,624 params, … MACs)``."""
+    reference = solution.reference
+    if reference is None:
+        return None
+    text = design_text(reference.design, solution.problem)
+    return f"reference: {text} ({reference.params:,} params, {reference.macs:,} MACs)"
+
+
+def solution_table(solution: Solution) -> Table:
+    """``solve --no-rank``: the count, then the best designs by the objective; unless expanded, distinct
+    ideas with the count of designs one step apart folded under each (``+N``)."""
+    folded = not solution.expanded and any(c.variants for c in solution.candidates)
+    rows = tuple(
+        (
+            str(i),
+            f"{c.params:,}",
+            f"{c.macs:,}",
+            *((f"+{len(c.variants):,}" if c.variants else "",) if folded else ()),
+            design_text(c.design, solution.problem),
+        )
+        for i, c in enumerate(solution.candidates, 1)
+    )
+    order = _order(solution.problem.objective)
+    title = f"best {len(rows)} by {order}:"
+    if folded:
+        title = (
+            f"best {len(rows)} ideas by {order}; +N: designs one step apart folded under the row (--expand lists them):"
+        )
+    columns = (Column("#", "right"), Column("params", "right"), Column("MACs", "right"))
+    return Table((*columns, *((Column("+", "right"),) if folded else ()), RECIPE), rows, title=title)
+
+
+def _order(objective: str) -> str:
+    # Without measurements the listing cannot be by latency; the ranker orders by predicted time.
+    return "params (latency is predicted and measured when ranking)" if objective == "latency" else objective
+
+
+def count_line(solution: Solution) -> str:
+    """``dcgan-generator: 6,710 valid designs (10,570 functional duplicates folded; solved in 0.52 s)``."""
+    folded = f"{plural(solution.folded, 'functional duplicate')} folded; " if solution.folded else ""
+    # A count the time limit stopped is a lower bound, and says so.
+    at_least = "at least " if solution.count_is_lower_bound else ""
+    return (
+        f"{solution.problem.name}: {at_least}{plural(solution.count, 'valid design')} "
+        f"({folded}solved in {solution.seconds:.2f} s)"
+    )
+
+
+def solution_text(solution: Solution, width: int = PIPE_WIDTH) -> str:
+    """``solve --no-rank`` as plain text: the count line, then the table of the best designs."""
+    return "\n".join([count_line(solution), render(solution_table(solution), width)])

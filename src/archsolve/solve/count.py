@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import replace
 
-from ..problem import Problem
+from ..problem.problem import Problem
 from .budget import count_under_budget
 from .choices import Choice, State, allowed, initial_state, prefix_cost
 from .crossing import TooWide, across, count_across, local_filter

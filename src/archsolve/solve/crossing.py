@@ -18,11 +18,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..ops import KINDS
-from ..problem import Problem
+from ..catalog import KINDS
+from ..problem.problem import Problem
+from ..problem.where import Atom, Term, WhereItem, holds, leaf_order, leaves
 from .choices import Choice, State, initial_state, prefix_cost
 from .deadline import Deadline
-from .where import Atom, Term, WhereItem, holds, leaf_order, leaves
 
 #: Extended states (boundary state x running values x residual atoms) the DP may hold at one boundary.
 STATE_CAP = 200_000

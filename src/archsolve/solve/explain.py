@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import combinations
 
+from ..catalog import KINDS
+from ..catalog.conv import ConvTranspose
+from ..core.recipe import Ranges
+from ..core.sizes import sizes_text
 from ..errors import InfeasibleError, SolverTimeout
-from ..ops import KINDS, ConvTranspose
-from ..problem import Problem
-from ..recipe import Ranges
-from ..sizes import sizes_text
+from ..problem.problem import Problem
 from .choices import RULES, Choice, State, allowed, initial_state, prefix_cost
 from .count import reachable
 from .crossing import across, local_filter

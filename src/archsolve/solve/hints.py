@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+from ..catalog import KINDS
 from ..errors import InputError, SolverTimeout
-from ..ops import KINDS
-from ..problem import Ops, Problem
+from ..problem.problem import Ops, Problem
 from .count import count, reachable
 from .deadline import Deadline
 from .plan import check_memory, free_sizes

@@ -18,11 +18,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from ..errors import SolverTimeout
-from ..problem import Problem
+from ..problem.problem import Problem
+from ..problem.where import Term
 from .choices import Candidate, Choice, Group, group_choices, initial_state, make_design, prefix_cost
 from .crossing import across, needed_leaves, values_key
 from .deadline import Deadline
-from .where import Term
 
 #: Megabytes Z3 may hold (a solve stays under 1.5 GB in all).
 MEMORY_MB = 800

@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..problem import Problem
+from ..problem.problem import Problem
 from .choices import Choice, State, initial_state, prefix_cost, satisfies
 from .deadline import Deadline
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..problem import DIM_MAX, Problem, SizeSpec
-from ..recipe import Ranges
+from ..core.recipe import Ranges
+from ..problem.problem import DIM_MAX, Problem, SizeSpec
 from .deadline import Deadline
 from .tables import CHOICE_CAP, Tables, TooLarge, op_recipes
 

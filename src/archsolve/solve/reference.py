@@ -11,9 +11,9 @@ the key and the step.
 
 from __future__ import annotations
 
+from ..design.notation import StepText
 from ..errors import InputError, Issue
-from ..notation import StepText
-from ..problem import Problem
+from ..problem.problem import Problem
 from .choices import (
     Candidate,
     Choice,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..problem import Problem
+from ..problem.problem import Problem
+from ..problem.where import Term, WhereItem, holds, leaf_order, leaves
 from .choices import Choice
 from .crossing import env_of, local_atoms, needed_leaves
 from .deadline import Deadline
 from .model import z3_term
-from .where import Term, WhereItem, holds, leaf_order, leaves
 
 FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 

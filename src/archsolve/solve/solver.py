@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 
 from ..errors import InfeasibleError, InputError
-from ..problem import Problem
+from ..problem.problem import Problem
 from . import count as counting
 from . import model
 from .choices import Candidate, Choice, Solution, fold, make_design

@@ -1,4 +1,4 @@
-"""The solved tables as the ranker's search space (:class:`archsolve.space.SearchSpace`)."""
+"""The solved tables as the ranker's search space (:class:`archsolve.design.search_space.SearchSpace`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 
-from ..design import Design
+from ..design.design import Design
 from .choices import Choice, Solution, State, initial_state, make_design, satisfies
 from .crossing import design_holds
 from .deadline import Deadline
@@ -14,12 +14,12 @@ from .paths import cheapest
 
 
 class SolutionSpace:
-    """The solver's valid designs as a search space for the ranker (:class:`archsolve.space.SearchSpace`).
+    """The solver's valid designs as a search space for the ranker (:class:`archsolve.design.search_space.SearchSpace`).
 
     Step ``i`` offers every valid choice of the solved table by its key; a pick
     tuple is a design when its choices chain and meet the global constraints.
     As a candidate source it supplies the best designs by the objective; as a
-    :class:`archsolve.space.FastestSource`, the exact predicted-fastest designs.
+    :class:`archsolve.design.search_space.FastestSource`, the exact predicted-fastest designs.
     """
 
     def __init__(self, solution: Solution) -> None:

@@ -14,12 +14,14 @@ from collections.abc import Hashable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from ..design import clear_layer_cache, make_step
+from ..catalog import KINDS
+from ..catalog.base import clear_recipe_cache
+from ..catalog.conv import ConvTranspose
+from ..core.recipe import AxisRecipe, Ranges
+from ..core.sizes import format_size
+from ..design.design import clear_layer_cache, make_step
 from ..errors import InputError
-from ..ops import KINDS, ConvTranspose, clear_recipe_cache
-from ..problem import Problem
-from ..recipe import AxisRecipe, Ranges
-from ..sizes import format_size
+from ..problem.problem import Problem
 from .choices import Choice, Row, State
 from .deadline import Deadline
 

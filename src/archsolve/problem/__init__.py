@@ -1,0 +1,3 @@
+"""What archsolve reads and writes: problem TOML (``problem``, docs/problems.md), encoder-mirroring
+decoders (``encoder``) and saved designs (``saved``).
+"""
