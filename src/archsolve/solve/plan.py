@@ -145,7 +145,7 @@ def check_memory(problem: Problem, tables: Tables) -> None:
         rows = 0
         for seen, size in enumerate(sorted(frontier), 1):
             for ops in problem.steps[index]:
-                found = tables.rows(index, ops, size)
+                found = tables.recipe_rows.rows(index, ops, size)
                 rows += len(found)
                 reached.update(tuple(sizes[-1]) for _, sizes, _ in found)
             if total + rows * channels_in * channels_out > CHOICE_CAP:

@@ -118,7 +118,7 @@ class Refused(InputError):
     """Torch refuses one choice (its layers, channels or skip): the table leaves it out."""
 
 
-class _Facts(NamedTuple):
+class RowFacts(NamedTuple):
     """What a row's recipes and sizes decide whatever the channel counts (see :class:`Choice`)."""
 
     checkerboard: bool
@@ -134,50 +134,108 @@ class _Facts(NamedTuple):
     vary: tuple[bool, ...]  # per size entry, whether the step's output can vary along its axis (before a merge)
 
 
-class Tables:
-    """Builds each step's choices from a boundary state, through the op catalog only."""
+def row_facts(
+    problem: Problem,
+    ops: tuple[str, ...],
+    recipes: tuple[tuple[AxisRecipe, ...], ...],
+    sizes: tuple[tuple[int, ...], ...],
+    source: State,
+    runtime: bool,
+) -> RowFacts:
+    """The design-rule flags, vary state and receptive growth of one row from ``source``, asked of the catalog.
+
+    Alike for every channel count, so the tables compute them once per row.
+    """
+    ndim = problem.ndim
+    parts = list(enumerate(zip(ops, recipes, strict=True)))
+    unfaithful = not all(KINDS[op].faithful(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+    directions = [{KINDS[op].resampling(per[a]) for op, per in zip(ops, recipes, strict=True)} for a in range(ndim)]
+    wasted = any({1, -1} <= seen for seen in directions)
+    vary = list(source[3])
+    for e in range(len(vary)):
+        for j, (op, per) in parts:
+            vary[e] = KINDS[op].varies(per[e % ndim], sizes[j][e], vary[e])
+    checker = any(KINDS[op].checkerboard(r) for _, (op, per) in parts for r in per)
+    gaps = any(KINDS[op].gaps(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+    dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
+    identity = any(all(KINDS[op].identity(per[e % ndim], n) for e, n in enumerate(sizes[j])) for j, (op, per) in parts)
+    # Run-time sized layers let torch pick output_padding per call: they are never folded.
+    signature = None if runtime else (ops, _signature(ndim, ops, recipes, sizes))
+    tracked = problem.constraints.receptive_field is not None
+    growth, new_jump = _receptive(ops, recipes, source[2]) if tracked else ((), ())
+    shared = _shared(ops, recipes) if problem.constraints.same_recipe else ()
+    return RowFacts(checker, gaps, growth, new_jump, shared, dead, identity, signature, unfaithful, wasted, tuple(vary))
+
+
+def _signature(
+    ndim: int, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], sizes: tuple[tuple[int, ...], ...]
+) -> tuple[tuple[Hashable, ...], ...]:
+    """Per layer, the catalog's signature on every axis of every declared input (``Choice.signature``)."""
+    return tuple(
+        tuple(KINDS[op].signature(per[e % ndim], n) for e, n in enumerate(sizes[j]))
+        for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
+    )
+
+
+def _receptive(
+    ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], jump: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(receptive growth per axis, the jump after the step), from the jump before it."""
+    growth = [0] * len(jump)
+    current = list(jump)
+    for op, per in zip(ops, recipes, strict=True):
+        for axis, r in enumerate(per):
+            rule = KINDS[op].receptive(r)
+            if rule is None:
+                raise InputError(
+                    f"constraints.receptive_field: {op} has no receptive-field rule; "
+                    "use it only with conv, pool and shape-keeping steps"
+                )
+            extent, stride = rule
+            growth[axis] += extent * current[axis]
+            current[axis] *= stride
+    return tuple(growth), tuple(current)
+
+
+def _shared(ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...]) -> tuple[int, ...]:
+    """The first weighted layer's kernel, stride and padding per axis (``constraints.same_recipe``)."""
+    for op, per in zip(ops, recipes, strict=True):
+        if KINDS[op].has_weights:
+            return tuple(v for r in per for v in (r.kernel, r.stride, r.padding))
+    return ()
+
+
+def sized_at_run_time(problem: Problem, index: int, ops: tuple[str, ...]) -> ConvTranspose | None:
+    """The transposed conv of step ``index`` that may take ``output_size=`` at run time, or None.
+
+    Only a lone op that takes it, with several declared inputs and a fixed target size.
+    """
+    kind = KINDS[ops[0]]
+    if problem.inputs < 2 or len(ops) != 1 or not kind.takes_output_size or problem.sizes[index + 1].fixed is None:
+        return None
+    assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
+    return kind
+
+
+def run_time_spans(
+    kind: ConvTranspose, base: AxisRecipe, size: tuple[int, ...], target: tuple[int, ...]
+) -> list[tuple[int, int]] | None:
+    """Per input size, the output sizes ``output_size=`` accepts for ``base``, when each holds its target."""
+    spans = [kind.size_range(base, n) for n in size]
+    found = [s for s, want in zip(spans, target, strict=True) if s is not None and s[0] <= want <= s[1]]
+    return found if len(found) == len(spans) else None
+
+
+class RecipeRows:
+    """Each step's recipe rows: the recipes and passed sizes of one alternative landing on the step's sizes.
+
+    Channel-free, so the memory plan (:func:`archsolve.solve.plan.check_memory`) counts them before
+    any choice is built.
+    """
 
     def __init__(self, problem: Problem, deadline: Deadline) -> None:
         self.problem = problem
         self.deadline = deadline
-        self.track_rf = problem.constraints.receptive_field is not None
-        self._cache: dict[tuple[int, State], list[Choice]] = {}
-        self.held = 0  # choices in the cache, bounded by CHOICE_CAP
-
-    def choices(self, index: int, source: State) -> list[Choice]:
-        key = (index, source)
-        if key not in self._cache:
-            try:
-                self._cache[key] = self._build(index, source)
-            except TooLarge as exc:
-                raise TooLarge(f"{self.problem.step_label(index)}: {exc}") from None
-            self.held += len(self._cache[key])
-        return self._cache[key]
-
-    def _build(self, index: int, source: State) -> list[Choice]:
-        """Every valid choice for step ``index`` from ``source``, over the step's alternative kinds."""
-        problem = self.problem
-        out: list[Choice] = []
-        last = index == problem.n_steps - 1
-        options = problem.channel_options(index + 1)
-        for ops in problem.steps[index]:
-            rows = self.rows(index, ops, source[0])
-            if self.held + len(out) + len(rows) * len(options) > CHOICE_CAP:
-                raise TooLarge(
-                    f"{self.held + len(out):,} choices built so far plus {len(rows):,} recipes x {len(options):,} "
-                    f"channel counts would hold over {CHOICE_CAP:,} choices in memory; "
-                    "narrow search.size, search.channels or the search ranges"
-                )
-            for recipes, sizes, runtime in rows:
-                self.deadline.check("building tables")
-                facts = self._facts(ops, recipes, sizes, source, runtime)  # alike for every channel count
-                for c_out in options:
-                    try:
-                        out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime, facts))
-                    except Refused:
-                        continue  # torch refuses this channel count or recipe here
-        out.sort(key=lambda c: c.order)
-        return out
 
     def rows(self, index: int, ops: tuple[str, ...], size: tuple[int, ...]) -> list[Row]:
         """Recipe rows of one alternative (a kind or composite) landing on the step's target sizes.
@@ -214,8 +272,9 @@ class Tables:
                     self.deadline.check("building tables")
         else:
             rows = self._shared_rows(ops, entries, ranges.padding_word is not None)
-            if problem.inputs > 1 and len(ops) == 1 and KINDS[ops[0]].takes_output_size and spec.fixed is not None:
-                rows += self._runtime_rows(ops[0], ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
+            kind = sized_at_run_time(problem, index, ops)
+            if kind is not None and spec.fixed is not None:
+                rows += self._runtime_rows(kind, ranges, size, spec.fixed, {r[0] for r, _, _ in rows})
         return rows
 
     def _shared_rows(
@@ -241,7 +300,7 @@ class Tables:
 
     def _runtime_rows(
         self,
-        op: str,
+        kind: ConvTranspose,
         ranges: Ranges,
         size: tuple[int, ...],
         target: tuple[int, ...],
@@ -252,23 +311,71 @@ class Tables:
         Torch then picks output_padding per call, accepting sizes from the op=0 size up to stride − 1
         more (whatever the dilation): the catalog's :meth:`ConvTranspose.size_range` says which.
         """
-        kind = KINDS[op]
         ndim = self.problem.ndim
-        assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
         reach = max(target) + max(ranges.stride[1], 1)  # output_size= accepts up to stride - 1 above op=0
-        listed = op_recipes(op, size[0], ranges, ndim, reach, self.deadline)
+        listed = op_recipes(kind.name, size[0], ranges, ndim, reach, self.deadline)
         bases = {r._replace(output_padding=0) for r, _ in listed}
         rows: list[Row] = []
         for base in sorted(bases):
-            spans = [kind.size_range(base, n) for n in size]
-            if any(s is None or not s[0] <= want <= s[1] for s, want in zip(spans, target, strict=True)):
+            spans = run_time_spans(kind, base, size, target)
+            if spans is None:
                 continue
-            low = spans[0][0] if spans[0] is not None else 0
-            reference = base._replace(output_padding=target[0] - low)
+            reference = base._replace(output_padding=target[0] - spans[0][0])
             if (reference,) in fixed:
                 continue  # one fixed output_padding already serves every size
             rows.append((((reference,) * ndim,), (tuple(size), tuple(target)), True))
         return rows
+
+
+class Tables:
+    """Each step's choices from a boundary state, through the op catalog only, cached and bounded.
+
+    A choice is a recipe row (:class:`RecipeRows`) with one output channel count, its layers built
+    and its row's facts (:func:`row_facts`) attached; torch's refusals are left out.
+    """
+
+    def __init__(self, problem: Problem, deadline: Deadline) -> None:
+        self.problem = problem
+        self.deadline = deadline
+        self.recipe_rows = RecipeRows(problem, deadline)
+        self._cache: dict[tuple[int, State], list[Choice]] = {}
+        self.held = 0  # choices in the cache, bounded by CHOICE_CAP
+
+    def choices(self, index: int, source: State) -> list[Choice]:
+        """Every valid choice for step ``index`` from ``source`` (cached); TooLarge names the step."""
+        key = (index, source)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._build(index, source)
+            except TooLarge as exc:
+                raise TooLarge(f"{self.problem.step_label(index)}: {exc}") from None
+            self.held += len(self._cache[key])
+        return self._cache[key]
+
+    def _build(self, index: int, source: State) -> list[Choice]:
+        """Every valid choice for step ``index`` from ``source``, over the step's alternative kinds."""
+        problem = self.problem
+        out: list[Choice] = []
+        last = index == problem.n_steps - 1
+        options = problem.channel_options(index + 1)
+        for ops in problem.steps[index]:
+            rows = self.recipe_rows.rows(index, ops, source[0])
+            if self.held + len(out) + len(rows) * len(options) > CHOICE_CAP:
+                raise TooLarge(
+                    f"{self.held + len(out):,} choices built so far plus {len(rows):,} recipes x {len(options):,} "
+                    f"channel counts would hold over {CHOICE_CAP:,} choices in memory; "
+                    "narrow search.size, search.channels or the search ranges"
+                )
+            for recipes, sizes, runtime in rows:
+                self.deadline.check("building tables")
+                facts = row_facts(problem, ops, recipes, sizes, source, runtime)  # alike for every channel count
+                for c_out in options:
+                    try:
+                        out.append(self._choice(index, source, ops, recipes, sizes, c_out, last, runtime, facts))
+                    except Refused:
+                        continue  # torch refuses this channel count or recipe here
+        out.sort(key=lambda c: c.order)
+        return out
 
     def choice_for(
         self, index: int, source: State, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], c_out: int
@@ -293,12 +400,10 @@ class Tables:
         runtime = False
         if not spec.allows(sizes[-1]):
             # Several input sizes: a transposed conv may take its output size at run time (output_size=).
-            kind = KINDS[ops[0]]
-            if problem.inputs > 1 and len(ops) == 1 and kind.takes_output_size and spec.fixed is not None:
-                assert isinstance(kind, ConvTranspose)  # the kinds that take output_size= have its size_range
+            kind = sized_at_run_time(problem, index, ops)
+            if kind is not None and spec.fixed is not None:
                 base = recipes[0][0]._replace(output_padding=0)
-                spans = [kind.size_range(base, n) for n in sizes[0]]
-                runtime = all(s is not None and s[0] <= want <= s[1] for s, want in zip(spans, spec.fixed, strict=True))
+                runtime = run_time_spans(kind, base, sizes[0], spec.fixed) is not None
             if not runtime:
                 raise InputError(f"gives {format_size(sizes[-1])}, the problem wants {spec} after this step")
             assert spec.fixed is not None
@@ -315,8 +420,9 @@ class Tables:
         c_out: int,
         last: bool,
         runtime: bool,
-        facts: _Facts | None = None,
+        facts: RowFacts | None = None,
     ) -> Choice:
+        """One row with ``c_out`` channels as a choice; :class:`Refused` where torch refuses it."""
         problem = self.problem
         size, channels = source[0], source[1]
         ndim = problem.ndim
@@ -346,7 +452,7 @@ class Tables:
         if step.out_shape[0] != c_out:
             raise Refused(f"gives {step.out_shape[0]} channels, not {c_out}")
         if facts is None:
-            facts = self._facts(ops, recipes, sizes, source, runtime)
+            facts = row_facts(problem, ops, recipes, sizes, source, runtime)
         vary = facts.vary
         if merge is not None and vary:
             # A skip joined here varies where it has two pixels (the encoder side it comes from is not
@@ -374,75 +480,3 @@ class Tables:
             wasted=facts.wasted,
             constant=constant,
         )
-
-    def _signature(
-        self, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], sizes: tuple[tuple[int, ...], ...]
-    ) -> tuple[tuple[Hashable, ...], ...]:
-        """Per layer, the catalog's signature on every axis of every declared input (``Choice.signature``)."""
-        ndim = self.problem.ndim
-        return tuple(
-            tuple(KINDS[op].signature(per[e % ndim], n) for e, n in enumerate(sizes[j]))
-            for j, (op, per) in enumerate(zip(ops, recipes, strict=True))
-        )
-
-    def _facts(
-        self,
-        ops: tuple[str, ...],
-        recipes: tuple[tuple[AxisRecipe, ...], ...],
-        sizes: tuple[tuple[int, ...], ...],
-        source: State,
-        runtime: bool,
-    ) -> _Facts:
-        """What a row's recipes decide whatever the channels: per-choice rules and receptive growth."""
-        ndim = self.problem.ndim
-        jump = source[2]
-        parts = list(enumerate(zip(ops, recipes, strict=True)))
-        unfaithful = not all(
-            KINDS[op].faithful(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j])
-        )
-        directions = [{KINDS[op].resampling(per[a]) for op, per in zip(ops, recipes, strict=True)} for a in range(ndim)]
-        wasted = any({1, -1} <= seen for seen in directions)
-        vary = list(source[3])
-        for e in range(len(vary)):
-            for j, (op, per) in parts:
-                vary[e] = KINDS[op].varies(per[e % ndim], sizes[j][e], vary[e])
-        checker = any(KINDS[op].checkerboard(r) for _, (op, per) in parts for r in per)
-        gaps = any(KINDS[op].gaps(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
-        dead = any(KINDS[op].dead_pixels(per[e % ndim], n) for j, (op, per) in parts for e, n in enumerate(sizes[j]))
-        identity = any(
-            all(KINDS[op].identity(per[e % ndim], n) for e, n in enumerate(sizes[j])) for j, (op, per) in parts
-        )
-        # Run-time sized layers let torch pick output_padding per call: they are never folded.
-        signature = None if runtime else (ops, self._signature(ops, recipes, sizes))
-        growth, new_jump = self._receptive(ops, recipes, jump)
-        shared = self._shared(ops, recipes) if self.problem.constraints.same_recipe else ()
-        return _Facts(
-            checker, gaps, growth, new_jump, shared, dead, identity, signature, unfaithful, wasted, tuple(vary)
-        )
-
-    def _receptive(
-        self, ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...], jump: tuple[int, ...]
-    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        if not self.track_rf:
-            return (), ()
-        growth = [0] * len(jump)
-        current = list(jump)
-        for op, per in zip(ops, recipes, strict=True):
-            for axis, r in enumerate(per):
-                rule = KINDS[op].receptive(r)
-                if rule is None:
-                    raise InputError(
-                        f"constraints.receptive_field: {op} has no receptive-field rule; "
-                        "use it only with conv, pool and shape-keeping steps"
-                    )
-                extent, stride = rule
-                growth[axis] += extent * current[axis]
-                current[axis] *= stride
-        return tuple(growth), tuple(current)
-
-    @staticmethod
-    def _shared(ops: tuple[str, ...], recipes: tuple[tuple[AxisRecipe, ...], ...]) -> tuple[int, ...]:
-        for op, per in zip(ops, recipes, strict=True):
-            if KINDS[op].has_weights:
-                return tuple(v for r in per for v in (r.kernel, r.stride, r.padding))
-        return ()
