@@ -4,6 +4,7 @@ the protocol of what a kind reads of a layer, and the per-axis helpers several f
 from __future__ import annotations
 
 import functools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -138,18 +139,52 @@ def window_taps(r: AxisRecipe, n: int, out: int) -> Taps:
     )
 
 
-class OpKind(ABC):
-    """One layer kind. Subclasses fill in the arithmetic; the base supplies enumeration."""
+class RecipeText:
+    """How a kind's recipes are named: the fields tables, JSON and the summary report, and the recipe
+    notation's ``name=value`` read back.  Mixed into :class:`OpKind`; a kind sets the two class
+    attributes below where its names differ from :class:`AxisRecipe`'s."""
+
+    search_fields: ClassVar[tuple[str, ...]]
+    #: Fields reported for a recipe of this kind (explore, JSON, summary).
+    report_fields: ClassVar[tuple[str, ...]] = ()
+    #: Names fields are reported and written by, where not the field's own (upsample's stride is its scale).
+    describe_as: ClassVar[dict[str, str]] = {}
+
+    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
+        """One axis's reported fields, by their described names."""
+        return {self.describe_as.get(name, name): getattr(r, name) for name in self.report_fields}
+
+    def written_fields(self) -> dict[str, str]:
+        """Described name → :class:`AxisRecipe` field, for the fields this kind searches (what notation reads)."""
+        return {self.describe_as.get(name, name): name for name in self.search_fields}
+
+    def from_description(self, values: dict[str, int]) -> AxisRecipe:
+        """The recipe whose searched fields have the described ``values`` (the others at their defaults)."""
+        names = self.written_fields()
+        fields: dict[str, Any] = {names[key]: value for key, value in values.items()}
+        if "ceil_mode" in fields:
+            fields["ceil_mode"] = bool(fields["ceil_mode"])
+        return AxisRecipe(**fields)
+
+    def describe_axes(self, axes: Sequence[AxisRecipe]) -> dict[str, Any]:
+        """The kind's fields over every axis: an int (or bool) when equal on every axis, else a list,
+        PyTorch's own convention for ``kernel_size=3`` versus ``kernel_size=(3, 5)``."""
+        per_axis = [self.describe(a) for a in axes]
+        merged: dict[str, Any] = {}
+        for name in per_axis[0]:
+            values = [d[name] for d in per_axis]
+            merged[name] = values[0] if len(set(values)) == 1 else values
+        return merged
+
+
+class OpKind(RecipeText, ABC):
+    """One layer kind. Subclasses fill in the arithmetic; the base supplies enumeration (names: :class:`RecipeText`)."""
 
     name: ClassVar[str]
     #: AxisRecipe fields searched for this kind (others stay at their defaults).
     search_fields: ClassVar[tuple[str, ...]] = ()
     #: Ranges attribute each searched field draws its values from, where it is not the field's own name.
     range_of: ClassVar[dict[str, str]] = {}
-    #: Fields reported for a recipe of this kind (explore, JSON, summary).
-    report_fields: ClassVar[tuple[str, ...]] = ()
-    #: Names fields are reported and written by, where not the field's own (upsample's stride is its scale).
-    describe_as: ClassVar[dict[str, str]] = {}
     #: Numbers of spatial axes torch supports for this kind.
     ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
     #: Whether out channels always equal in channels.
@@ -223,11 +258,7 @@ class OpKind(ABC):
 
     def candidate_count(self, ranges: Ranges) -> int:
         """How many field combinations :meth:`candidates` yields for ``ranges`` (before validity checks)."""
-        total = 1
-        for name in self.search_fields:
-            source = self.range_of.get(name, name)
-            total *= len(_field_values(ranges, source))
-        return total
+        return math.prod(len(_field_values(ranges, self.range_of.get(name, name))) for name in self.search_fields)
 
     def solve(self, n_in: int, n_out: int, ranges: Ranges, ndim: int = 2) -> tuple[AxisRecipe, ...]:
         """Every distinct valid recipe mapping ``n_in`` to ``n_out``."""
@@ -347,31 +378,6 @@ class OpKind(ABC):
     @abstractmethod
     def build(self, layer: LayerFields) -> torch.nn.Module:
         """The torch module for ``layer``."""
-
-    def describe(self, r: AxisRecipe) -> dict[str, int | bool]:
-        return {self.describe_as.get(name, name): getattr(r, name) for name in self.report_fields}
-
-    def written_fields(self) -> dict[str, str]:
-        """Described name → :class:`AxisRecipe` field, for the fields this kind searches (what notation reads)."""
-        return {self.describe_as.get(name, name): name for name in self.search_fields}
-
-    def from_description(self, values: dict[str, int]) -> AxisRecipe:
-        """The recipe whose searched fields have the described ``values`` (the others at their defaults)."""
-        names = self.written_fields()
-        fields: dict[str, Any] = {names[key]: value for key, value in values.items()}
-        if "ceil_mode" in fields:
-            fields["ceil_mode"] = bool(fields["ceil_mode"])
-        return AxisRecipe(**fields)
-
-    def describe_axes(self, axes: Sequence[AxisRecipe]) -> dict[str, Any]:
-        """The kind's fields over every axis: an int (or bool) when equal on every axis, else a list,
-        PyTorch's own convention for ``kernel_size=3`` versus ``kernel_size=(3, 5)``."""
-        per_axis = [self.describe(a) for a in axes]
-        merged: dict[str, Any] = {}
-        for name in per_axis[0]:
-            values = [d[name] for d in per_axis]
-            merged[name] = values[0] if len(set(values)) == 1 else values
-        return merged
 
 
 def _field_values(ranges: Ranges, name: str) -> Sequence[Any]:
