@@ -87,6 +87,19 @@ def covers(mask: int, size: int) -> bool:
     return mask & full == full
 
 
+def window_gaps(r: AxisRecipe, n: int, out: int | None) -> bool:
+    """Whether ``out`` windows (conv, pool: output ``o`` reads ``o·s − p + j·d``) leave an input pixel unread."""
+    if out is None:
+        return False
+    offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
+    return not covers(reach_mask(out, r.stride, offsets), n)
+
+
+def window_args(axes: Sequence[AxisRecipe], fields: Sequence[str]) -> dict[str, int | tuple[int, ...]]:
+    """Torch's keyword arguments (``kernel_size=``, ``stride=``, …) for these recipe ``fields`` over the axes."""
+    return {"kernel_size" if f == "kernel" else f: per_axis([getattr(a, f) for a in axes]) for f in fields}
+
+
 def padding_high(ranges: Ranges) -> int | None:
     """The largest padding a recipe can get: the range's top, 0 for ``valid``, unbounded for ``same``."""
     if ranges.padding_word == "valid":

@@ -20,8 +20,9 @@ from .base import (
     narrow,
     nd,
     padding_high,
-    per_axis,
     reach_mask,
+    window_args,
+    window_gaps,
     window_taps,
     windowed_max_input,
 )
@@ -66,11 +67,7 @@ class Conv(PaddedKind):
         return r._replace(padding=total // 2, pad_extra=total % 2)
 
     def gaps(self, r: AxisRecipe, n: int) -> bool:
-        out = self.out_size(r, n)
-        if out is None:
-            return False
-        offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
-        return not covers(reach_mask(out, r.stride, offsets), n)
+        return window_gaps(r, n, self.out_size(r, n))
 
     def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
         return clip_windowed(ranges, n, high)
@@ -125,10 +122,7 @@ class Conv(PaddedKind):
         conv = nd("Conv", ndim)(
             layer.in_shape[0],
             layer.out_shape[0],
-            kernel_size=per_axis([a.kernel for a in layer.axes]),
-            stride=per_axis([a.stride for a in layer.axes]),
-            padding=per_axis([a.padding for a in layer.axes]),
-            dilation=per_axis([a.dilation for a in layer.axes]),
+            **window_args(layer.axes, ("kernel", "stride", "padding", "dilation")),
             groups=layer.groups,
             bias=layer.bias,
         )
@@ -268,11 +262,7 @@ class ConvTranspose(Conv):
         return nd("ConvTranspose", len(layer.axes))(
             layer.in_shape[0],
             layer.out_shape[0],
-            kernel_size=per_axis([a.kernel for a in layer.axes]),
-            stride=per_axis([a.stride for a in layer.axes]),
-            padding=per_axis([a.padding for a in layer.axes]),
-            output_padding=per_axis([a.output_padding for a in layer.axes]),
-            dilation=per_axis([a.dilation for a in layer.axes]),
+            **window_args(layer.axes, ("kernel", "stride", "padding", "output_padding", "dilation")),
             groups=layer.groups,
             bias=layer.bias,
         )

@@ -11,10 +11,9 @@ from .base import (
     LayerFields,
     PaddedKind,
     clip_windowed,
-    covers,
     nd,
-    per_axis,
-    reach_mask,
+    window_args,
+    window_gaps,
     window_taps,
     windowed_max_input,
 )
@@ -67,11 +66,7 @@ class Pool(PaddedKind):
         return None
 
     def gaps(self, r: AxisRecipe, n: int) -> bool:
-        out = self.out_size(r, n)
-        if out is None:
-            return False
-        offsets = [j * r.dilation - r.padding for j in range(r.kernel)]
-        return not covers(reach_mask(out, r.stride, offsets), n)
+        return window_gaps(r, n, self.out_size(r, n))
 
     def receptive(self, r: AxisRecipe) -> tuple[int, int] | None:
         return r.span - 1, r.stride
@@ -117,10 +112,7 @@ class MaxPool(Pool):
 
     def build(self, layer: LayerFields) -> torch.nn.Module:
         return nd("MaxPool", len(layer.axes))(
-            kernel_size=per_axis([a.kernel for a in layer.axes]),
-            stride=per_axis([a.stride for a in layer.axes]),
-            padding=per_axis([a.padding for a in layer.axes]),
-            dilation=per_axis([a.dilation for a in layer.axes]),
+            **window_args(layer.axes, ("kernel", "stride", "padding", "dilation")),
             ceil_mode=layer.axes[0].ceil_mode,
         )
 
@@ -156,8 +148,6 @@ class AvgPool(Pool):
 
     def build(self, layer: LayerFields) -> torch.nn.Module:
         return nd("AvgPool", len(layer.axes))(
-            kernel_size=per_axis([a.kernel for a in layer.axes]),
-            stride=per_axis([a.stride for a in layer.axes]),
-            padding=per_axis([a.padding for a in layer.axes]),
+            **window_args(layer.axes, ("kernel", "stride", "padding")),
             ceil_mode=layer.axes[0].ceil_mode,
         )

@@ -14,21 +14,14 @@ if TYPE_CHECKING:
     import torch
 
 
-class Upsample(OpKind):
-    """``nn.Upsample`` with an integer scale per axis (``stride`` holds the scale): ``out = in * scale``."""
+class ScaledUp(OpKind):
+    """Kinds that enlarge every axis by an integer factor held in ``stride``: ``out = in * s``
+    (``search.scale`` gives the factors; factor 1 passes the axis through)."""
 
-    name = "upsample"
-    layer_options = ("mode",)
     scales_up = True
     search_fields = ("stride",)
     range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
     report_fields = ("stride",)
-    describe_as: ClassVar[dict[str, str]] = {"stride": "scale"}
-    keeps_channels = True
-    MODES: ClassVar[dict[str, dict[int, str]]] = {
-        "nearest": {1: "nearest", 2: "nearest", 3: "nearest"},
-        "bilinear": {1: "linear", 2: "bilinear", 3: "trilinear"},
-    }
 
     def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
         return n * r.stride if r.stride >= 1 else None
@@ -41,6 +34,19 @@ class Upsample(OpKind):
 
     def identity(self, r: AxisRecipe, n: int) -> bool:
         return r.stride == 1
+
+
+class Upsample(ScaledUp):
+    """``nn.Upsample`` with an integer scale per axis (``stride`` holds the scale): ``out = in * scale``."""
+
+    name = "upsample"
+    layer_options = ("mode",)
+    describe_as: ClassVar[dict[str, str]] = {"stride": "scale"}
+    keeps_channels = True
+    MODES: ClassVar[dict[str, dict[int, str]]] = {
+        "nearest": {1: "nearest", 2: "nearest", 3: "nearest"},
+        "bilinear": {1: "linear", 2: "bilinear", 3: "trilinear"},
+    }
 
     def build(self, layer: LayerFields) -> torch.nn.Module:
         from torch import nn
@@ -51,33 +57,17 @@ class Upsample(OpKind):
         return nn.Upsample(scale_factor=scale, mode=self.MODES[layer.mode][len(layer.axes)])
 
 
-class PixelShuffle(OpKind):
+class PixelShuffle(ScaledUp):
     """``nn.PixelShuffle(r)`` on 2D inputs: C·r² channels to C, each axis ×r (``stride`` holds r)."""
 
     name = "pixel_shuffle"
-    search_fields = ("stride",)
-    range_of: ClassVar[dict[str, str]] = {"stride": "scale"}
-    report_fields = ("stride",)
     describe_as: ClassVar[dict[str, str]] = {"stride": "factor"}
     ndims = (2,)
-    scales_up = True
 
     def varies(self, r: AxisRecipe, n: int, varying: bool) -> bool:
         # Output y reads channel y mod r of input y // r: channels the layers before chose apart, so from
         # a factor of 2 on the output varies even where the input was constant.
         return r.stride >= 2 or varying
-
-    def out_size(self, r: AxisRecipe, n: int, ndim: int = 2) -> int | None:
-        return n * r.stride if r.stride >= 1 else None
-
-    def clip(self, ranges: Ranges, n: int, high: int | None) -> Ranges:
-        return ranges if high is None else replace(ranges, scale=narrow(ranges.scale, high // max(n, 1)))
-
-    def max_input(self, ranges: Ranges, high: int | None) -> int | None:
-        return None if high is None else high // ranges.scale[0]
-
-    def identity(self, r: AxisRecipe, n: int) -> bool:
-        return r.stride == 1
 
     def factor(self, axes: Sequence[AxisRecipe]) -> int:
         return axes[0].stride

@@ -457,16 +457,7 @@ def summary_cmd(design_file: str, no_check: bool, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (format in docs/check.md).")
 @reports_errors
-def check_cmd(
-    target: str,
-    input_shape: str,
-    size_range: str,
-    kwargs_json: str | None,
-    fix_size: int | None,
-    emit: str | None,
-    time_limit: float,
-    as_json: bool,
-) -> None:
+def check_cmd(as_json: bool, **options: Any) -> None:
     """Which sizes of the ? axes TARGET runs at, what comes out, where it breaks, and the smallest fix.
 
     TARGET is path/file.py:Name or package.module:Name (a class or factory; --kwargs for its arguments),
@@ -475,7 +466,8 @@ def check_cmd(
     """
     from ..check.cli import run_check
 
-    result, written = run_check(target, input_shape, size_range, kwargs_json, fix_size, emit, time_limit)
+    # The options are run_check's parameters by name: its signature is the one list of them.
+    result, written = run_check(**options)
     if as_json:
         _echo_json(result.to_dict())
     else:

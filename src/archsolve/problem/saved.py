@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -191,11 +191,18 @@ def design_from_dict(data: Any, source: str = "<design>") -> Design:
         ) from None
 
 
-def _step(check: Checker, data: Any, where: str) -> Step | None:
+def _keyed_table(check: Checker, data: Any, allowed: Sequence[str], where: str) -> bool:
+    """Whether ``data`` is a table (an issue at ``where`` otherwise); its keys outside ``allowed`` are issues."""
     if not isinstance(data, dict):
         check.add(where, f"expected a table, got {show(data)}")
+        return False
+    check.keys(data, allowed, f"{where}.")
+    return True
+
+
+def _step(check: Checker, data: Any, where: str) -> Step | None:
+    if not _keyed_table(check, data, STEP_KEYS, where):
         return None
-    check.keys(data, STEP_KEYS, f"{where}.")
     before = len(check.issues)
     activation = check.choice(data.get("activation", "none"), f"{where}.activation", STEP_ACTIVATIONS)
     merge = _merge(check, data["merge"], f"{where}.merge") if "merge" in data else None
@@ -231,10 +238,8 @@ def _merge(check: Checker, data: Any, where: str) -> Merge | None:
 
 
 def _layer(check: Checker, data: Any, where: str) -> Layer | None:
-    if not isinstance(data, dict):
-        check.add(where, f"expected a table, got {show(data)}")
+    if not _keyed_table(check, data, LAYER_KEYS, where):
         return None
-    check.keys(data, LAYER_KEYS, f"{where}.")
     before = len(check.issues)
     op = check.choice(data.get("op"), f"{where}.op", tuple(KINDS))
     in_shape = check.shape(data.get("in_shape"), f"{where}.in_shape")
