@@ -4,7 +4,8 @@ For each bundled problem (``dcgan_generator``, ``mnist_decoder``,
 ``upsample_conv_generator``):
 
 1. **searches** (``--runs``, default 3): ``archsolve.rank`` on the solver's
-   space with ``trials = max(3, min(12, floor(share * valid)))`` (default share 10 %),
+   space with ``trials = min(valid, max(8, min(12, floor(share * valid))))`` (default share 10 %;
+   at least 8 so the model's held-out figures exist on small spaces),
    the problem's reference,
    a fresh study per run, seeds 0..runs-1, latency model and final race on;
 2. **truth**, in the same process afterwards: every valid design when there
@@ -36,6 +37,7 @@ Measurement: one torch thread and the process CPU clock (steadier on a shared ma
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -60,18 +62,30 @@ Keys = tuple[str, ...]
 
 
 def truth_set(space: SolutionSpace, valid: int, exhaustive: int, sample: int, seed: int) -> list[tuple[int, ...]]:
-    """Every valid design (small spaces) or a uniform sample of them."""
-    limit = valid if valid <= exhaustive else sample
-    picks = list(space.candidates(limit + len(space.solution.candidates), seed=seed))
-    if valid > exhaustive:
-        rest = picks[len(space.solution.candidates) :]  # the uniform part, not the solver's best by params
-        random.Random(seed).shuffle(rest)
-        return rest[:sample]
-    return picks
+    """Every valid design (small spaces) or a uniform sample of them.
+
+    "Every" enumerates the product of the step options and keeps what the
+    space builds: ``space.candidates`` samples with rejection and stops after
+    ``4 * limit`` draws, which on dcgan_generator found 91 of the 192.
+    """
+    if valid <= exhaustive:
+        sizes = [range(len(o)) for o in space.step_options()]
+        return [p for p in itertools.product(*sizes) if space.design(p) is not None]
+    picks = list(space.candidates(sample + len(space.solution.candidates), seed=seed))
+    rest = picks[len(space.solution.candidates) :]  # the uniform part, not the solver's best by params
+    random.Random(seed).shuffle(rest)
+    return [tuple(p) for p in rest[:sample]]
 
 
 def step_times(study_attrs: dict[str, Any]) -> dict[str, float]:
-    return {k.removeprefix(STEP_ATTR): float(v) for k, v in study_attrs.items() if k.startswith(STEP_ATTR)}
+    """The study's step timings by step id.
+
+    They are stored as ``step_time:<context key>:<step id>`` (one context per
+    fresh study here); keying them by everything after ``step_time:`` matched
+    no step id, so every truth prediction was None and both truth lines
+    printed n/a or vanished.
+    """
+    return {k.rsplit(":", 1)[-1]: float(v) for k, v in study_attrs.items() if k.startswith(STEP_ATTR)}
 
 
 def predicted(study_attrs: dict[str, Any], design: Any) -> float | None:
@@ -116,7 +130,8 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
     solution = solve(problem, top=20)
     space = SolutionSpace(solution)
     valid = solution.count
-    trials = max(3, min(args.max_trials, math.floor(args.share * valid)))
+    # at least ``--min-trials`` so the model's held-out figures exist (it needs 4+ designs, the race some too)
+    trials = min(valid, max(args.min_trials, min(args.max_trials, math.floor(args.share * valid))))
     reference = space.picks(solution.reference.choices) if solution.reference is not None else None
     measure = MeasureSettings(
         device="cpu",
@@ -127,7 +142,7 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
         threads=1,
         clock="cpu",
     )
-    runs = []
+    runs: list[dict[str, Any]] = []
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-rank-{name}-"))
     for seed in range(args.runs):
         started = time.perf_counter()
@@ -254,7 +269,8 @@ def summary(name: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> st
 
     ok = sum(1 for r in rows if (r["regret"] is not None and r["regret"] <= 0.05) or r["declared_tie_with_truth_best"])
     return (
-        f"{name}: {report['valid']:,} valid, {report['trials']} trials/run, truth {report['truth_designs']} "
+        f"{name}: {report['valid']:,} valid, {report['trials']} trials/run "
+        f"({report['trials'] / report['valid']:.0%} of valid), truth {report['truth_designs']} "
         f"({report['truth_mode']})\n"
         f"  regret {med('regret', '.1%')}; ≤5 % or declared tie in {ok}/{len(rows)} runs\n"
         f"  share used {med('share_used', '.1%')}\n"
@@ -282,6 +298,7 @@ def main() -> None:
     parser.add_argument("--race-rounds", type=int, default=RankSettings.race_rounds, help="the search's race, at most")
     parser.add_argument("--sample-s", type=float, default=0.005)
     parser.add_argument("--share", type=float, default=0.10)
+    parser.add_argument("--min-trials", type=int, default=8)
     parser.add_argument("--max-trials", type=int, default=12)
     parser.add_argument("--exhaustive", type=int, default=300)
     parser.add_argument("--sample", type=int, default=200)

@@ -196,7 +196,8 @@ def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table
     env = result.environment
     screening = (
         f"screening: each design timed alone on {env.device_name} ({result.measure.dtype}, batch "
-        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = spread too wide after re-measuring"
+        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = IQR over max_spread "
+        "of the median (screening samples are taken once, never re-measured)"
     )
     screened = (Column("screening samples/s", "right"), Column("ms ± IQR", "right"))
     costs = (Column("params", "right"), Column("MACs", "right"), RECIPE)
