@@ -7,7 +7,8 @@ For each bundled problem (``dcgan_generator``, ``mnist_decoder``,
    space with ``trials = min(valid, max(8, min(12, floor(share * valid))))`` (default share 10 %;
    at least 8 so the model's held-out figures exist on small spaces),
    the problem's reference,
-   a fresh study per run, seeds 0..runs-1, latency model and final race on;
+   a fresh study per run, seeds 0..runs-1, latency model and final race on, the
+   ranking settings' defaults otherwise (the step timings' rounds too, as the CLI runs them);
 2. **truth**, in the same process afterwards: every valid design when there
    are at most ``--exhaustive`` (default 300); otherwise a uniform sample of
    ``--sample`` (default 200) valid designs plus the model's predicted top 50,
@@ -150,7 +151,6 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
             trials=trials,
             results_dir=tmp / f"run{seed}",
             seed=seed,
-            model_repeats=3,
             race_rounds=args.race_rounds,
             pareto=False,
         )
