@@ -323,7 +323,7 @@ def model_lines(result: RankResult) -> list[str]:
     if quality is not None and quality.held_out_within_10pct is not None:
         rho = "n/a" if quality.held_out_spearman is None else f"{quality.held_out_spearman:.2f}"
         lines.append(
-            f"latency model ({quality.form}, calibrated on the measured designs): held out, "
+            f"latency model ({quality.form}, calibrated on the measured designs re-timed interleaved): held out, "
             f"{quality.held_out_within_10pct:.0%} of {plural(quality.held_out_designs, 'design')} predicted within "
             f"±10 %, Spearman {rho}"
         )
