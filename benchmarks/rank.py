@@ -53,7 +53,8 @@ from typing import Any
 import archsolve.problem.problem as problem_mod
 from archsolve.build.modules import build
 from archsolve.rank import Measurement, Measurer, MeasureSettings, RankSettings, rank, spearman
-from archsolve.rank.model import STEP_ATTR, calibrated, design_features, sample_shape
+from archsolve.rank.identity import measure_key
+from archsolve.rank.model import RETIME_ATTR, STEP_ATTR, calibrated, design_features, sample_shape
 from archsolve.rank.study import open_storage
 from archsolve.solve import SolutionSpace, solve
 
@@ -103,10 +104,16 @@ def agreement(pairs: list[tuple[float, float]]) -> tuple[float | None, float | N
     return rho, sum(abs(p - t) <= 0.1 * t for p, t in pairs) / len(pairs)
 
 
-def truth_held_out(run: dict[str, Any], designs: dict[Keys, Any], truth: dict[Keys, float]) -> dict[str, Any]:
+def truth_held_out(
+    run: dict[str, Any], designs: dict[Keys, Any], truth: dict[Keys, float], measurer: Measurer
+) -> dict[str, Any]:
     """The calibration fitted on the run's measured designs, judged on the truth designs it did not measure."""
     times = step_times(run["attrs"])
-    fitted = [(design_features(c.design, times), c.median_s) for c in run["result"].candidates]
+    # the targets the run's last fit used: its interleaved re-times where stored, else the screening medians
+    retimed = [run["attrs"].get(RETIME_ATTR + measure_key(c.design, measurer)) for c in run["result"].candidates]
+    cands = run["result"].candidates
+    targets = [float(r) for r in retimed] if all(r is not None for r in retimed) else [c.median_s for c in cands]
+    fitted = [(design_features(c.design, times), t) for c, t in zip(cands, targets, strict=True)]
     rows = [(r, t) for r, t in fitted if r is not None and t > 0]
     if not rows:
         return {"truth_held_out_spearman": None, "truth_held_out_within_10pct": None, "truth_held_out": 0}
@@ -227,7 +234,7 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 "study_held_out_within_10pct": q.held_out_within_10pct if q else None,
                 "study_held_out": q.held_out_designs if q else 0,
                 "model_ranks": q.ranks if q else None,
-                **truth_held_out(run, designs, truth),
+                **truth_held_out(run, designs, truth, measurer),
                 "model_s": result.run.model_s,
                 "screen_s": result.run.screen_s,
                 "race_s": result.run.race_s,

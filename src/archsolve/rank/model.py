@@ -111,6 +111,8 @@ class LatencyModel(Part):
         self.held_out = HeldOut(0, None, None, STEP_SUM_FORM.name)
         self._features: dict[Keys, dict[str, float]] = {}
         self._fitted_on: tuple[tuple[Keys, float], ...] = ()
+        #: Seconds per batch of measured designs re-timed together (:meth:`recalibrate_interleaved`).
+        self.retimed: dict[Keys, float] = {}
 
     def pool(self) -> list[Keys]:
         """Valid designs for the model and for exhaustion checks (every one when the space is small)."""
@@ -243,6 +245,9 @@ class LatencyModel(Part):
 
     def calibrate(self, measured: Mapping[Keys, float]) -> None:
         """Refit on ``measured`` (seconds per batch) and recompute the held-out quality, when it changed."""
+        retimed = {k: self.retimed[k] for k in measured if k in self.retimed}
+        if len(retimed) >= FEWEST:  # the interleaved re-times, once taken, replace the drifting screening times
+            measured = retimed
         pairs = tuple(sorted((k, t) for k, t in measured.items() if t > 0 and self.features(k) is not None))
         if pairs == self._fitted_on:
             return
@@ -270,7 +275,8 @@ class LatencyModel(Part):
         names = [RETIME_ATTR + measure_key(d, self.measurer) for _, d in designs]
         stored = study.user_attrs
         if all(n in stored for n in names):
-            self.calibrate({k: float(stored[n]) for (k, _), n in zip(designs, names, strict=True)})
+            self.retimed = {k: float(stored[n]) for (k, _), n in zip(designs, names, strict=True)}
+            self.calibrate(self.retimed)
             return
         mset = self.measurer.settings
         items = [(self.build(d), sample_shape(d, mset)) for _, d in designs]
@@ -284,6 +290,7 @@ class LatencyModel(Part):
             self.tally.timed_s += r.timed_s
             study.set_user_attr(name, r.median_s)
         if len(retimed) >= FEWEST:
+            self.retimed = retimed
             self.calibrate(retimed)
 
     def ranked(self, keys: Sequence[Keys]) -> list[Keys]:
