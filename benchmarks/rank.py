@@ -4,9 +4,11 @@ For each bundled problem (``dcgan_generator``, ``mnist_decoder``,
 ``upsample_conv_generator``):
 
 1. **searches** (``--runs``, default 3): ``archsolve.rank`` on the solver's
-   space with ``trials = max(3, min(12, floor(share * valid)))`` (default share 10 %),
+   space with ``trials = min(valid, max(8, min(12, floor(share * valid))))`` (default share 10 %;
+   at least 8 so the model's held-out figures exist on small spaces),
    the problem's reference,
-   a fresh study per run, seeds 0..runs-1, latency model and final race on;
+   a fresh study per run, seeds 0..runs-1, latency model and final race on, the
+   ranking settings' defaults otherwise (the step timings' rounds too, as the CLI runs them);
 2. **truth**, in the same process afterwards: every valid design when there
    are at most ``--exhaustive`` (default 300); otherwise a uniform sample of
    ``--sample`` (default 200) valid designs plus the model's predicted top 50,
@@ -36,6 +38,7 @@ Measurement: one torch thread and the process CPU clock (steadier on a shared ma
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -50,7 +53,8 @@ from typing import Any
 import archsolve.problem.problem as problem_mod
 from archsolve.build.modules import build
 from archsolve.rank import Measurement, Measurer, MeasureSettings, RankSettings, rank, spearman
-from archsolve.rank.model import STEP_ATTR, calibrated, design_features, sample_shape
+from archsolve.rank.identity import measure_key
+from archsolve.rank.model import RETIME_ATTR, STEP_ATTR, calibrated, design_features, sample_shape
 from archsolve.rank.study import open_storage
 from archsolve.solve import SolutionSpace, solve
 
@@ -60,18 +64,30 @@ Keys = tuple[str, ...]
 
 
 def truth_set(space: SolutionSpace, valid: int, exhaustive: int, sample: int, seed: int) -> list[tuple[int, ...]]:
-    """Every valid design (small spaces) or a uniform sample of them."""
-    limit = valid if valid <= exhaustive else sample
-    picks = list(space.candidates(limit + len(space.solution.candidates), seed=seed))
-    if valid > exhaustive:
-        rest = picks[len(space.solution.candidates) :]  # the uniform part, not the solver's best by params
-        random.Random(seed).shuffle(rest)
-        return rest[:sample]
-    return picks
+    """Every valid design (small spaces) or a uniform sample of them.
+
+    "Every" enumerates the product of the step options and keeps what the
+    space builds: ``space.candidates`` samples with rejection and stops after
+    ``4 * limit`` draws, which on dcgan_generator found 91 of the 192.
+    """
+    if valid <= exhaustive:
+        sizes = [range(len(o)) for o in space.step_options()]
+        return [p for p in itertools.product(*sizes) if space.design(p) is not None]
+    picks = list(space.candidates(sample + len(space.solution.candidates), seed=seed))
+    rest = picks[len(space.solution.candidates) :]  # the uniform part, not the solver's best by params
+    random.Random(seed).shuffle(rest)
+    return [tuple(p) for p in rest[:sample]]
 
 
 def step_times(study_attrs: dict[str, Any]) -> dict[str, float]:
-    return {k.removeprefix(STEP_ATTR): float(v) for k, v in study_attrs.items() if k.startswith(STEP_ATTR)}
+    """The study's step timings by step id.
+
+    They are stored as ``step_time:<context key>:<step id>`` (one context per
+    fresh study here); keying them by everything after ``step_time:`` matched
+    no step id, so every truth prediction was None and both truth lines
+    printed n/a or vanished.
+    """
+    return {k.rsplit(":", 1)[-1]: float(v) for k, v in study_attrs.items() if k.startswith(STEP_ATTR)}
 
 
 def predicted(study_attrs: dict[str, Any], design: Any) -> float | None:
@@ -88,10 +104,16 @@ def agreement(pairs: list[tuple[float, float]]) -> tuple[float | None, float | N
     return rho, sum(abs(p - t) <= 0.1 * t for p, t in pairs) / len(pairs)
 
 
-def truth_held_out(run: dict[str, Any], designs: dict[Keys, Any], truth: dict[Keys, float]) -> dict[str, Any]:
+def truth_held_out(
+    run: dict[str, Any], designs: dict[Keys, Any], truth: dict[Keys, float], measurer: Measurer
+) -> dict[str, Any]:
     """The calibration fitted on the run's measured designs, judged on the truth designs it did not measure."""
     times = step_times(run["attrs"])
-    fitted = [(design_features(c.design, times), c.median_s) for c in run["result"].candidates]
+    # the targets the run's last fit used: its interleaved re-times where stored, else the screening medians
+    retimed = [run["attrs"].get(RETIME_ATTR + measure_key(c.design, measurer)) for c in run["result"].candidates]
+    cands = run["result"].candidates
+    targets = [float(r) for r in retimed] if all(r is not None for r in retimed) else [c.median_s for c in cands]
+    fitted = [(design_features(c.design, times), t) for c, t in zip(cands, targets, strict=True)]
     rows = [(r, t) for r, t in fitted if r is not None and t > 0]
     if not rows:
         return {"truth_held_out_spearman": None, "truth_held_out_within_10pct": None, "truth_held_out": 0}
@@ -116,7 +138,8 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
     solution = solve(problem, top=20)
     space = SolutionSpace(solution)
     valid = solution.count
-    trials = max(3, min(args.max_trials, math.floor(args.share * valid)))
+    # at least ``--min-trials`` so the model's held-out figures exist (it needs 4+ designs, the race some too)
+    trials = min(valid, max(args.min_trials, min(args.max_trials, math.floor(args.share * valid))))
     reference = space.picks(solution.reference.choices) if solution.reference is not None else None
     measure = MeasureSettings(
         device="cpu",
@@ -127,7 +150,7 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
         threads=1,
         clock="cpu",
     )
-    runs = []
+    runs: list[dict[str, Any]] = []
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-rank-{name}-"))
     for seed in range(args.runs):
         started = time.perf_counter()
@@ -135,7 +158,6 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
             trials=trials,
             results_dir=tmp / f"run{seed}",
             seed=seed,
-            model_repeats=3,
             race_rounds=args.race_rounds,
             pareto=False,
         )
@@ -212,7 +234,7 @@ def one_problem(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 "study_held_out_within_10pct": q.held_out_within_10pct if q else None,
                 "study_held_out": q.held_out_designs if q else 0,
                 "model_ranks": q.ranks if q else None,
-                **truth_held_out(run, designs, truth),
+                **truth_held_out(run, designs, truth, measurer),
                 "model_s": result.run.model_s,
                 "screen_s": result.run.screen_s,
                 "race_s": result.run.race_s,
@@ -254,7 +276,8 @@ def summary(name: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> st
 
     ok = sum(1 for r in rows if (r["regret"] is not None and r["regret"] <= 0.05) or r["declared_tie_with_truth_best"])
     return (
-        f"{name}: {report['valid']:,} valid, {report['trials']} trials/run, truth {report['truth_designs']} "
+        f"{name}: {report['valid']:,} valid, {report['trials']} trials/run "
+        f"({report['trials'] / report['valid']:.0%} of valid), truth {report['truth_designs']} "
         f"({report['truth_mode']})\n"
         f"  regret {med('regret', '.1%')}; ≤5 % or declared tie in {ok}/{len(rows)} runs\n"
         f"  share used {med('share_used', '.1%')}\n"
@@ -282,6 +305,7 @@ def main() -> None:
     parser.add_argument("--race-rounds", type=int, default=RankSettings.race_rounds, help="the search's race, at most")
     parser.add_argument("--sample-s", type=float, default=0.005)
     parser.add_argument("--share", type=float, default=0.10)
+    parser.add_argument("--min-trials", type=int, default=8)
     parser.add_argument("--max-trials", type=int, default=12)
     parser.add_argument("--exhaustive", type=int, default=300)
     parser.add_argument("--sample", type=int, default=200)

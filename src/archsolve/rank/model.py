@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from ..design.design import Design, Step
 from ..design.search_space import CandidateSource
+from .calibrate import FEWEST, Fit, HeldOut, fit, forms, held_out
 from .calibrate import STEP_SUM as STEP_SUM_FORM
-from .calibrate import Fit, HeldOut, fit, forms, held_out
-from .identity import context_key
+from .identity import context_key, measure_key
 from .part import Part, Run
 from .settings import MeasureSettings
 from .values import Keys
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import torch
 
 STEP_ATTR = "step_time:"
+#: Interleaved re-timings of measured designs for the last calibration, by measurement key.
+RETIME_ATTR = "retime:"
 
 
 def build_module(design: Design) -> torch.nn.Module:
@@ -109,6 +111,8 @@ class LatencyModel(Part):
         self.held_out = HeldOut(0, None, None, STEP_SUM_FORM.name)
         self._features: dict[Keys, dict[str, float]] = {}
         self._fitted_on: tuple[tuple[Keys, float], ...] = ()
+        #: Seconds per batch of measured designs re-timed together (:meth:`recalibrate_interleaved`).
+        self.retimed: dict[Keys, float] = {}
 
     def pool(self) -> list[Keys]:
         """Valid designs for the model and for exhaustion checks (every one when the space is small)."""
@@ -241,12 +245,53 @@ class LatencyModel(Part):
 
     def calibrate(self, measured: Mapping[Keys, float]) -> None:
         """Refit on ``measured`` (seconds per batch) and recompute the held-out quality, when it changed."""
+        retimed = {k: self.retimed[k] for k in measured if k in self.retimed}
+        if len(retimed) >= FEWEST:  # the interleaved re-times, once taken, replace the drifting screening times
+            measured = retimed
         pairs = tuple(sorted((k, t) for k, t in measured.items() if t > 0 and self.features(k) is not None))
         if pairs == self._fitted_on:
             return
         self._fitted_on = pairs
         rows = [self.features(k) or {} for k, _ in pairs]
         self.calibration, self.held_out = calibrated(rows, [t for _, t in pairs])
+
+    def recalibrate_interleaved(self, study: optuna.Study, keys: Sequence[Keys]) -> None:
+        """Refit on ``keys`` re-timed together, interleaved round-robin (``model_repeats`` rounds).
+
+        Screening times each design alone at its own moment, and on a shared
+        machine two such timings of one design differ by up to a quarter;
+        interleaved, the same designs agree within a few per cent (drift hits
+        them alike).  The last fit and its held-out figures are therefore on
+        these times, like the step timings it scales; the table keeps the
+        screening figures.  The re-timings are stored in the study under each
+        design's measurement key (:func:`~.identity.measure_key`), so a rerun
+        re-times only what it lacks, and what it lacks all together (drift
+        between the old and the new would come back otherwise).  A design that
+        fails here keeps no time; too few left keep the screening fit.
+        """
+        designs = [(k, d) for k in keys if (d := self.choices.design(k)) is not None and self.features(k) is not None]
+        if len(designs) < FEWEST:
+            return
+        names = [RETIME_ATTR + measure_key(d, self.measurer) for _, d in designs]
+        stored = study.user_attrs
+        if all(n in stored for n in names):
+            self.retimed = {k: float(stored[n]) for (k, _), n in zip(designs, names, strict=True)}
+            self.calibrate(self.retimed)
+            return
+        mset = self.measurer.settings
+        items = [(self.build(d), sample_shape(d, mset)) for _, d in designs]
+        self.report("model", 0, len(items), None, None, f"re-timing {len(items)} measured designs, interleaved")
+        results = self.measurer.interleaved(items, self.settings.model_repeats)
+        retimed = {}
+        for (k, _), name, r in zip(designs, names, results, strict=True):
+            if isinstance(r, Exception):
+                continue
+            retimed[k] = r.median_s
+            self.tally.timed_s += r.timed_s
+            study.set_user_attr(name, r.median_s)
+        if len(retimed) >= FEWEST:
+            self.retimed = retimed
+            self.calibrate(retimed)
 
     def ranked(self, keys: Sequence[Keys]) -> list[Keys]:
         """``keys`` with a prediction, predicted fastest first (calibrated)."""

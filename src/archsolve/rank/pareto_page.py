@@ -4,7 +4,8 @@ One self-contained file (plotly.js is embedded: the page opens with no
 network).  The figure plots throughput against parameters, and against peak
 memory where it was measured (CUDA).  Each point carries its IQR as an error
 bar (the interquartile range of the per-batch times, mapped to samples/s);
-noisy measurements (spread still too wide after re-measuring) are ringed;
+noisy screening measurements (IQR over ``max_spread`` of the median; screening
+takes its samples once, it does not re-measure) are ringed;
 the Pareto front is joined by a line; the reference design, the race's winner
 and the designs the final race could not separate from its leader are marked.
 Hovering a point shows its compact recipe (:mod:`archsolve.design.notation`) and,
@@ -77,7 +78,7 @@ def log_axis(values: Sequence[float]) -> bool:
 
 def _hover(candidate: Candidate, problem: Trajectory | None) -> str:
     low, high = interval(candidate)
-    noisy = "<br><i>noisy: spread too wide after re-measuring</i>" if candidate.flagged else ""
+    noisy = "<br><i>noisy: screening spread over max_spread</i>" if candidate.flagged else ""
     memory = (
         f"<br>peak memory {candidate.peak_memory_bytes / 2**20:,.1f} MB"
         if candidate.peak_memory_bytes is not None

@@ -196,7 +196,8 @@ def ranked_table(result: RankResult, problem: Trajectory | None = None) -> Table
     env = result.environment
     screening = (
         f"screening: each design timed alone on {env.device_name} ({result.measure.dtype}, batch "
-        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = spread too wide after re-measuring"
+        f"{result.measure.batch_size}, {result.measure.mode}), samples/s, '?' = IQR over max_spread "
+        "of the median (screening samples are taken once, never re-measured)"
     )
     screened = (Column("screening samples/s", "right"), Column("ms ± IQR", "right"))
     costs = (Column("params", "right"), Column("MACs", "right"), RECIPE)
@@ -322,7 +323,7 @@ def model_lines(result: RankResult) -> list[str]:
     if quality is not None and quality.held_out_within_10pct is not None:
         rho = "n/a" if quality.held_out_spearman is None else f"{quality.held_out_spearman:.2f}"
         lines.append(
-            f"latency model ({quality.form}, calibrated on the measured designs): held out, "
+            f"latency model ({quality.form}, calibrated on the measured designs re-timed interleaved): held out, "
             f"{quality.held_out_within_10pct:.0%} of {plural(quality.held_out_designs, 'design')} predicted within "
             f"±10 %, Spearman {rho}"
         )
