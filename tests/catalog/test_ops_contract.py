@@ -121,3 +121,12 @@ class TestOpContract:
         assert layer.out_shape == seen.out_shape
         assert (layer.params.trainable, layer.params.non_trainable) == (seen.trainable, seen.non_trainable)
         assert layer.macs == seen.macs
+
+
+def test_a_transposed_conv_whose_padding_eats_its_output_is_refused_like_torchs_empty_result() -> None:
+    """Found by the contract suite: k4 s1 p2 on one pixel gives torch an empty 0x0 map, not an error."""
+    import torch
+
+    module = torch.nn.ConvTranspose2d(1, 1, 4, stride=1, padding=2, bias=False)
+    assert module(torch.zeros(1, 1, 1, 1)).shape[2:] == (0, 0)
+    assert ops.kind("conv_transpose").out_size(AxisRecipe(kernel=4, stride=1, padding=2), 1) is None

@@ -48,6 +48,10 @@ def observe(layer: Layer) -> Observed | None:
                 y = module(x)
     except (RuntimeError, ValueError):
         return None
+    if 0 in y.shape[1:]:
+        # A transposed conv whose padding eats the whole output runs and returns an empty tensor (a conv
+        # raises instead): no layer maps to nothing, so an empty output counts as torch refusing it.
+        return None
     if layer.op == "conv_lstm":
         out_shape = tuple(y.shape[2:])
         macs = counter.get_total_flops() // 2 // TIME_STEPS
