@@ -67,7 +67,8 @@ def test_readme_links_the_docs_and_keeps_its_first_two_commands() -> None:
     assert commands[:2] == [
         "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e . && "
         ".venv/bin/archsolve solve problems/dcgan_generator.toml --trials 12",
-        "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e '.[test]' && .venv/bin/python -m pytest",
+        "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e '.[test]' && "
+        ".venv/bin/python -m pytest -n auto",
     ]
 
 
