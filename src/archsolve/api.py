@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .design.search_space import SearchSpace
     from .problem.problem import Problem
     from .rank import RankProgress, RankResult
+    from .rank.settings import MeasureSettings, RankSettings
     from .solve import Solution, SolveProgress
 
 
@@ -51,7 +52,10 @@ def load_problem(path: str | Path, overrides: Sequence[str] = (), *, rank: Mappi
 
     problem = load(path, overrides)
     given = {key: value for key, value in (rank or {}).items() if value is not None}
-    return replace(problem, rank=_rank_options(problem.rank, given, str(path))) if given else problem
+    if not given:
+        return problem
+    search, measure = _rank_settings(problem.rank, problem.measure, given, str(path))
+    return replace(problem, rank=search, measure=measure)
 
 
 def explore(
@@ -172,7 +176,7 @@ def rank(
     if isinstance(designs, Solution):
         solved = SolutionSpace(designs)
         space: SearchSpace = solved
-        options = designs.problem.rank
+        search, measure = designs.problem.rank, designs.problem.measure
         if designs.reference is not None:
             # The reference's choices as picks of the space; one outside the searched ranges is matched by design.
             try:
@@ -180,9 +184,9 @@ def rank(
             except KeyError:
                 reference = designs.reference.design
     else:
-        from .problem.problem import RankOptions
+        from .rank.settings import MeasureSettings, RankSettings
 
-        space, options = designs, RankOptions()
+        space, search, measure = designs, RankSettings(), MeasureSettings()
     given = {
         "trials": trials, "batch_size": batch_size, "device": device, "dtype": dtype, "mode": mode,
         "warmup": warmup, "repeats": repeats, "channels_last": channels_last, "time_steps": time_steps,
@@ -191,7 +195,7 @@ def rank(
         "cuda_graphs": cuda_graphs,
     }  # fmt: skip
     overrides = {key: value for key, value in given.items() if value is not None}
-    search, measure = _rank_options(options, overrides).settings()
+    search, measure = _rank_settings(search, measure, overrides)
     shown = notebook_progress() if progress is None else None  # a bar in a notebook; silent elsewhere
     try:
         return rank_space(space, search, measure, progress or shown, reference=reference)
@@ -200,16 +204,18 @@ def rank(
             shown.close()
 
 
-def _rank_options(options: Any, settings: Mapping[str, Any], source: str = "rank()") -> Any:
-    """``[rank]`` options with keyword overrides, checked as the problem file's ``[rank]`` table is."""
+def _rank_settings(
+    search: RankSettings, measure: MeasureSettings, settings: Mapping[str, Any], source: str = "rank()"
+) -> tuple[RankSettings, MeasureSettings]:
+    """``search`` and ``measure`` with ``[rank]`` keys replaced, checked as the problem file's ``[rank]`` table is."""
     from .design.checks import Checker
     from .problem.problem import read_rank
 
     check = Checker(source)
-    given = read_rank(check, settings)
+    changed = read_rank(check, settings, search, measure)
     if check.issues:
         raise InputError(check.issues)
-    return replace(options, **{key: getattr(given, key) for key in settings})
+    return changed
 
 
 def best_design(designs: Any) -> Design:

@@ -126,5 +126,5 @@ def test_ranking_flags_keep_characters_outside_the_bmp(tmp_path: Path) -> None:
     problem.write_text('name = "p"\nsizes = [4, 8]\nchannels = [8, 4]\nops = "conv_transpose"\n')
     flags = {"study": "s😀 \"q\" \\", "results_dir": str(tmp_path / "r😀"), "storage": None}
     loaded = api.load_problem(str(problem), rank=flags)
-    assert loaded.rank.study == "s😀 \"q\" \\"
-    assert loaded.rank.results_dir == str(tmp_path / "r😀")
+    assert loaded.rank.study_name == "s😀 \"q\" \\"
+    assert loaded.rank.results_dir == tmp_path / "r😀"

@@ -230,7 +230,7 @@ def test_the_device_is_checked_once_by_the_measure_settings_the_same_for_a_file_
     for device in ("auto", "cpu", "cuda", "cuda:1", "mps"):
         assert MeasureSettings(device=device).device == device
         check = Checker("f.toml")
-        assert read_rank(check, {"device": device}).device == device and not check.issues
+        assert read_rank(check, {"device": device})[1].device == device and not check.issues
     for device in ("gpu", "cuda:", "cuda:x", "MPS"):
         with pytest.raises(InputError) as info:
             MeasureSettings(device=device)

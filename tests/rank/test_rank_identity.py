@@ -54,7 +54,7 @@ def ranked(
     """Rank the edited problem in the shared journal storage under ``tmp_path`` on the fake clock."""
     problem = archsolve.Problem.create(**merged(BASE, changes))
     solution = archsolve.solve(problem)
-    search, measure = problem.rank.settings()
+    search, measure = problem.rank, problem.measure
     search = replace(
         search,
         results_dir=tmp_path / "results" / problem.name,

@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 
 from archsolve.errors import InputError
-from archsolve.problem.problem import RankOptions, loads
+from archsolve.problem.problem import RANK_TABLE, loads
 from archsolve.rank import RankSettings
 from archsolve.rank.settings import MeasureSettings
 
@@ -15,8 +15,8 @@ BASE = 'sizes = [1, 4]\nops = "conv_transpose"\n[rank]\n'
 
 
 def test_the_file_defaults_are_the_settings_defaults() -> None:
-    search, measure = RankOptions().settings()
-    assert search == RankSettings() and measure == MeasureSettings()
+    problem = loads(BASE)
+    assert problem.rank == RankSettings() and problem.measure == MeasureSettings()
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,14 @@ def test_bad_values_name_the_file_and_key_when_the_file_is_read(line: str, key: 
 def test_every_rank_key_reaches_the_settings() -> None:
     given = {"trials": 3, "batch_size": 2, "warmup": 2, "repeats": 5, "time_steps": 3, "study": "s", "seed": 7}
     text = BASE + "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in given.items())
-    search, measure = loads(text).rank.settings()
+    problem = loads(text)
+    search, measure = problem.rank, problem.measure
     assert (search.trials, search.study_name, search.seed) == (3, "s", 7)
     assert (measure.batch_size, measure.warmup, measure.repeats, measure.time_steps) == (2, 2, 5, 3)
-    assert {f.name for f in fields(RankOptions)} >= set(given)
+    assert set(RANK_TABLE) >= set(given)
+
+
+def test_the_table_names_real_fields_of_its_values() -> None:
+    owners = {"rank": RankSettings, "measure": MeasureSettings}
+    for key, spot in RANK_TABLE.items():
+        assert spot.field in {f.name for f in fields(owners[spot.value])}, key

@@ -85,56 +85,36 @@ class Constraints:
 
 
 @dataclass(frozen=True)
-class RankOptions:
-    """``[rank]``: how candidates are measured and searched (``archsolve solve`` without --no-rank).
+class RankKey:
+    """One ``[rank]`` file key: the settings value it sets (``"rank"``: :class:`RankSettings`,
+    ``"measure"``: :class:`MeasureSettings`), that value's field, and the type the file must give."""
 
-    The file's keys, with the defaults of the values they become: :class:`RankSettings` and
-    :class:`MeasureSettings` own both the defaults and the checks, which run when the file is
-    read (:func:`from_dict`), so a bad value is reported with the file's other errors.
-    """
+    value: str
+    field: str
+    #: "integer", "word" (a string the settings value checks), "flag", "seed", "name" (non-empty string), "path".
+    kind: str
 
-    trials: int = RankSettings.trials
-    batch_size: int = MeasureSettings.batch_size
-    device: str = MeasureSettings.device
-    dtype: str = MeasureSettings.dtype
-    mode: str = MeasureSettings.mode
-    warmup: int = MeasureSettings.warmup
-    repeats: int = MeasureSettings.repeats
-    channels_last: bool = MeasureSettings.channels_last
-    time_steps: int = MeasureSettings.time_steps
-    storage: str | None = None
-    study: str | None = None
-    results_dir: str | None = None
-    pareto: bool = RankSettings.pareto
-    seed: int | None = None
-    sampler: str = RankSettings.sampler
-    screen_repeats: int = RankSettings.screen_repeats
-    cuda_graphs: bool = MeasureSettings.cuda_graphs
 
-    def settings(self) -> tuple[RankSettings, MeasureSettings]:
-        """The ranker's and the measuring harness's settings; InputError naming each bad field."""
-        search = RankSettings(
-            trials=self.trials,
-            results_dir=Path(self.results_dir) if self.results_dir else None,
-            storage=self.storage,
-            study_name=self.study,
-            sampler=self.sampler,
-            seed=self.seed,
-            pareto=self.pareto,
-            screen_repeats=self.screen_repeats,
-        )
-        measure = MeasureSettings(
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            mode=self.mode,
-            warmup=self.warmup,
-            repeats=self.repeats,
-            channels_last=self.channels_last,
-            time_steps=self.time_steps,
-            cuda_graphs=self.cuda_graphs,
-        )
-        return search, measure
+#: ``[rank]`` file key → where it lands; the reader, ``archsolve.rank``'s keywords and the docs' test use this.
+RANK_TABLE: dict[str, RankKey] = {
+    "trials": RankKey("rank", "trials", "integer"),
+    "batch_size": RankKey("measure", "batch_size", "integer"),
+    "device": RankKey("measure", "device", "word"),
+    "dtype": RankKey("measure", "dtype", "word"),
+    "mode": RankKey("measure", "mode", "word"),
+    "warmup": RankKey("measure", "warmup", "integer"),
+    "repeats": RankKey("measure", "repeats", "integer"),
+    "channels_last": RankKey("measure", "channels_last", "flag"),
+    "time_steps": RankKey("measure", "time_steps", "integer"),
+    "storage": RankKey("rank", "storage", "name"),
+    "study": RankKey("rank", "study_name", "name"),
+    "results_dir": RankKey("rank", "results_dir", "path"),
+    "pareto": RankKey("rank", "pareto", "flag"),
+    "seed": RankKey("rank", "seed", "seed"),
+    "sampler": RankKey("rank", "sampler", "word"),
+    "screen_repeats": RankKey("rank", "screen_repeats", "integer"),
+    "cuda_graphs": RankKey("measure", "cuda_graphs", "flag"),
+}
 
 
 @dataclass(frozen=True)
@@ -156,7 +136,9 @@ class Problem:
     objective: str = "params"
     time_limit: float = 30.0
     sequence: bool = False
-    rank: RankOptions = field(default_factory=RankOptions)
+    #: ``[rank]``: how candidates are searched, and how each is timed.
+    rank: RankSettings = field(default_factory=RankSettings)
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
     build: BuildOptions = field(default_factory=BuildOptions)
     source: str = "<problem>"
     #: Encoder–decoder problems: the fixed encoder steps before the solved ones ([encoder] table).
@@ -302,7 +284,7 @@ SEARCH_KEYS = (
 CONSTRAINT_KEYS = tuple(Constraints.__dataclass_fields__)
 OBJECTIVES = ("params", "macs", "latency")
 BUILD_KEYS = tuple(BuildOptions.__dataclass_fields__)
-RANK_KEYS = tuple(RankOptions.__dataclass_fields__)
+RANK_KEYS = tuple(RANK_TABLE)
 DEFAULT_RANGES = Ranges()
 #: The longest time limit a file or flag may set (seconds; about 11 days).
 TIME_LIMIT_MAX = 1e6
@@ -421,7 +403,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
     objective_table = check.table(data, "objective")
     check.keys(objective_table, ("minimize",), "objective.")
     objective = check.choice(objective_table.get("minimize", "params"), "objective.minimize", OBJECTIVES)
-    rank = read_rank(check, check.table(data, "rank"))
+    rank, measure = read_rank(check, check.table(data, "rank"))
     sequence = check.boolean(data.get("sequence", False), "sequence")
     reference = _reference(check, data.get("reference"))
 
@@ -444,6 +426,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<problem>", default_name: 
         time_limit=float(time_limit),
         sequence=bool(sequence),
         rank=rank,
+        measure=measure,
         build=build,
         source=source,
         prefix=mirror.prefix if mirror else (),
@@ -627,44 +610,54 @@ def _where(check: Checker, value: Any, n_steps: int, ndim: int) -> tuple[WhereIt
     return tuple(items)
 
 
-def read_rank(check: Checker, table: Mapping[str, Any]) -> RankOptions:
-    """``[rank]``: each key checked, its issues recorded in ``check``; unknown keys named."""
+def read_rank(
+    check: Checker,
+    table: Mapping[str, Any],
+    search: RankSettings | None = None,
+    measure: MeasureSettings | None = None,
+) -> tuple[RankSettings, MeasureSettings]:
+    """``[rank]`` keys applied to ``search`` and ``measure`` (default: the defaults), via :data:`RANK_TABLE`.
+
+    Types are checked here; ranges and words once, by the settings values themselves.  Every issue
+    is recorded in ``check`` as ``rank.KEY``; unknown keys are named.  With issues, the values
+    given are returned unchanged.
+    """
+    base: dict[str, Any] = {"rank": search or RankSettings(), "measure": measure or MeasureSettings()}
     check.keys(table, RANK_KEYS, "rank.")
-    values: dict[str, Any] = {}
-    # Types only: the ranges and the words are checked once, by the settings values (see _check_rank).
-    for key in ("trials", "batch_size", "repeats", "time_steps", "warmup", "screen_repeats"):
-        if key in table:
-            values[key] = check.integer(table[key], f"rank.{key}")
-    for key in ("sampler", "dtype", "mode", "device"):
-        if key in table:
-            if isinstance(table[key], str):
-                values[key] = table[key]
-            else:
-                check.add(f"rank.{key}", f"expected a string, got {show(table[key])}")
-    if "seed" in table:
-        values["seed"] = check.integer(table["seed"], "rank.seed", 0, 2**32 - 1)  # numpy's and optuna's range
-    for key in ("channels_last", "pareto", "cuda_graphs"):
-        if key in table:
-            values[key] = check.boolean(table[key], f"rank.{key}")
-    for key in ("storage", "study", "results_dir"):
-        if key in table:
-            if not isinstance(table[key], str) or not table[key]:
-                check.add(f"rank.{key}", f"expected a non-empty string, got {show(table[key])}")
-            else:
-                values[key] = table[key]
-    options = RankOptions(**{k: v for k, v in values.items() if v is not None})
-    _check_rank(check, options)
-    return options
+    changes: dict[str, dict[str, Any]] = {"rank": {}, "measure": {}}
+    for key, value in table.items():
+        spot = RANK_TABLE.get(key)
+        if spot is not None:
+            read = _rank_value(check, f"rank.{key}", spot.kind, value)
+            if read is not None:
+                changes[spot.value][spot.field] = read
+    out = dict(base)
+    for name, fields_given in changes.items():
+        keys = {spot.field: key for key, spot in RANK_TABLE.items() if spot.value == name}
+        try:
+            out[name] = replace(base[name], **fields_given)
+        except InputError as exc:
+            for issue in exc.issues:
+                check.add(f"rank.{keys.get(issue.where, issue.where)}", issue.message)
+    if check.issues:
+        return base["rank"], base["measure"]
+    return out["rank"], out["measure"]
 
 
-#: Settings fields named differently in the ``[rank]`` table.
-_RANK_KEYS = {"study_name": "study"}
-
-
-def _check_rank(check: Checker, options: RankOptions) -> None:
-    """The settings values check their own ranges; their issues join the file's, named ``rank.KEY``."""
-    try:
-        options.settings()
-    except InputError as exc:
-        for issue in exc.issues:
-            check.add(f"rank.{_RANK_KEYS.get(issue.where, issue.where)}", issue.message)
+def _rank_value(check: Checker, where: str, kind: str, value: Any) -> Any:
+    """One ``[rank]`` value of ``kind`` (see :class:`RankKey`), or None with an issue recorded."""
+    if kind == "integer":
+        return check.integer(value, where)
+    if kind == "seed":
+        return check.integer(value, where, 0, 2**32 - 1)  # numpy's and optuna's range
+    if kind == "flag":
+        return check.boolean(value, where)
+    if kind == "word":
+        if isinstance(value, str):
+            return value
+        check.add(where, f"expected a string, got {show(value)}")
+        return None
+    if not isinstance(value, str) or not value:
+        check.add(where, f"expected a non-empty string, got {show(value)}")
+        return None
+    return Path(value) if kind == "path" else value
