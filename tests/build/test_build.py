@@ -105,6 +105,7 @@ def test_dcgan_discriminator_is_the_tutorials() -> None:
     same_as_tutorial(design, tutorial_discriminator(), torch.randn(2, 3, 64, 64))
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_convlstm_encoder_decoder_keeps_seed_000_shapes() -> None:
     design = convlstm_encoder_decoder()
     with torch.no_grad():

@@ -42,6 +42,7 @@ def flop_counter_macs(design: Design) -> int:
     return counter.get_total_flops() // 2
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @pytest.mark.parametrize("make", [dcgan_generator, keras_seed_003], ids=["dcgan_generator", "keras_seed_003"])
 def test_sizes_are_torchinfos_and_macs_are_flop_counter_modes(make: object) -> None:
     design = make()  # type: ignore[operator]

@@ -100,6 +100,7 @@ def dead(layer: Layer, x: torch.Tensor, y: torch.Tensor) -> bool:
     return not bool(((y - y.mean(dim=0)).abs().amax(dim=0) > 1e-6).all())  # the output varies with the input
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @pytest.mark.parametrize("name", tuple(ops.KINDS))
 def test_rules_agree_with_torch_on_every_small_recipe(name: str) -> None:
     """Per kind, every recipe in small ranges at every small size, each layer built and probed once:
@@ -163,6 +164,7 @@ def spatial(layer: Layer, y: torch.Tensor) -> torch.Tensor:
     return y.flatten(0, 1) if layer.op == "conv_lstm" else y  # (B·T, C, *spatial)
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @pytest.mark.parametrize("name", tuple(ops.KINDS))
 def test_faithful_and_varies_agree_with_torch_on_every_small_recipe(name: str) -> None:
     """Per kind, every recipe in small ranges at every small size, built in torch:

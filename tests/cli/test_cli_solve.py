@@ -52,6 +52,7 @@ def test_table_output_names_count_and_recipes() -> None:
     assert "conv_transpose k4 s1" in out
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_infeasible_problem_exits_1_with_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('sizes = [16, 100]\nops = "conv_transpose"\n[search]\nkernel = [1, 4]\nstride = [1, 2]\n')

@@ -99,6 +99,7 @@ def test_the_seeds_rule_for_x2_x4_x8_is_among_the_answers(factor: int) -> None:
     assert layer(torch.zeros(1, 1, 64, 64)).shape[-1] == 64 * factor
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_done_when_conv_transpose_16_to_32_has_the_20_recipes_torch_runs() -> None:
     want = bruteforce("conv_transpose", (16, 16), (32, 32), 8, 4, 4, 3)
     assert len(want) == 20

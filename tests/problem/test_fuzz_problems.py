@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -88,6 +89,7 @@ def check(code: int, out: str, seconds: float, names: tuple[str, ...] = KEY_WORD
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < MEMORY_BYTES
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     problem=st.sampled_from(PROBLEMS),

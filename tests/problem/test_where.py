@@ -170,6 +170,7 @@ def test_a_stopped_enumeration_says_at_least() -> None:
     assert solution_json(lower)["count_is_lower_bound"] is True
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_the_documented_examples_parse_and_mean_what_they_say() -> None:
     doc = (ROOT / "docs" / "problems.md").read_text(encoding="utf-8")
     block = doc.split("### `where`")[1].split("```toml")[1].split("```")[0]

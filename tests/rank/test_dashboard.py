@@ -13,6 +13,7 @@ from archsolve.rank.dashboard import METRIC, trial_labels
 from helpers.rank_fakes import CountingMeasurer, load, settings, tiny_space
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_the_stored_study_names_its_metric_and_labels_each_measured_trial(tmp_path: Path) -> None:
     space = tiny_space()
     result = rank(space, settings(tmp_path, trials=5, storage=None), measurer=CountingMeasurer())

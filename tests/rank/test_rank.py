@@ -97,6 +97,7 @@ def test_storage_urls() -> None:
 # --- ranking logic on the fake clock -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_exhaustive_run_ranks_every_valid_design_and_never_measures_an_invalid_one(tmp_path: Path) -> None:
     space = tiny_space()
     truth = true_throughputs(space)
@@ -165,6 +166,7 @@ def test_invalid_proposals_are_pruned_with_a_reason_and_not_measured(tmp_path: P
     assert result.run.invalid == len(pruned)
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_a_second_run_reuses_every_finished_measurement(tmp_path: Path) -> None:
     space = tiny_space()
     first = CountingMeasurer()
@@ -196,6 +198,7 @@ def test_sampler_duplicates_reuse_the_measured_value(tmp_path: Path) -> None:
     assert len(set(measured_keys(study))) == len(measured_keys(study)) == 12
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_interrupt_mid_measurement_keeps_finished_trials(tmp_path: Path) -> None:
     space = tiny_space()
     # Timer calls per design: 1 warm-up + 3 samples; the 10th call is inside the third design.
@@ -214,6 +217,7 @@ def test_interrupt_mid_measurement_keeps_finished_trials(tmp_path: Path) -> None
     assert set(kept) <= {c.keys for c in result.candidates}
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_a_design_that_fails_becomes_a_failed_trial_and_the_run_goes_on(tmp_path: Path) -> None:
     space = tiny_space()
     truth = true_throughputs(space)
@@ -476,6 +480,7 @@ def test_the_queue_does_not_grow_across_restarts(tmp_path: Path) -> None:
     assert not [t for t in journal(tmp_path).get_trials() if t.state.name == "WAITING"]
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_the_run_summary_counts_measured_and_reused_designs(tmp_path: Path) -> None:
     space = tiny_space()
     first = rank(space, settings(tmp_path, trials=12, model=False), measurer=CountingMeasurer())
@@ -523,6 +528,7 @@ class UnrelatedTimer(FakeTimer):
         return (1e-3 + 1e-5 * (digest * 7919 % 1000)) * iterations
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_a_model_that_does_not_rank_says_so_and_the_measurements_spread(tmp_path: Path) -> None:
     from archsolve.rank.values import ranked_text
 
@@ -599,6 +605,7 @@ class DriftingScreening(CountingMeasurer):
         return replace(result, median_s=result.median_s * factor, samples_s=tuple(s * factor for s in result.samples_s))
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_the_last_calibration_is_fitted_and_judged_on_interleaved_re_timings_not_drifting_screening(
     tmp_path: Path,
 ) -> None:

@@ -191,6 +191,7 @@ def study_attrs(result: RankResult, trial: int) -> dict[str, Any]:
     return dict(study.get_trials(deepcopy=False)[trial].user_attrs)
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_the_issue_reproduction_re_measures_a_changed_mnist_decoder(tmp_path: Path) -> None:
     """Issue 17: ``--set 'channels=[1024,32,1]'`` printed the 18,848-param model's speed for a 295,328-param one."""
     base = [str(ARCHSOLVE), "solve", str(ROOT / "problems" / "mnist_decoder.toml"), "--trials", "2", "--quiet"]

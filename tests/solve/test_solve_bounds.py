@@ -116,6 +116,7 @@ def test_a_free_channel_up_to_a_billion_is_refused_naming_search_channels(tmp_pa
     assert seconds < 5 + SLACK
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_a_wide_composite_ends_within_the_limit(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -91,6 +91,7 @@ def test_best_first_search_gives_the_z3_models_top_20(name: str) -> None:
     assert searched == z3 and len(searched) == 20
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_best_first_search_matches_z3_with_free_channels_under_a_budget() -> None:
     searched, z3 = best_by_z3(free_channel_problem(20_000))
     assert searched == z3 and searched

@@ -40,6 +40,7 @@ def test_the_default_range_of_a_free_size_keeps_every_design() -> None:
     assert all(s.low > 1 and s.high < 16100 for s in free)  # and it is narrower than the wide one
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     first=st.integers(2, 16),
@@ -90,6 +91,7 @@ out_size = 388
 """
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_memory_cap_is_decided_before_any_table_and_its_numbers_add_up() -> None:
     solver = Solver(loads(UNET), time_limit=120)
     with pytest.raises(TooLarge) as info:
@@ -107,6 +109,7 @@ def test_memory_cap_is_decided_before_any_table_and_its_numbers_add_up() -> None
     assert "search.size" not in message  # a decoder's free sizes follow its encoder, not search.size
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_memory_message_names_search_size_where_free_sizes_make_the_states() -> None:
     text = (
         'sizes = [256, "?", "?", "?", 256]\nchannels = [3, 8, 8, 8, 8]\nops = "conv | conv_transpose"\n'

@@ -176,6 +176,7 @@ def test_same_recipe_counts_designs_sharing_kernel_stride_padding() -> None:
         )
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 def test_free_sizes_count_every_route() -> None:
     text = (
         'sizes = [8, "?", 32]\nops = "conv_transpose"\n'

@@ -216,6 +216,7 @@ def constant(sizes: list[int], combo: tuple[Probed, ...]) -> bool:
     return sizes[-1] >= 2 and not vary
 
 
+@pytest.mark.slow  # over a second: outside the fast set (-m "not slow"), still in CI
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_count_and_optimum_match_brute_force(case) -> None:  # type: ignore[no-untyped-def]
